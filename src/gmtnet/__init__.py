@@ -1,0 +1,11 @@
+"""gmtnet: O(3)-equivariant, space-group-exact prediction of crystal tensor properties.
+
+Layers (each a sub-package):
+
+- ``gmtnet.tensors``   tensor types, Voigt/irreps conversions, the O(3) action
+- ``gmtnet.symmetry``  point groups from spglib, Reynolds projectors, forced patterns, refinement
+- ``gmtnet.data``      structures, curation, the benchmark datasets and their splits
+- ``gmtnet.cli``       the ``gmtnet`` command
+"""
+
+__version__ = "0.1.0"

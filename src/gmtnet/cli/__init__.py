@@ -1,0 +1,1 @@
+"""The ``gmtnet`` command line."""

@@ -1,0 +1,63 @@
+"""Tensor datasets: structures, curation, sources and splits.
+
+Main entry point: ``load_dataset(task, source="mp", split=None)``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from gmtnet.data.records import CurationReport, TensorDataset, TensorRecord
+from gmtnet.data.structures import as_structure, read_structure, validate_structure
+from gmtnet.errors import GmtnetError
+
+SOURCES = ("mp", "jarvis", "file")
+
+
+def load_dataset(task: str, source: str = "mp", split: str | None = None, path: str | Path | None = None,
+                 symprec: float = 1e-3, root: str | Path | None = None, progress: bool = False) -> TensorDataset:
+    """Curated tensor records of one task.
+
+    Args:
+        task: "dielectric", "piezoelectric" or "elastic".
+        source: "mp" (Materials Project benchmark; run ``gmtnet data fetch`` once), "jarvis"
+            (a GMTNet-format pickle given by ``path``; without ``path``, jarvis-tools' dft_3d
+            elastic set, which needs network access), or "file" (a user's JSON/CSV at ``path``).
+        split: "train", "val", "test", or None for all records.
+        symprec: spglib tolerance (Angstrom) of the curation.
+        root: data directory (default ``$GMTNET_DATA`` or ``~/.cache/gmtnet``), for "mp".
+
+    Returns:
+        A TensorDataset (a list of TensorRecord) whose ``report`` tells what curation removed.
+    """
+    from gmtnet.data.sources import files, jarvis, mp
+
+    root = Path(root) if root is not None else None
+    if source == "mp":
+        dataset = mp.load(task, root=root, symprec=symprec, progress=progress)
+    elif source == "jarvis":
+        dataset = (jarvis.load_pickle(path, task, symprec, progress) if path is not None
+                   else jarvis.load_dft3d(task, symprec, progress))
+    elif source == "file":
+        if path is None:
+            raise GmtnetError("source 'file' needs the path of a JSON or CSV data file")
+        dataset = files.load_file(path, task, symprec, progress)
+    else:
+        raise GmtnetError(f"unknown data source {source!r}: expected one of {', '.join(SOURCES)}")
+    if split is not None:
+        if split not in ("train", "val", "test"):
+            raise GmtnetError(f"unknown split {split!r}: expected train, val or test")
+        dataset = dataset.split(split)
+    return dataset
+
+
+__all__ = [
+    "SOURCES",
+    "load_dataset",
+    "TensorRecord",
+    "TensorDataset",
+    "CurationReport",
+    "as_structure",
+    "read_structure",
+    "validate_structure",
+]

@@ -1,0 +1,150 @@
+"""Curation rules that turn a raw (structure, tensor) pair into a trusted label.
+
+The rules (names used in reports), in the order they are applied:
+
+1. ``unreadable structure``  the structure text/file cannot be parsed;
+2. ``invalid structure``     disorder, partial occupancy, overlap, NaN, unknown element;
+3. ``invalid tensor``        wrong shape or non-finite entries;
+4. ``symmetry``              spglib fails, or its operations do not form a group;
+5. ``frame``                 the label does not obey the structure's point group in the
+                             structure's frame: max_R max|R.T - T| / max|T| >= frame_tol, with the
+                             lattice-derived R = L W L^-1 (a zero tensor passes);
+6. ``magnitude``             max|T| >= max_abs (the paper's screen; dielectric and JARVIS piezo).
+
+The label is then the Reynolds projection of T onto the point group (and the type's index
+symmetry), snapped so that forced zeros are exactly 0.0 and forced equalities exact. It uses the
+exactly orthogonal rotations of ``CrystalSymmetry.rotations``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from gmtnet.errors import GmtnetError, StructureError, TensorError
+from gmtnet.symmetry import SymmetryConstraints, SymmetryError, analyze_symmetry
+from gmtnet.symmetry.point_group import CrystalSymmetry
+from gmtnet.tensors import TensorType, from_voigt, rotate_tensor
+from gmtnet.tensors.voigt import PYMATGEN_VOIGT_ORDER
+
+
+class CurationError(GmtnetError):
+    """A record breaks a curation rule; ``rule`` names it."""
+
+    def __init__(self, rule: str, message: str):
+        super().__init__(message)
+        self.rule = rule
+
+
+@dataclass(frozen=True)
+class CurationConfig:
+    """Tolerances of the curation (defaults: the shared MP benchmark's definition)."""
+
+    symprec: float = 1e-3
+    frame_tol: float = 1e-2
+    max_abs: float | None = None
+
+
+def tensor_from_array(values, ttype: TensorType, voigt_order=PYMATGEN_VOIGT_ORDER) -> np.ndarray:
+    """Full Cartesian float64 tensor from a Cartesian or Voigt array-like (shape decides)."""
+    try:
+        array = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TensorError(f"{ttype.name} label is not a numeric array") from None
+    if array.shape == ttype.shape:
+        full = array
+    elif ttype.voigt_pairs is not None and array.shape == ttype.voigt_shape:
+        full = from_voigt(array, ttype, voigt_order)
+    else:
+        allowed = f"{ttype.shape}" + (f" or Voigt {ttype.voigt_shape}" if ttype.voigt_pairs else "")
+        raise TensorError(f"{ttype.name} label has shape {array.shape}, expected {allowed}")
+    if not np.all(np.isfinite(full)):
+        raise TensorError(f"{ttype.name} label has NaN or infinite entries")
+    return full
+
+
+def frame_error(tensor: np.ndarray, rotations: np.ndarray, ttype: TensorType) -> float:
+    """max over R of max|R.T - T| / max|T|; 0 for an all-zero tensor."""
+    scale = np.abs(tensor).max()
+    if scale == 0:
+        return 0.0
+    return max(float(np.abs(rotate_tensor(tensor, r, ttype) - tensor).max()) for r in rotations) / scale
+
+
+def curate_record(structure, tensor: np.ndarray, ttype: TensorType,
+                  config: CurationConfig = CurationConfig()) -> tuple[np.ndarray, CrystalSymmetry]:
+    """Apply rules 2-6 to a parsed record; returns (symmetrized label, symmetry) or raises
+    CurationError naming the rule."""
+    from gmtnet.data.structures import validate_structure
+
+    try:
+        validate_structure(structure)
+    except StructureError as exc:
+        raise CurationError("invalid structure", str(exc)) from None
+    if tensor.shape != ttype.shape or not np.all(np.isfinite(tensor)):
+        raise CurationError("invalid tensor", f"{ttype.name} label must be a finite array of shape {ttype.shape}")
+    try:
+        sym = analyze_symmetry(structure, config.symprec)
+    except SymmetryError as exc:
+        raise CurationError("symmetry", str(exc)) from None
+    err = frame_error(tensor, sym.raw_rotations, ttype)
+    if err >= config.frame_tol:
+        raise CurationError(
+            "frame",
+            f"label breaks the point group {sym.point_group} in the structure's frame "
+            f"(relative error {err:.3g} >= {config.frame_tol:g})",
+        )
+    if config.max_abs is not None and np.abs(tensor).max() >= config.max_abs:
+        raise CurationError("magnitude", f"max |entry| {np.abs(tensor).max():.4g} >= {config.max_abs:g}")
+    label = SymmetryConstraints.from_rotations(sym.rotations, ttype).project(tensor)
+    return label, sym
+
+
+@dataclass
+class RawRecord:
+    """An uncurated record: parsing happens lazily so that its failure is reported per record.
+
+    ``load_structure`` returns a pymatgen Structure; ``load_tensor`` the full Cartesian array.
+    Either may raise StructureError / TensorError (or any exception, reported as unreadable).
+    """
+
+    record_id: str
+    load_structure: object
+    load_tensor: object
+    split: str | None = None
+
+
+def curate_all(raw_records, ttype: TensorType, config: CurationConfig, source: str,
+               split_of: dict[str, str] | None = None, progress: bool = False):
+    """Curate every raw record; returns a TensorDataset whose ``report`` says what was removed."""
+    from tqdm.auto import tqdm
+
+    from gmtnet.data.records import CurationReport, TensorDataset, TensorRecord
+
+    raw_records = list(raw_records)
+    report = CurationReport(task=ttype.name, source=source, n_input=len(raw_records))
+    kept = []
+    for raw in tqdm(raw_records, desc=f"curating {ttype.name}", disable=not progress, unit="crystal"):
+        try:
+            try:
+                structure = raw.load_structure()
+            except StructureError as exc:
+                raise CurationError("unreadable structure", str(exc)) from None
+            except Exception as exc:  # noqa: BLE001 - any parser failure is this record's problem
+                raise CurationError("unreadable structure", f"{type(exc).__name__}: {exc}") from None
+            try:
+                tensor = raw.load_tensor()
+            except TensorError as exc:
+                raise CurationError("invalid tensor", str(exc)) from None
+            except Exception as exc:  # noqa: BLE001
+                raise CurationError("invalid tensor", f"{type(exc).__name__}: {exc}") from None
+            label, sym = curate_record(structure, tensor, ttype, config)
+        except CurationError as exc:
+            report.add_issue(raw.record_id, exc.rule, str(exc))
+            continue
+        split = raw.split if raw.split is not None else (split_of or {}).get(raw.record_id)
+        kept.append(TensorRecord(raw.record_id, structure, label, split, ttype.name,
+                                 sym.spacegroup_number, sym.crystal_system))
+    report.n_kept = len(kept)
+    return TensorDataset(kept, task=ttype.name, source=source, report=report)

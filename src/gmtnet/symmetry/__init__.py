@@ -1,0 +1,25 @@
+"""Crystal symmetry: point groups, Reynolds projectors, forced tensor patterns, structure refinement."""
+
+from gmtnet.symmetry.point_group import (
+    CRYSTAL_SYSTEMS,
+    CrystalSymmetry,
+    SymmetryError,
+    analyze_symmetry,
+    check_group,
+    crystal_system_from_number,
+)
+from gmtnet.symmetry.constraints import SymmetryConstraints, reynolds_projector, component_label
+from gmtnet.symmetry.refine import refine_structure
+
+__all__ = [
+    "CRYSTAL_SYSTEMS",
+    "CrystalSymmetry",
+    "SymmetryError",
+    "analyze_symmetry",
+    "check_group",
+    "crystal_system_from_number",
+    "SymmetryConstraints",
+    "reynolds_projector",
+    "component_label",
+    "refine_structure",
+]

@@ -1,0 +1,184 @@
+"""Reynolds projector of a point group on a tensor type, and the forced zeros and equalities.
+
+For a point group {R_1..R_n} and a tensor type with index symmetrizer S (orthogonal projector on
+the type's subspace), the Reynolds operator on flattened tensors is
+
+    P = (1/n) sum_i rho(R_i) S,      rho(R) = R kron ... kron R   (times det R if axial).
+
+P is a projector onto the tensors that obey both the index symmetry and the point group. A
+component c (an orbit of index tuples under the index symmetry, e.g. C_1122 = C_2211 = ...) is
+forced to zero iff its row of P vanishes, and components a, b are forced equal (opposite) iff
+their rows are equal (opposite): every invariant tensor is P x for some x. Everything is float64.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from gmtnet.tensors.tensor_type import TensorType
+from gmtnet.tensors.transform import tensor_action_matrix
+from gmtnet.tensors.voigt import PYMATGEN_VOIGT_ORDER
+
+_ROW_TOL = 1e-8
+
+
+def reynolds_projector(rotations: np.ndarray, ttype: TensorType) -> np.ndarray:
+    """(3^n, 3^n) float64 projector onto tensors of ``ttype`` invariant under ``rotations``."""
+    rots = np.asarray(rotations, dtype=float).reshape(-1, 3, 3)
+    group_average = np.mean([tensor_action_matrix(r, ttype) for r in rots], axis=0)
+    return group_average @ ttype.index_symmetrizer
+
+
+def _components(ttype: TensorType) -> list[tuple[int, np.ndarray, np.ndarray]]:
+    """Orbits of flat indices under the index symmetry: (representative, members, member signs)."""
+    s = ttype.index_symmetrizer
+    seen: set[int] = set()
+    comps = []
+    for flat in range(s.shape[0]):
+        if flat in seen or np.abs(s[flat, flat]) < _ROW_TOL:
+            continue
+        members = np.flatnonzero(np.abs(s[flat]) > _ROW_TOL)
+        seen.update(int(m) for m in members)
+        comps.append((flat, members, np.sign(s[flat, members])))
+    return comps
+
+
+def component_label(ttype: TensorType, index: tuple[int, ...]) -> str:
+    """Human-readable name of a component: Voigt-style (C12, e15, eps33) or Cartesian (T_xyz)."""
+    if ttype.voigt_pairs is None:
+        return f"{ttype.symbol}_" + "".join("xyz"[i] for i in index)
+    number = {}
+    for n, (a, b) in enumerate(PYMATGEN_VOIGT_ORDER):
+        number[(a, b)] = number[(b, a)] = n + 1
+    if ttype.order == 2:
+        return f"{ttype.symbol}{index[0] + 1}{index[1] + 1}"
+    partner = dict(ttype.voigt_pairs)
+    contracted = {i for pair in ttype.voigt_pairs for i in pair}
+    digits = []
+    for i in range(ttype.order):
+        if i in partner:
+            digits.append(str(number[(index[i], index[partner[i]])]))
+        elif i not in contracted:
+            digits.append(str(index[i] + 1))
+    return ttype.symbol + "".join(digits)
+
+
+@dataclass
+class SymmetryConstraints:
+    """Forced pattern of one tensor type under one point group.
+
+    Attributes:
+        ttype: the tensor type.
+        rotations: (n_r, 3, 3) Cartesian point-group matrices used.
+        projector: (3^n, 3^n) Reynolds projector (float64).
+    """
+
+    ttype: TensorType
+    rotations: np.ndarray
+    projector: np.ndarray
+
+    @classmethod
+    def from_rotations(cls, rotations: np.ndarray, ttype: TensorType) -> "SymmetryConstraints":
+        rots = np.asarray(rotations, dtype=float).reshape(-1, 3, 3)
+        return cls(ttype=ttype, rotations=rots, projector=reynolds_projector(rots, ttype))
+
+    @classmethod
+    def from_structure(cls, structure, ttype: TensorType, symprec: float = 1e-3) -> "SymmetryConstraints":
+        from gmtnet.symmetry.point_group import analyze_symmetry
+
+        return cls.from_rotations(analyze_symmetry(structure, symprec).rotations, ttype)
+
+    # ---- pattern -------------------------------------------------------------------------
+    @cached_property
+    def components(self) -> list[tuple[int, np.ndarray, np.ndarray]]:
+        return _components(self.ttype)
+
+    def _index(self, flat: int) -> tuple[int, ...]:
+        return tuple(int(i) for i in np.unravel_index(flat, self.ttype.shape))
+
+    @cached_property
+    def _pattern(self) -> tuple[list[int], list[list[tuple[int, int]]]]:
+        rows = self.projector[[rep for rep, _, _ in self.components]]
+        zeros, groups = [], []
+        for c, row in enumerate(rows):
+            if np.abs(row).max() < _ROW_TOL:
+                zeros.append(c)
+                continue
+            for group in groups:
+                ref = rows[group[0][0]]
+                if np.abs(row - ref).max() < _ROW_TOL:
+                    group.append((c, 1))
+                    break
+                if np.abs(row + ref).max() < _ROW_TOL:
+                    group.append((c, -1))
+                    break
+            else:
+                groups.append([(c, 1)])
+        return zeros, groups
+
+    @property
+    def zero_components(self) -> list[tuple[int, ...]]:
+        """Representative full indices of the components forced to zero."""
+        return [self._index(self.components[c][0]) for c in self._pattern[0]]
+
+    @property
+    def equal_groups(self) -> list[list[tuple[tuple[int, ...], int]]]:
+        """Groups of components forced equal up to sign: [(index, sign), ...], first sign +1.
+
+        Only groups of two or more: equalities beyond the tensor type's own index symmetry.
+        """
+        return [
+            [(self._index(self.components[c][0]), s) for c, s in group]
+            for group in self._pattern[1]
+            if len(group) > 1
+        ]
+
+    @property
+    def equalities(self) -> list[tuple[tuple[int, ...], tuple[int, ...], int]]:
+        """Pairs (a, b, sign) meaning T[b] == sign * T[a], a being each group's first member."""
+        return [(g[0][0], idx, s) for g in self.equal_groups for idx, s in g[1:]]
+
+    @property
+    def n_independent(self) -> int:
+        """Number of independent constants: the rank (= trace) of the projector."""
+        return int(round(float(np.trace(self.projector))))
+
+    def zero_mask(self) -> np.ndarray:
+        """Boolean array of the full tensor shape, True where the symmetry forces a zero."""
+        mask = np.zeros(3**self.ttype.order, dtype=bool)
+        for c in self._pattern[0]:
+            mask[self.components[c][1]] = True
+        return mask.reshape(self.ttype.shape)
+
+    def describe(self) -> dict:
+        """Readable summary: zero component labels and equality groups with signs."""
+        label = lambda idx: component_label(self.ttype, idx)  # noqa: E731
+        return {
+            "n_independent": self.n_independent,
+            "zeros": [label(i) for i in self.zero_components],
+            "equal_groups": [[("" if s > 0 else "-") + label(i) for i, s in g] for g in self.equal_groups],
+        }
+
+    # ---- projection ----------------------------------------------------------------------
+    def project(self, tensor: np.ndarray, exact: bool = True) -> np.ndarray:
+        """Project a tensor (..., 3, ..., 3) onto the invariant subspace, in float64.
+
+        With ``exact`` the result is snapped so that forced zeros are exactly 0.0, forced
+        equalities hold bit for bit, and the index symmetry holds bit for bit.
+        """
+        t = np.asarray(tensor, dtype=np.float64)
+        batch = t.shape[: t.ndim - self.ttype.order]
+        flat = t.reshape(*batch, -1) @ self.projector.T
+        if not exact:
+            return flat.reshape(*batch, *self.ttype.shape)
+        out = np.zeros_like(flat)
+        zeros, groups = self._pattern
+        for group in groups:
+            values = np.mean([s * flat[..., self.components[c][0]] for c, s in group], axis=0)
+            for c, s in group:
+                _, members, signs = self.components[c]
+                out[..., members] = (s * values)[..., None] * signs
+        return out.reshape(*batch, *self.ttype.shape)

@@ -1,0 +1,166 @@
+"""Space group and Cartesian point group of a crystal, from spglib.
+
+Frames: every Cartesian matrix here acts on column vectors in the input structure's own Cartesian
+frame. With L the lattice vectors as columns and W spglib's integer rotation (fractional basis),
+the Cartesian rotation is R = L W L^-1.
+
+Two versions of R are kept:
+
+- ``raw_rotations``: R computed with the input lattice. For a slightly distorted crystal these are
+  orthogonal only to ~symprec (up to 3e-4 on the MP benchmark). The data curation's frame check
+  uses them, as the benchmark's definition says.
+- ``rotations``: R computed with the lattice whose metric tensor is averaged over the group
+  (G_sym = mean_W W^T G W) and oriented like the input (polar decomposition). They are orthogonal
+  to machine precision, form a group exactly, and equal the raw ones for an ideal crystal. Labels,
+  projectors and the model's symmetrization use them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+CRYSTAL_SYSTEMS = ("triclinic", "monoclinic", "orthorhombic", "tetragonal", "trigonal", "hexagonal", "cubic")
+
+
+class SymmetryError(ValueError):
+    """spglib could not analyse a structure, or its operations do not form a group."""
+
+
+def crystal_system_from_number(number: int) -> str:
+    """Crystal system of an international space-group number (1-230)."""
+    bounds = ((2, "triclinic"), (15, "monoclinic"), (74, "orthorhombic"), (142, "tetragonal"),
+              (167, "trigonal"), (194, "hexagonal"), (230, "cubic"))
+    if not 1 <= int(number) <= 230:
+        raise ValueError(f"space-group number must be in 1..230, got {number}")
+    for upper, name in bounds:
+        if number <= upper:
+            return name
+    raise AssertionError("unreachable")
+
+
+def _sym_sqrt(m: np.ndarray, inverse: bool = False) -> np.ndarray:
+    w, v = np.linalg.eigh(m)
+    if np.any(w <= 0):
+        raise SymmetryError("lattice metric is not positive definite (degenerate cell)")
+    p = -0.5 if inverse else 0.5
+    return (v * w**p) @ v.T
+
+
+def symmetrized_lattice(lattice_columns: np.ndarray, lattice_rotations: np.ndarray) -> np.ndarray:
+    """Lattice (vectors as columns) with the group-averaged metric, oriented like the input.
+
+    L = U G^(1/2) with U orthogonal (polar decomposition); the result is U G_sym^(1/2), where
+    G_sym = mean_W W^T G W. Then L_sym W L_sym^-1 is exactly orthogonal for every W of the group.
+    """
+    lat = np.asarray(lattice_columns, dtype=float)
+    metric = lat.T @ lat
+    metric_sym = np.mean([w.T @ metric @ w for w in lattice_rotations], axis=0)
+    metric_sym = 0.5 * (metric_sym + metric_sym.T)
+    u = lat @ _sym_sqrt(metric, inverse=True)
+    return u @ _sym_sqrt(metric_sym)
+
+
+def check_group(rotations: np.ndarray, atol: float = 1e-6) -> None:
+    """Raise SymmetryError unless the matrices contain the identity and are closed under
+    products and inverses (to ``atol``, max-abs)."""
+    rots = np.asarray(rotations, dtype=float)
+
+    def index_of(m: np.ndarray) -> int:
+        hits = np.flatnonzero(np.abs(rots - m).max(axis=(1, 2)) < atol)
+        return int(hits[0]) if hits.size else -1
+
+    if index_of(np.eye(3)) < 0:
+        raise SymmetryError("point group has no identity")
+    products = np.einsum("aij,bjk->abik", rots, rots)
+    for a in range(len(rots)):
+        if index_of(np.linalg.inv(rots[a])) < 0:
+            raise SymmetryError(f"point group is not closed under inversion (operation {a})")
+        for b in range(len(rots)):
+            if index_of(products[a, b]) < 0:
+                raise SymmetryError(f"point group is not closed under products ({a}, {b})")
+
+
+@dataclass(frozen=True)
+class CrystalSymmetry:
+    """Symmetry of one crystal at one tolerance.
+
+    Attributes:
+        spacegroup_number: international number 1..230.
+        international: Hermann-Mauguin space-group symbol (spglib).
+        point_group: Hermann-Mauguin point-group symbol (spglib), e.g. "6mm".
+        crystal_system: one of CRYSTAL_SYSTEMS.
+        symprec: spglib distance tolerance used, in Angstrom.
+        lattice_rotations: (n_r, 3, 3) int, the distinct W of the point group (fractional basis).
+        rotations: (n_r, 3, 3) float64 Cartesian, exactly orthogonal, input frame (see module doc).
+        raw_rotations: (n_r, 3, 3) float64 Cartesian, L W L^-1 with the input lattice.
+        operations_rotations: (n_ops, 3, 3) int, every space-group operation's W.
+        operations_translations: (n_ops, 3) float, every operation's translation (fractional).
+        lattice_symmetrized: (3, 3) lattice vectors as ROWS (pymatgen convention), metric averaged.
+    """
+
+    spacegroup_number: int
+    international: str
+    point_group: str
+    crystal_system: str
+    symprec: float
+    lattice_rotations: np.ndarray
+    rotations: np.ndarray
+    raw_rotations: np.ndarray
+    operations_rotations: np.ndarray
+    operations_translations: np.ndarray
+    lattice_symmetrized: np.ndarray
+
+    @property
+    def order(self) -> int:
+        """Number of point-group operations n_r."""
+        return len(self.rotations)
+
+    @property
+    def is_centrosymmetric(self) -> bool:
+        return bool(np.any(np.all(self.lattice_rotations == -np.eye(3, dtype=int), axis=(1, 2))))
+
+
+def _spglib_cell(structure) -> tuple:
+    return (
+        np.asarray(structure.lattice.matrix, dtype=float),
+        np.asarray(structure.frac_coords, dtype=float),
+        np.asarray(structure.atomic_numbers, dtype=int),
+    )
+
+
+def analyze_symmetry(structure, symprec: float = 1e-3, angle_tolerance: float = -1.0) -> CrystalSymmetry:
+    """Space group and Cartesian point group of a pymatgen Structure (default symprec 1e-3 A)."""
+    import spglib
+
+    try:
+        dataset = spglib.get_symmetry_dataset(_spglib_cell(structure), symprec=symprec,
+                                              angle_tolerance=angle_tolerance)
+        detail = "no symmetry found" if dataset is None else ""
+    except Exception as exc:  # spglib >= 2.5 may raise instead of returning None
+        dataset, detail = None, str(exc)
+    if dataset is None:
+        raise SymmetryError(f"spglib could not analyse the structure at symprec={symprec}: {detail}")
+    ops_w = np.asarray(dataset.rotations, dtype=int)
+    ops_t = np.asarray(dataset.translations, dtype=float)
+    unique = np.unique(ops_w.reshape(len(ops_w), 9), axis=0).reshape(-1, 3, 3)
+    lat_cols = np.asarray(structure.lattice.matrix, dtype=float).T
+    raw = lat_cols @ unique @ np.linalg.inv(lat_cols)
+    lat_sym = symmetrized_lattice(lat_cols, unique)
+    rot = lat_sym @ unique @ np.linalg.inv(lat_sym)
+    check_group(rot)
+    number = int(dataset.number)
+    return CrystalSymmetry(
+        spacegroup_number=number,
+        international=str(dataset.international),
+        point_group=str(dataset.pointgroup),
+        crystal_system=crystal_system_from_number(number),
+        symprec=float(symprec),
+        lattice_rotations=unique,
+        rotations=rot,
+        raw_rotations=raw,
+        operations_rotations=ops_w,
+        operations_translations=ops_t,
+        lattice_symmetrized=lat_sym.T.copy(),
+    )

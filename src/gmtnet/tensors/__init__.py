@@ -1,0 +1,35 @@
+"""Tensor algebra shared by the three tensor orders (one code path, parameterised by TensorType)."""
+
+from gmtnet.tensors.tensor_type import (
+    DIELECTRIC,
+    ELASTIC,
+    PIEZOELECTRIC,
+    TENSOR_TYPES,
+    TensorType,
+    get_tensor_type,
+)
+from gmtnet.tensors.voigt import from_voigt, to_voigt, PYMATGEN_VOIGT_ORDER, VASP_VOIGT_ORDER
+from gmtnet.tensors.irreps import from_irreps, to_irreps, change_of_basis
+from gmtnet.tensors.transform import rotate_tensor, random_orthogonal, tensor_action_matrix
+from gmtnet.tensors.pymatgen_interop import to_pymatgen, from_pymatgen
+
+__all__ = [
+    "DIELECTRIC",
+    "ELASTIC",
+    "PIEZOELECTRIC",
+    "TENSOR_TYPES",
+    "TensorType",
+    "get_tensor_type",
+    "from_voigt",
+    "to_voigt",
+    "PYMATGEN_VOIGT_ORDER",
+    "VASP_VOIGT_ORDER",
+    "from_irreps",
+    "to_irreps",
+    "change_of_basis",
+    "rotate_tensor",
+    "random_orthogonal",
+    "tensor_action_matrix",
+    "to_pymatgen",
+    "from_pymatgen",
+]

@@ -1,0 +1,130 @@
+"""Description of a Cartesian crystal tensor property: order, index symmetry, parity, Voigt form.
+
+A ``TensorType`` is all the rest of gmtnet needs to know about a property: the network head, the
+symmetry projectors, the Voigt conversions and the metrics are written once against it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class TensorType:
+    """A Cartesian tensor property of a crystal.
+
+    Attributes:
+        name: short name used on the command line ("dielectric", ...).
+        order: number of Cartesian indices (2, 3, 4, ...).
+        formula: index symmetry in e3nn ``CartesianTensor`` syntax, e.g. ``"ijk=ikj"``.
+        unit: unit of the tensor's entries, for display ("", "C/m^2", "GPa").
+        voigt_pairs: index pairs contracted in Voigt notation, e.g. ``((1, 2),)`` for piezo.
+            ``None`` for a type with no Voigt form.
+        axial: True for an axial (pseudo) tensor, which picks up det(R) under an improper
+            rotation. All three built-in properties are polar (False).
+        symbol: letter used to name components (``"C"`` gives C11, C12, ...).
+    """
+
+    name: str
+    order: int
+    formula: str
+    unit: str = ""
+    voigt_pairs: tuple[tuple[int, int], ...] | None = None
+    axial: bool = False
+    symbol: str = "T"
+    description: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        indices = self.formula.split("=")[0].replace("-", "")
+        if len(indices) != self.order:
+            raise ValueError(
+                f"tensor type {self.name!r}: formula {self.formula!r} has {len(indices)} indices "
+                f"but order is {self.order}"
+            )
+        if self.voigt_pairs is not None:
+            used = [i for pair in self.voigt_pairs for i in pair]
+            if len(set(used)) != len(used) or any(not 0 <= i < self.order for i in used):
+                raise ValueError(f"tensor type {self.name!r}: invalid voigt_pairs {self.voigt_pairs}")
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Full Cartesian shape, (3,) * order."""
+        return (3,) * self.order
+
+    @cached_property
+    def voigt_shape(self) -> tuple[int, ...]:
+        """Shape of the Voigt form: each contracted pair becomes one axis of length 6."""
+        if self.voigt_pairs is None:
+            raise ValueError(f"tensor type {self.name!r} has no Voigt form")
+        contracted = {i for pair in self.voigt_pairs for i in pair}
+        firsts = {pair[0] for pair in self.voigt_pairs}
+        return tuple(6 if i in firsts else 3 for i in range(self.order) if i not in contracted or i in firsts)
+
+    @cached_property
+    def irreps(self):
+        """e3nn irreps of the type's independent subspace (e.g. ``1x0e+1x2e`` for dielectric)."""
+        from gmtnet.tensors.irreps import cartesian_tensor
+
+        return cartesian_tensor(self.formula)
+
+    @cached_property
+    def index_symmetrizer(self) -> np.ndarray:
+        """Orthogonal projector (3^n, 3^n), float64, onto tensors obeying the index symmetry."""
+        from gmtnet.tensors.irreps import change_of_basis
+
+        q = change_of_basis(self).reshape(self.irreps.dim, -1).numpy()
+        return q.T @ q
+
+    @property
+    def n_independent(self) -> int:
+        """Number of independent components allowed by the index symmetry alone (6, 18, 21)."""
+        return self.irreps.dim
+
+
+DIELECTRIC = TensorType(
+    name="dielectric",
+    order=2,
+    formula="ij=ji",
+    unit="",
+    voigt_pairs=((0, 1),),
+    symbol="eps",
+    description="relative dielectric permittivity eps_ij (electronic + ionic), unitless; D_i = eps_ij E_j",
+)
+PIEZOELECTRIC = TensorType(
+    name="piezoelectric",
+    order=3,
+    formula="ijk=ikj",
+    unit="C/m^2",
+    voigt_pairs=((1, 2),),
+    symbol="e",
+    description="piezoelectric stress tensor e_ijk in C/m^2; D_i = e_ijk strain_jk",
+)
+ELASTIC = TensorType(
+    name="elastic",
+    order=4,
+    formula="ijkl=jikl=klij",
+    unit="GPa",
+    voigt_pairs=((0, 1), (2, 3)),
+    symbol="C",
+    description="elastic stiffness C_ijkl in GPa; stress_ij = C_ijkl strain_kl",
+)
+
+TENSOR_TYPES: dict[str, TensorType] = {t.name: t for t in (DIELECTRIC, PIEZOELECTRIC, ELASTIC)}
+
+_ALIASES = {"diele": "dielectric", "piezo": "piezoelectric", "elasticity": "elastic"}
+
+
+def get_tensor_type(task: str | TensorType) -> TensorType:
+    """The built-in tensor type named ``task`` (aliases: diele, piezo, elasticity)."""
+    if isinstance(task, TensorType):
+        return task
+    key = _ALIASES.get(str(task).lower(), str(task).lower())
+    try:
+        return TENSOR_TYPES[key]
+    except KeyError:
+        raise ValueError(
+            f"unknown task {task!r}: expected one of {', '.join(TENSOR_TYPES)}"
+        ) from None
