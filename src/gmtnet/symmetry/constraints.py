@@ -153,9 +153,18 @@ class SymmetryConstraints:
             mask[self.components[c][1]] = True
         return mask.reshape(self.ttype.shape)
 
+    def component_name(self, index: tuple[int, ...]) -> str:
+        """Name of the component holding full index ``index``: its smallest Voigt-style label
+        over the index-symmetry orbit (C56, not C65)."""
+        flat = int(np.ravel_multi_index(index, self.ttype.shape))
+        for _, members, _ in self.components:
+            if flat in members:
+                return min(component_label(self.ttype, self._index(m)) for m in members)
+        raise ValueError(f"{index} is not a component of {self.ttype.name}")
+
     def describe(self) -> dict:
-        """Readable summary: zero component labels and equality groups with signs."""
-        label = lambda idx: component_label(self.ttype, idx)  # noqa: E731
+        """Readable summary: zero component names and equality groups with signs."""
+        label = self.component_name
         return {
             "n_independent": self.n_independent,
             "zeros": [label(i) for i in self.zero_components],

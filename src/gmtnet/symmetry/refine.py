@@ -2,21 +2,48 @@
 
 Keeps the input's Cartesian frame (orientation) and atom order, unlike spglib's standardisation:
 
-- lattice: the group-averaged metric, oriented like the input (see ``symmetrized_lattice``);
-- positions: each atom is moved to the average of its images under the space group,
-  x_i <- x_i + mean_g wrap(g^-1(x_{pi_g(i)}) - x_i), where pi_g(i) is the atom that g maps i to.
-  The average over a group of a group action is invariant, so the result is symmetric.
+- lattice: the group-averaged metric, oriented like the input (``symmetrized_lattice``), so that
+  every point-group operation is an exact orthogonal matrix;
+- positions: spglib's idealized standard cell is exactly symmetric; with its transformation
+  (P, p), x_std = P x + p (mod 1), each input atom is moved to the idealized position of the
+  standard-cell atom it sits on, mapped back as x = P^-1 (x_std - p). An affine change of cell
+  keeps the symmetry exact, and the lattice step only changes the metric, not fractional positions.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from gmtnet.symmetry.point_group import CrystalSymmetry, SymmetryError, analyze_symmetry
+from gmtnet.symmetry.point_group import CrystalSymmetry, SymmetryError, _spglib_cell, analyze_symmetry
 
 
 def _wrap(d: np.ndarray) -> np.ndarray:
     return d - np.round(d)
+
+
+def idealized_fractional_positions(structure, symprec: float) -> np.ndarray:
+    """(n_atoms, 3) fractional coordinates, in the input cell, of the symmetrized atom positions."""
+    import spglib
+
+    cell = _spglib_cell(structure)
+    dataset = spglib.get_symmetry_dataset(cell, symprec=symprec)
+    if dataset is None:
+        raise SymmetryError(f"spglib could not analyse the structure at symprec={symprec}")
+    p_mat = np.asarray(dataset.transformation_matrix, dtype=float)
+    shift = np.asarray(dataset.origin_shift, dtype=float)
+    std_pos = np.asarray(dataset.std_positions, dtype=float)
+    std_types = np.asarray(dataset.std_types)
+    frac, numbers = cell[1], cell[2]
+    in_std = frac @ p_mat.T + shift  # (n, 3)
+    diff = _wrap(std_pos[None, :, :] - in_std[:, None, :])  # (n, n_std, 3)
+    # compare in Cartesian length (std lattice) so skewed cells are handled
+    dist = np.linalg.norm(diff @ np.asarray(dataset.std_lattice, dtype=float), axis=-1)
+    dist[numbers[:, None] != std_types[None, :]] = np.inf
+    match = dist.argmin(axis=1)
+    if np.any(~np.isfinite(dist[np.arange(len(frac)), match])):
+        raise SymmetryError("an atom has no counterpart of its species in spglib's standard cell")
+    ideal_std = in_std + diff[np.arange(len(frac)), match]
+    return (ideal_std - shift) @ np.linalg.inv(p_mat).T
 
 
 def refine_structure(structure, symprec: float = 1e-3, symmetry: CrystalSymmetry | None = None):
@@ -27,26 +54,11 @@ def refine_structure(structure, symprec: float = 1e-3, symmetry: CrystalSymmetry
     from pymatgen.core import Lattice, Structure
 
     sym = symmetry or analyze_symmetry(structure, symprec)
-    frac = np.asarray(structure.frac_coords, dtype=float)
-    numbers = np.asarray(structure.atomic_numbers)
-    displacement = np.zeros_like(frac)
-    for w, t in zip(sym.operations_rotations, sym.operations_translations):
-        images = frac @ w.T + t  # g(x_i)
-        diff = _wrap(images[:, None, :] - frac[None, :, :])  # (i, j, 3)
-        # Euclidean-ish distance in fractional space is enough to find the partner at symprec.
-        dist = np.abs(diff).max(axis=-1)
-        dist[numbers[:, None] != numbers[None, :]] = np.inf
-        partner = dist.argmin(axis=1)  # pi_g(i)
-        if np.any(np.isinf(dist[np.arange(len(frac)), partner])):
-            raise SymmetryError("space-group operation maps an atom onto no atom of the same species")
-        # g^-1(x_pi(i)) = W^-1 (x_pi(i) - t), brought next to x_i
-        back = (frac[partner] - t) @ np.linalg.inv(w).T
-        displacement += _wrap(back - frac)
-    new_frac = frac + displacement / len(sym.operations_rotations)
+    frac = idealized_fractional_positions(structure, sym.symprec)
     return Structure(
         Lattice(sym.lattice_symmetrized),
         structure.species,
-        new_frac,
+        frac,
         coords_are_cartesian=False,
         site_properties=structure.site_properties or None,
     )

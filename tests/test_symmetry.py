@@ -1,0 +1,201 @@
+"""Symmetry against textbook forms on ideal crystals of all seven crystal systems."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gmtnet.symmetry import (
+    SymmetryConstraints,
+    SymmetryError,
+    analyze_symmetry,
+    check_group,
+    crystal_system_from_number,
+    refine_structure,
+)
+from gmtnet.tensors import DIELECTRIC, ELASTIC, PIEZOELECTRIC, random_orthogonal, rotate_tensor
+
+# name: (space group, point group, crystal system, independent constants diel/piezo/elastic)
+EXPECTED = {
+    "rocksalt_NaCl": (225, "m-3m", "cubic", (1, 0, 3)),
+    "zincblende_GaAs": (216, "-43m", "cubic", (1, 1, 3)),
+    "wurtzite_ZnO": (186, "6mm", "hexagonal", (2, 3, 5)),
+    "rutile_TiO2": (136, "4/mmm", "tetragonal", (2, 0, 6)),
+    "alpha_quartz": (154, "32", "trigonal", (2, 2, 6)),
+    "orthorhombic_mm2": (25, "mm2", "orthorhombic", (3, 5, 9)),
+    "orthorhombic_mmm": (47, "mmm", "orthorhombic", (3, 0, 9)),
+    "monoclinic_2m": (14, "2/m", "monoclinic", (4, 0, 13)),
+    "monoclinic_2": (4, "2", "monoclinic", (4, 8, 13)),
+    "triclinic_1": (1, "1", "triclinic", (6, 18, 21)),
+    "triclinic_-1": (2, "-1", "triclinic", (6, 0, 21)),
+}
+TYPES = (DIELECTRIC, PIEZOELECTRIC, ELASTIC)
+
+
+def constraints(structure, ttype):
+    return SymmetryConstraints.from_rotations(analyze_symmetry(structure).rotations, ttype)
+
+
+def groups_as_names(c: SymmetryConstraints) -> set[frozenset[str]]:
+    return {frozenset(("" if s > 0 else "-") + c.component_name(i) for i, s in g) for g in c.equal_groups}
+
+
+@pytest.mark.parametrize("name", list(EXPECTED))
+def test_space_group_point_group_and_independent_counts(crystals, name):
+    number, point_group, system, counts = EXPECTED[name]
+    sym = analyze_symmetry(crystals[name])
+    assert (sym.spacegroup_number, sym.point_group, sym.crystal_system) == (number, point_group, system)
+    assert tuple(constraints(crystals[name], t).n_independent for t in TYPES) == counts
+
+
+@pytest.mark.parametrize("name", list(EXPECTED))
+def test_rotations_are_orthogonal_distinct_and_a_group(crystals, name):
+    sym = analyze_symmetry(crystals[name])
+    for r in sym.rotations:
+        np.testing.assert_allclose(r @ r.T, np.eye(3), atol=1e-12)
+    flat = sym.rotations.reshape(len(sym.rotations), -1)
+    assert len(np.unique(np.round(flat, 8), axis=0)) == len(flat)
+    check_group(sym.rotations)  # raises if not a group
+    # ideal crystals: the raw lattice-derived matrices are the same
+    np.testing.assert_allclose(sym.raw_rotations, sym.rotations, atol=1e-9)
+
+
+def test_check_group_rejects_a_non_group():
+    c4 = np.array([[0.0, -1, 0], [1, 0, 0], [0, 0, 1]])
+    with pytest.raises(SymmetryError):
+        check_group(np.stack([np.eye(3), c4]))  # missing c4^2, c4^3
+
+
+def test_cubic_dielectric_is_one_scalar(crystals):
+    c = constraints(crystals["rocksalt_NaCl"], DIELECTRIC)
+    assert groups_as_names(c) == {frozenset({"eps11", "eps22", "eps33"})}
+    assert {c.component_name(i) for i in c.zero_components} == {"eps12", "eps13", "eps23"}
+
+
+def test_cubic_elastic_form(crystals):
+    c = constraints(crystals["rocksalt_NaCl"], ELASTIC)
+    assert groups_as_names(c) == {frozenset({"C11", "C22", "C33"}), frozenset({"C12", "C13", "C23"}),
+                                  frozenset({"C44", "C55", "C66"})}
+    assert len(c.zero_components) == 21 - 9
+
+
+def test_hexagonal_elastic_and_piezo_form(crystals):
+    c = constraints(crystals["wurtzite_ZnO"], ELASTIC)
+    assert groups_as_names(c) == {frozenset({"C11", "C22"}), frozenset({"C13", "C23"}), frozenset({"C44", "C55"})}
+    assert len(c.zero_components) == 12  # C66 = (C11 - C12)/2 is a linear relation, not an equality
+    p = constraints(crystals["wurtzite_ZnO"], PIEZOELECTRIC)
+    assert groups_as_names(p) == {frozenset({"e15", "e24"}), frozenset({"e31", "e32"})}
+    nonzero = {"e15", "e24", "e31", "e32", "e33"}
+    assert {p.component_name(i) for i in p.zero_components} == {
+        f"e{i}{j}" for i in (1, 2, 3) for j in range(1, 7)} - nonzero
+
+
+def test_quartz_piezo_has_opposite_signs(crystals):
+    p = constraints(crystals["alpha_quartz"], PIEZOELECTRIC)
+    assert groups_as_names(p) == {frozenset({"e11", "-e12", "-e26"}), frozenset({"e14", "-e25"})}
+    e = constraints(crystals["alpha_quartz"], ELASTIC)
+    assert frozenset({"C14", "-C24", "C56"}) in groups_as_names(e)
+
+
+def test_tetragonal_dielectric_and_centrosymmetric_piezo(crystals):
+    d = constraints(crystals["rutile_TiO2"], DIELECTRIC)
+    assert groups_as_names(d) == {frozenset({"eps11", "eps22"})}
+    for name in ("rocksalt_NaCl", "rutile_TiO2", "orthorhombic_mmm", "monoclinic_2m", "triclinic_-1"):
+        p = constraints(crystals[name], PIEZOELECTRIC)
+        assert p.zero_mask().all(), name
+        assert analyze_symmetry(crystals[name]).is_centrosymmetric
+
+
+def test_monoclinic_unique_axis_b_along_y(crystals):
+    d = constraints(crystals["monoclinic_2"], DIELECTRIC)
+    assert {d.component_name(i) for i in d.zero_components} == {"eps12", "eps23"}
+    assert d.equal_groups == []
+
+
+def test_triclinic_p1_forces_nothing(crystals):
+    for ttype in TYPES:
+        c = constraints(crystals["triclinic_1"], ttype)
+        assert c.zero_components == [] and c.equal_groups == []
+
+
+@pytest.mark.parametrize("ttype", TYPES, ids=lambda t: t.name)
+@pytest.mark.parametrize("name", list(EXPECTED))
+def test_projection_is_exact_invariant_and_idempotent(crystals, name, ttype, rng):
+    sym = analyze_symmetry(crystals[name])
+    c = SymmetryConstraints.from_rotations(sym.rotations, ttype)
+    np.testing.assert_allclose(c.projector @ c.projector, c.projector, atol=1e-12)
+    t = c.project(rng.normal(size=ttype.shape))
+    assert np.all(t[c.zero_mask()] == 0.0)  # exactly zero
+    for a, b, s in c.equalities:
+        assert t[b] == s * t[a]  # bit-for-bit
+    for r in sym.rotations:  # invariant under every operation (Neumann's principle)
+        np.testing.assert_allclose(rotate_tensor(t, r, ttype), t, atol=1e-10)
+    np.testing.assert_allclose(c.project(t), t, rtol=0, atol=1e-12)
+
+
+def test_projection_of_a_batch_matches_one_by_one(crystals, rng):
+    c = constraints(crystals["alpha_quartz"], ELASTIC)
+    batch = rng.normal(size=(4, 3, 3, 3, 3))
+    projected = c.project(batch)
+    np.testing.assert_allclose(projected, np.stack([c.project(t) for t in batch]), rtol=0, atol=1e-12)
+    assert np.all(projected[:, c.zero_mask()] == 0.0)
+
+
+@settings(max_examples=10, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1))
+def test_symmetry_rotates_with_the_crystal(crystals, seed):
+    """Rotating the crystal by Q conjugates its point group: R' = Q R Q^T, so the projected
+    tensors rotate with it (for proper and improper Q)."""
+    rng = np.random.default_rng(seed)
+    q = random_orthogonal(rng)
+    s = crystals["wurtzite_ZnO"]
+    from pymatgen.core import Lattice, Structure
+
+    rotated = Structure(Lattice(s.lattice.matrix @ q.T), s.species, s.frac_coords)
+    c0, c1 = constraints(s, PIEZOELECTRIC), constraints(rotated, PIEZOELECTRIC)
+    t = rng.normal(size=(3, 3, 3))
+    np.testing.assert_allclose(c1.project(rotate_tensor(t, q, PIEZOELECTRIC), exact=False),
+                               rotate_tensor(c0.project(t, exact=False), q, PIEZOELECTRIC), atol=1e-9)
+
+
+def test_crystal_system_from_number():
+    assert [crystal_system_from_number(n) for n in (1, 2, 3, 15, 16, 74, 75, 142, 143, 167, 168, 194, 195, 230)] == [
+        "triclinic", "triclinic", "monoclinic", "monoclinic", "orthorhombic", "orthorhombic", "tetragonal",
+        "tetragonal", "trigonal", "trigonal", "hexagonal", "hexagonal", "cubic", "cubic"]
+    with pytest.raises(ValueError):
+        crystal_system_from_number(231)
+
+
+def _distort(structure, rng, amount=5e-5):
+    from pymatgen.core import Lattice, Structure
+
+    lat = structure.lattice.matrix @ (np.eye(3) + amount * rng.normal(size=(3, 3)))
+    frac = structure.frac_coords + amount * rng.normal(size=structure.frac_coords.shape)
+    return Structure(Lattice(lat), structure.species, frac)
+
+
+@pytest.mark.parametrize("name", ["wurtzite_ZnO", "alpha_quartz", "rutile_TiO2", "zincblende_GaAs", "monoclinic_2",
+                                  "orthorhombic_mm2"])
+def test_refinement_restores_exact_symmetry_in_the_same_frame_and_order(crystals, name, rng):
+    ideal = crystals[name]
+    distorted = _distort(ideal, rng)
+    number = analyze_symmetry(ideal).spacegroup_number
+    assert analyze_symmetry(distorted, symprec=1e-6).spacegroup_number != number  # distortion is real
+    assert analyze_symmetry(distorted, symprec=1e-2).spacegroup_number == number  # and within tolerance
+    refined = refine_structure(distorted, symprec=1e-2)
+    # same atom order and species, same orientation, tiny displacement
+    assert [s.species_string for s in refined] == [s.species_string for s in distorted]
+    assert np.abs(refined.lattice.matrix - distorted.lattice.matrix).max() < 1e-2
+    assert np.abs(refined.cart_coords - distorted.cart_coords).max() < 1e-2
+    tight = analyze_symmetry(refined, symprec=1e-6)
+    assert tight.spacegroup_number == analyze_symmetry(ideal).spacegroup_number
+    np.testing.assert_allclose(tight.raw_rotations, tight.rotations, atol=1e-9)
+
+
+def test_refinement_leaves_an_ideal_crystal_unchanged(crystals):
+    ideal = crystals["alpha_quartz"]
+    refined = refine_structure(ideal)
+    np.testing.assert_allclose(refined.lattice.matrix, ideal.lattice.matrix, atol=1e-10)
+    np.testing.assert_allclose(refined.cart_coords, ideal.cart_coords, atol=1e-10)
