@@ -65,6 +65,11 @@ class TensorDataset(list):
         self.source = source
         self.report = report
 
+    def __getitem__(self, item):
+        if isinstance(item, slice):
+            return TensorDataset(super().__getitem__(item), self.task, self.source, self.report)
+        return super().__getitem__(item)
+
     def split(self, name: str) -> "TensorDataset":
         """The records of one split ("train", "val" or "test")."""
         return TensorDataset([r for r in self if r.split == name], self.task, self.source, self.report)

@@ -66,9 +66,11 @@ def as_structure(obj, base_dir: str | Path | None = None):
     """Coerce a Structure, ASE Atoms, pymatgen dict, CIF/POSCAR text or file path to a Structure."""
     from pymatgen.core import Structure
 
+    from ase import Atoms
+
     if isinstance(obj, Structure):
         return obj
-    if type(obj).__name__ == "Atoms" and hasattr(obj, "get_positions"):
+    if isinstance(obj, Atoms):
         return from_ase(obj)
     if isinstance(obj, dict):
         try:
