@@ -20,6 +20,7 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/gmtnet data fetch
 	$(BIN)/gmtnet data info dielectric
+	$(BIN)/gmtnet symmetry examples/*.cif
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 -q

@@ -30,7 +30,7 @@ def ideal_crystals() -> dict[str, Structure]:
                            [[0, 0, 0], [0.305, 0.305, 0]]),
         # trigonal
         "alpha_quartz": _sg("P3_221", Lattice.hexagonal(4.913, 5.405), ["Si", "O"],
-                            [[0.4697, 0, 0], [0.4135, 0.2669, 0.1191]]),
+                            [[0.4697, 0, 2 / 3], [0.4135, 0.2669, 0.1191 + 2 / 3]]),
         # orthorhombic
         "orthorhombic_mm2": Structure(Lattice.orthorhombic(3.1, 4.2, 5.3), ["Ga", "N"], [[0, 0, 0], [0, 0, 0.37]]),
         "orthorhombic_mmm": Structure(Lattice.orthorhombic(3.1, 4.2, 5.3), ["Na", "Cl"],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import warnings
 
 import typer
 
@@ -36,6 +37,8 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
 
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; known problems print one ``error:`` line and exit with status 1."""
+    # pymatgen reports every CIF whose coordinates it rounds to ideal values; not a problem here.
+    warnings.filterwarnings("ignore", message="Issues encountered while parsing CIF")
     try:
         app(args=argv, prog_name="gmtnet")
     except (GmtnetError, ValueError) as exc:

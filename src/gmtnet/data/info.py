@@ -43,7 +43,8 @@ def format_summary(summary: dict, unit: str = "") -> str:
     s = summary
     lines = [f"{s['task']} ({s['source']}): {s['n_records']:,} records"]
     lines.append("  splits: " + " / ".join(f"{k} {v}" for k, v in s["splits"].items()))
-    lines.append(f"  Fnorm of labels: mean {s['fnorm_mean']:.4g} {unit}, std {s['fnorm_std']:.4g} {unit}".rstrip())
+    u = f" {unit}" if unit else ""
+    lines.append(f"  Fnorm of labels: mean {s['fnorm_mean']:.4g}{u}, std {s['fnorm_std']:.4g}{u}")
     lines.append(f"  elements: {s['n_elements']}")
     lines.append("  crystal system     total  train    val   test")
     for cs, total in s["crystal_systems"].items():

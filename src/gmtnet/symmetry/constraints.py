@@ -163,12 +163,20 @@ class SymmetryConstraints:
         raise ValueError(f"{index} is not a component of {self.ttype.name}")
 
     def describe(self) -> dict:
-        """Readable summary: zero component names and equality groups with signs."""
-        label = self.component_name
+        """Readable summary, sorted by component name: zero components, and equality groups with
+        signs relative to each group's first member."""
+        def _key(name: str) -> tuple[int, str]:
+            return (len(name), name)
+
+        groups = []
+        for group in self.equal_groups:
+            named = sorted(((self.component_name(i), s) for i, s in group), key=lambda x: _key(x[0]))
+            flip = named[0][1]
+            groups.append([("" if s * flip > 0 else "-") + n for n, s in named])
         return {
             "n_independent": self.n_independent,
-            "zeros": [label(i) for i in self.zero_components],
-            "equal_groups": [[("" if s > 0 else "-") + label(i) for i, s in g] for g in self.equal_groups],
+            "zeros": sorted((self.component_name(i) for i in self.zero_components), key=_key),
+            "equal_groups": sorted(groups, key=lambda g: _key(g[0])),
         }
 
     # ---- projection ----------------------------------------------------------------------
