@@ -63,9 +63,16 @@ def test_rotations_are_orthogonal_distinct_and_a_group(crystals, name):
 
 
 def test_check_group_rejects_a_non_group():
-    c4 = np.array([[0.0, -1, 0], [1, 0, 0], [0, 0, 1]])
+    from gmtnet.symmetry.point_group import check_integer_group
+
+    c4 = np.array([[0, -1, 0], [1, 0, 0], [0, 0, 1]])
     with pytest.raises(SymmetryError):
-        check_group(np.stack([np.eye(3), c4]))  # missing c4^2, c4^3
+        check_group(np.stack([np.eye(3), c4]).astype(float))  # missing c4^2, c4^3
+    with pytest.raises(SymmetryError):
+        check_integer_group(np.stack([np.eye(3, dtype=int), c4]))
+    with pytest.raises(SymmetryError, match="identity"):
+        check_integer_group(np.stack([c4, c4 @ c4]))
+    check_integer_group(np.stack([np.linalg.matrix_power(c4, n) for n in range(4)]))
 
 
 def test_cubic_dielectric_is_one_scalar(crystals):

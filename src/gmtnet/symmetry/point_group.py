@@ -65,21 +65,33 @@ def symmetrized_lattice(lattice_columns: np.ndarray, lattice_rotations: np.ndarr
 def check_group(rotations: np.ndarray, atol: float = 1e-6) -> None:
     """Raise SymmetryError unless the matrices contain the identity and are closed under
     products and inverses (to ``atol``, max-abs)."""
-    rots = np.asarray(rotations, dtype=float)
+    rots = np.asarray(rotations, dtype=float).reshape(-1, 3, 3)
 
-    def index_of(m: np.ndarray) -> int:
-        hits = np.flatnonzero(np.abs(rots - m).max(axis=(1, 2)) < atol)
-        return int(hits[0]) if hits.size else -1
+    def members(mats: np.ndarray) -> np.ndarray:
+        """For each matrix in ``mats`` (..., 3, 3): is it (within atol) one of ``rots``?"""
+        diff = np.abs(mats[..., None, :, :] - rots).max(axis=(-1, -2))
+        return diff.min(axis=-1) < atol
 
-    if index_of(np.eye(3)) < 0:
+    if not members(np.eye(3)[None])[0]:
         raise SymmetryError("point group has no identity")
-    products = np.einsum("aij,bjk->abik", rots, rots)
-    for a in range(len(rots)):
-        if index_of(np.linalg.inv(rots[a])) < 0:
-            raise SymmetryError(f"point group is not closed under inversion (operation {a})")
-        for b in range(len(rots)):
-            if index_of(products[a, b]) < 0:
-                raise SymmetryError(f"point group is not closed under products ({a}, {b})")
+    inverse_ok = members(np.linalg.inv(rots))
+    if not inverse_ok.all():
+        raise SymmetryError(f"point group is not closed under inversion (operation {int(np.argmin(inverse_ok))})")
+    product_ok = members(np.einsum("aij,bjk->abik", rots, rots))
+    if not product_ok.all():
+        a, b = np.argwhere(~product_ok)[0]
+        raise SymmetryError(f"point group is not closed under products ({a}, {b})")
+
+
+def check_integer_group(lattice_rotations: np.ndarray) -> None:
+    """Exact group check for distinct integer matrices: identity present and closed under products
+    (a finite set of invertible matrices with both properties is a group, inverses included)."""
+    w = np.asarray(lattice_rotations, dtype=np.int64).reshape(-1, 9)
+    if not (w == np.eye(3, dtype=np.int64).reshape(9)).all(axis=1).any():
+        raise SymmetryError("point group has no identity")
+    products = np.einsum("aij,bjk->abik", w.reshape(-1, 3, 3), w.reshape(-1, 3, 3)).reshape(-1, 9)
+    if len(np.unique(np.concatenate([w, products]), axis=0)) != len(w):
+        raise SymmetryError("point-group operations are not closed under products")
 
 
 @dataclass(frozen=True)
@@ -149,7 +161,7 @@ def analyze_symmetry(structure, symprec: float = 1e-3, angle_tolerance: float = 
     raw = lat_cols @ unique @ np.linalg.inv(lat_cols)
     lat_sym = symmetrized_lattice(lat_cols, unique)
     rot = lat_sym @ unique @ np.linalg.inv(lat_sym)
-    check_group(rot)
+    check_integer_group(unique)  # R = L W L^-1 exactly, so this is the Cartesian group check too
     number = int(dataset.number)
     return CrystalSymmetry(
         spacegroup_number=number,
