@@ -26,6 +26,9 @@ class TensorType:
         axial: True for an axial (pseudo) tensor, which picks up det(R) under an improper
             rotation. All three built-in properties are polar (False).
         symbol: letter used to name components (``"C"`` gives C11, C12, ...).
+        response: formula of the field the crystal answers with (D: ``"i"``, stress: ``"ij=ji"``).
+        perturbation: formula of the applied field (E: ``"i"``, strain: ``"ij=ji"``). The tensor
+            is d(response)/d(perturbation); the model predicts it that way (paper section 3.3).
     """
 
     name: str
@@ -35,6 +38,8 @@ class TensorType:
     voigt_pairs: tuple[tuple[int, int], ...] | None = None
     axial: bool = False
     symbol: str = "T"
+    response: str | None = None
+    perturbation: str | None = None
     description: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
@@ -44,6 +49,13 @@ class TensorType:
                 f"tensor type {self.name!r}: formula {self.formula!r} has {len(indices)} indices "
                 f"but order is {self.order}"
             )
+        if (self.response is None) != (self.perturbation is None):
+            raise ValueError(f"tensor type {self.name!r}: give both response and perturbation, or neither")
+        if self.response is not None:
+            n_resp = len(self.response.split("=")[0].replace("-", ""))
+            n_pert = len(self.perturbation.split("=")[0].replace("-", ""))
+            if n_resp + n_pert != self.order:
+                raise ValueError(f"tensor type {self.name!r}: response and perturbation orders must add to {self.order}")
         if self.voigt_pairs is not None:
             used = [i for pair in self.voigt_pairs for i in pair]
             if len(set(used)) != len(used) or any(not 0 <= i < self.order for i in used):
@@ -91,6 +103,8 @@ DIELECTRIC = TensorType(
     unit="",
     voigt_pairs=((0, 1),),
     symbol="eps",
+    response="i",
+    perturbation="i",
     description="relative dielectric permittivity eps_ij (electronic + ionic), unitless; D_i = eps_ij E_j",
 )
 PIEZOELECTRIC = TensorType(
@@ -100,6 +114,8 @@ PIEZOELECTRIC = TensorType(
     unit="C/m^2",
     voigt_pairs=((1, 2),),
     symbol="e",
+    response="i",
+    perturbation="ij=ji",
     description="piezoelectric stress tensor e_ijk in C/m^2; D_i = e_ijk strain_jk",
 )
 ELASTIC = TensorType(
@@ -109,6 +125,8 @@ ELASTIC = TensorType(
     unit="GPa",
     voigt_pairs=((0, 1), (2, 3)),
     symbol="C",
+    response="ij=ji",
+    perturbation="ij=ji",
     description="elastic stiffness C_ijkl in GPa; stress_ij = C_ijkl strain_kl",
 )
 

@@ -1,0 +1,66 @@
+"""Hyperparameters of GMTNet, with the paper's values (appendix A.4) as defaults."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass
+class ModelConfig:
+    """Everything needed to rebuild a GMTNet (saved with its weights).
+
+    Attributes:
+        task: tensor type name ("dielectric", "piezoelectric", "elastic").
+        k: neighbour rank that sets each atom's graph radius (paper: 16).
+        node_dim: width of the invariant node features.
+        edge_dim: width of the invariant edge features f^e (paper: 128).
+        rbf_bins, rbf_min, rbf_max, rbf_c: -c/|v| expanded on rbf_bins Gaussians in [min, max]
+            (paper: 512 on [-4, 0], c = 0.75).
+        n_invariant: Comformer-style invariant layers (paper: 2).
+        n_equivariant: TFN-style equivariant layers (paper: 3).
+        lmax: highest rotation order of the equivariant features (paper: 3, elastic 4);
+            None picks the paper's value for the task.
+        mul_scalars: channels of each scalar irrep (0e and 0o).
+        mul_vectors: channels of each l >= 1 irrep, both parities.
+        radial_hidden: hidden width of the MLP that turns f^e into filter weights.
+        symmetrize_features: average crystal features over the point group (paper eq. 10).
+        project_output: project the output tensor onto the crystal's invariant subspace (float64
+            Reynolds projector, exact zeros and equalities).
+        refine_structure: symmetrize the input structure first ("struct correction").
+        symprec: spglib tolerance for the point group and refinement, Angstrom.
+        seed: seed of the initial weights.
+        dtype: "float32" (default) or "float64". The e3nn modules are always built in float64
+            (their Clebsch-Gordan coefficients are computed at construction), then cast, so a
+            float64 model is equivariant to ~1e-15.
+    """
+
+    task: str = "dielectric"
+    k: int = 16
+    node_dim: int = 128
+    edge_dim: int = 128
+    rbf_bins: int = 512
+    rbf_min: float = -4.0
+    rbf_max: float = 0.0
+    rbf_c: float = 0.75
+    n_invariant: int = 2
+    n_equivariant: int = 3
+    lmax: int | None = None
+    mul_scalars: int = 32
+    mul_vectors: int = 8
+    radial_hidden: int = 64
+    symmetrize_features: bool = True
+    project_output: bool = True
+    refine_structure: bool = False
+    symprec: float = 1e-3
+    seed: int = 0
+    dtype: str = "float32"
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def resolved_lmax(self) -> int:
+        from gmtnet.tensors import get_tensor_type
+
+        return self.lmax if self.lmax is not None else (4 if get_tensor_type(self.task).order == 4 else 3)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
