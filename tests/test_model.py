@@ -13,6 +13,7 @@ from gmtnet.symmetry import SymmetryConstraints, analyze_symmetry
 from gmtnet.tensors import TENSOR_TYPES, get_tensor_type, random_orthogonal, rotate_tensor
 
 TASKS = list(TENSOR_TYPES)
+BARE = dict(symmetrize_features=False, project_output=False, snap_output=False)  # no symmetry enforcement
 SMALL = dict(node_dim=32, edge_dim=32, rbf_bins=64, mul_scalars=8, mul_vectors=4, radial_hidden=16)
 
 
@@ -53,7 +54,7 @@ def train_a_few_steps(model, structures, steps=3):
 @pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-9), (torch.float32, 1e-4)], ids=["f64", "f32"])
 def test_o3_equivariance_proper_and_improper(task, trained, dtype, tol):
     ttype = get_tensor_type(task)
-    model = small_model(task, dtype, symmetrize_features=False, project_output=False)
+    model = small_model(task, dtype, **BARE)
     crystal = triclinic_crystal()
     if trained:
         train_a_few_steps(model, [crystal, triclinic_crystal(1)])
@@ -78,7 +79,7 @@ def test_equivariance_with_symmetry_enforcement_on(task, crystals):
 
 @pytest.mark.parametrize("task", TASKS)
 def test_invariance_to_translation_atom_order_and_supercell(task, crystals):
-    model = small_model(task, symmetrize_features=False, project_output=False)
+    model = small_model(task, **BARE)
     s = crystals["wurtzite_ZnO"]
     shifted = Structure(s.lattice, s.species, s.cart_coords + np.array([0.7, -0.2, 1.9]), coords_are_cartesian=True)
     perm = np.random.default_rng(0).permutation(len(s))
@@ -114,7 +115,7 @@ def test_symmetry_without_enforcement_on_ideal_crystals(task, crystals):
     from gmtnet.symmetry import refine_structure
 
     ttype = get_tensor_type(task)
-    model = small_model(task, symmetrize_features=False, project_output=False)
+    model = small_model(task, **BARE)
     ideal = {n: refine_structure(crystals[n]) for n in IDEAL}  # exact to float precision
     preds = model.predict([ideal[n] for n in IDEAL])
     overall = np.abs(preds).max()
@@ -131,10 +132,27 @@ def test_symmetry_without_enforcement_on_ideal_crystals(task, crystals):
             assert abs(t[b] - s * t[a]) <= 1e-12 * big, name
 
 
+def test_enforcement_switches_are_independent(crystals):
+    """Each switch of the ablation changes the prediction of a distorted crystal on its own."""
+    rng = np.random.default_rng(5)
+    s = crystals["wurtzite_ZnO"]
+    distorted = Structure(s.lattice, s.species, s.frac_coords + 3e-5 * rng.normal(size=s.frac_coords.shape))
+    assert analyze_symmetry(distorted, 1e-3).point_group == "6mm"
+    c = SymmetryConstraints.from_structure(distorted, get_tensor_type("elastic"))
+    preds = {}
+    for name, kw in {"bare": BARE, "features": dict(BARE, symmetrize_features=True),
+                     "projection": dict(BARE, project_output=True), "snap": dict(BARE, snap_output=True)}.items():
+        preds[name] = small_model("elastic", **kw).predict([distorted])[0]
+    assert np.abs(preds["bare"][c.zero_mask()]).max() > 0  # the distortion breaks the bare symmetry
+    assert np.abs(preds["features"][c.zero_mask()]).max() < 1e-12 * np.abs(preds["features"]).max()
+    assert np.abs(preds["projection"][c.zero_mask()]).max() < 1e-12 * np.abs(preds["projection"]).max()
+    assert np.all(preds["snap"][c.zero_mask()] == 0.0)
+
+
 def test_centrosymmetric_crystal_has_zero_piezo_tensor(crystals):
     model = small_model("piezoelectric")
     assert np.all(model.predict([crystals["rutile_TiO2"]])[0] == 0.0)
-    bare = small_model("piezoelectric", symmetrize_features=False, project_output=False)
+    bare = small_model("piezoelectric", **BARE)
     assert np.abs(bare.predict([crystals["rutile_TiO2"]])[0]).max() < 1e-12
 
 

@@ -8,7 +8,7 @@ import warnings
 import typer
 
 from gmtnet import __version__
-from gmtnet.cli import data_commands
+from gmtnet.cli import data_commands, model_commands
 from gmtnet.cli.symmetry_commands import symmetry
 from gmtnet.errors import GmtnetError
 
@@ -20,6 +20,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(data_commands.app, name="data")
+app.add_typer(model_commands.app, name="model")
 app.command()(symmetry)
 
 

@@ -26,6 +26,9 @@ class ModelConfig:
         symmetrize_features: average crystal features over the point group (paper eq. 10).
         project_output: project the output tensor onto the crystal's invariant subspace (float64
             Reynolds projector, exact zeros and equalities).
+        snap_output: at prediction time, set forced zeros to exactly 0.0 and forced equalities to
+            their signed mean (the pattern is read off the float64 projector with a 1e-8
+            tolerance): the exact counterpart of the paper's tolerance-guided adjustment (A.4).
         refine_structure: symmetrize the input structure first ("struct correction").
         symprec: spglib tolerance for the point group and refinement, Angstrom.
         seed: seed of the initial weights.
@@ -50,6 +53,7 @@ class ModelConfig:
     radial_hidden: int = 64
     symmetrize_features: bool = True
     project_output: bool = True
+    snap_output: bool = True
     refine_structure: bool = False
     symprec: float = 1e-3
     seed: int = 0

@@ -93,8 +93,8 @@ class GMTNet(nn.Module):
     def predict(self, structures, batch_size: int = 64) -> np.ndarray:
         """(N, 3, ..., 3) float64 tensors, each in its structure's own Cartesian frame.
 
-        With ``project_output`` the result is snapped so that forced zeros are exactly 0.0 and
-        forced equalities exact (float64 Reynolds projection)."""
+        With ``snap_output`` (and a known point group) the result is projected in float64 and
+        snapped so that forced zeros are exactly 0.0 and forced equalities exact."""
         from gmtnet.data.structures import as_structure
         from gmtnet.symmetry import SymmetryConstraints
 
@@ -106,7 +106,7 @@ class GMTNet(nn.Module):
             for start in range(0, len(structures), batch_size):
                 graphs = [self.graph(s) for s in structures[start:start + batch_size]]
                 t = self(self.collate(graphs)).double().cpu().numpy()
-                if self.config.project_output:
+                if self.config.snap_output:
                     t = np.stack([SymmetryConstraints.from_rotations(g.rotations, self.ttype).project(x)
                                   for g, x in zip(graphs, t)])
                 out.append(t)

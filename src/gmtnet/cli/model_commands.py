@@ -1,0 +1,37 @@
+"""``gmtnet model ...``: inspect the network."""
+
+from __future__ import annotations
+
+import json
+
+import typer
+
+app = typer.Typer(help="Inspect GMTNet models.", no_args_is_help=True)
+
+
+@app.command()
+def info(
+    task: str = typer.Argument(..., help="dielectric, piezoelectric or elastic"),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Parameter count per block and the irreps of the default model for TASK."""
+    from gmtnet.model import build_model
+
+    model = build_model(task)
+    blocks = {
+        "embeddings": sum(p.numel() for m in (model.atom_embedding, model.edge_embedding) for p in m.parameters()),
+        "invariant layers": sum(p.numel() for p in model.invariant_layers.parameters()),
+        "equivariant layers": sum(p.numel() for p in model.equivariant_layers.parameters()),
+        "tensor head": sum(p.numel() for p in model.head.parameters()),
+    }
+    summary = {"task": model.ttype.name, "parameters": model.n_parameters(), "blocks": blocks,
+               "lmax": model.config.resolved_lmax, "hidden_irreps": str(model.irreps_hidden),
+               "tensor_irreps": str(model.ttype.irreps), "config": model.config.to_dict()}
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2))
+        return
+    typer.echo(f"GMTNet for {summary['task']}: {summary['parameters']:,} trainable parameters")
+    for name, n in blocks.items():
+        typer.echo(f"  {name:<20} {n:>9,}")
+    typer.echo(f"  lmax {summary['lmax']}; hidden irreps {summary['hidden_irreps']}")
+    typer.echo(f"  output tensor irreps {summary['tensor_irreps']}")
