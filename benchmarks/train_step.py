@@ -71,7 +71,7 @@ def main() -> None:
     atomic_write_text(args.out / f"{stem}.json", json.dumps(result, indent=2) + "\n")
     md = (f"# Training step, {args.task}, batch {args.batch_size}, {args.threads} thread(s) "
           f"({result['environment']['date']}, {result['environment']['cpu']})\n\n"
-          f"| parameters | median s/batch (fwd+bwd+step) | min s/batch | collate s/batch (cached graphs) |\n|---|---|---|---|\n"
+          f"| parameters | median s/batch (fwd+bwd+step) | min s/batch | collate s/batch (graphs prebuilt; point-group projectors computed on first use) |\n|---|---|---|---|\n"
           f"| {result['parameters']:,} | {result['median_s_per_batch']:.3f} | {result['min_s_per_batch']:.3f} "
           f"| {result['median_collate_s']:.3f} |\n")
     atomic_write_text(args.out / f"{stem}.md", md)
