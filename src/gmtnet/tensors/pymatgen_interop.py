@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gmtnet.tensors.tensor_type import DIELECTRIC, ELASTIC, PIEZOELECTRIC, TensorType
+from gmtnet.tensors.tensor_type import ELASTIC, PIEZOELECTRIC, TensorType
 
 
 def to_pymatgen(tensor: np.ndarray, ttype: TensorType):
@@ -28,4 +28,4 @@ def from_pymatgen(obj) -> np.ndarray:
     return np.array(obj, dtype=float)
 
 
-__all__ = ["to_pymatgen", "from_pymatgen", "DIELECTRIC"]
+__all__ = ["to_pymatgen", "from_pymatgen"]
