@@ -13,7 +13,7 @@ cutoff grows until every atom has k neighbours and its radius (plus tol) fits in
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -33,6 +33,7 @@ class CrystalGraph:
         edge_shift: (n_edges, 3) int64, lattice translation of the image (fractional units).
         lattice: (3, 3) float64, lattice vectors as rows.
         rotations: (n_r, 3, 3) float64 Cartesian point group (exactly orthogonal), or None.
+        cache: per-graph results derived from ``rotations`` (projectors), filled on first use.
     """
 
     atomic_numbers: np.ndarray
@@ -42,6 +43,7 @@ class CrystalGraph:
     edge_shift: np.ndarray
     lattice: np.ndarray
     rotations: np.ndarray | None = None
+    cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def n_atoms(self) -> int:

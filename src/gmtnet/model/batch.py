@@ -35,11 +35,20 @@ class GraphBatch:
     output_projector: torch.Tensor | None = None
 
 
-def _cached(graph: CrystalGraph, key, make):
-    cache = graph.__dict__.setdefault("_cache", {})
-    if key not in cache:
-        cache[key] = make()
-    return cache[key]
+def graph_constraints(graph: CrystalGraph, ttype: TensorType) -> SymmetryConstraints:
+    """The crystal's forced pattern and Reynolds projector for ``ttype`` (cached on the graph)."""
+    key = ("constraints", ttype.name)
+    if key not in graph.cache:
+        graph.cache[key] = SymmetryConstraints.from_rotations(graph.rotations, ttype)
+    return graph.cache[key]
+
+
+def graph_wigner(graph: CrystalGraph, irreps: o3.Irreps) -> dict:
+    """The crystal's averaged Wigner matrices for ``irreps`` (cached on the graph)."""
+    key = ("wigner", str(irreps))
+    if key not in graph.cache:
+        graph.cache[key] = averaged_wigner(graph.rotations, irreps)
+    return graph.cache[key]
 
 
 def collate(graphs: list[CrystalGraph], irreps: o3.Irreps | None = None, ttype: TensorType | None = None,
@@ -59,13 +68,12 @@ def collate(graphs: list[CrystalGraph], irreps: o3.Irreps | None = None, ttype: 
     )
     have_rotations = all(g.rotations is not None for g in graphs)
     if irreps is not None and have_rotations:
-        per_graph = [_cached(g, ("wigner", str(irreps)), lambda g=g: averaged_wigner(g.rotations, irreps)) for g in graphs]
+        per_graph = [graph_wigner(g, irreps) for g in graphs]
         batch.feature_projectors = {
             key: torch.as_tensor(np.stack([p[key] for p in per_graph]), dtype=dtype, device=device)
             for key in per_graph[0]
         }
     if ttype is not None and have_rotations:
-        projectors = [_cached(g, ("reynolds", ttype.name),
-                              lambda g=g: SymmetryConstraints.from_rotations(g.rotations, ttype).projector) for g in graphs]
-        batch.output_projector = torch.as_tensor(np.stack(projectors), dtype=dtype, device=device)
+        projectors = np.stack([graph_constraints(g, ttype).projector for g in graphs])
+        batch.output_projector = torch.as_tensor(projectors, dtype=dtype, device=device)
     return batch

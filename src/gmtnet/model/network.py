@@ -9,7 +9,7 @@ from e3nn import o3
 from torch import nn
 
 from gmtnet.graph import ATOM_FEATURE_DIM, CrystalGraph, build_graph
-from gmtnet.model.batch import GraphBatch, collate
+from gmtnet.model.batch import GraphBatch, collate, graph_constraints
 from gmtnet.model.config import ModelConfig
 from gmtnet.model.embedding import EdgeEmbedding
 from gmtnet.model.equivariant import EquivariantLayer, hidden_irreps
@@ -78,11 +78,13 @@ class GMTNet(nn.Module):
     # ---- convenience -----------------------------------------------------------------------
     def graph(self, structure) -> CrystalGraph:
         """The graph this model uses for a structure (refined first if configured)."""
-        if self.config.refine_structure:
-            from gmtnet.symmetry import refine_structure
+        from gmtnet.symmetry import analyze_symmetry, refine_structure
 
-            structure = refine_structure(structure, self.config.symprec)
-        return build_graph(structure, k=self.config.k, symprec=self.config.symprec)
+        symmetry = analyze_symmetry(structure, self.config.symprec)
+        if self.config.refine_structure:
+            # the refined lattice is the symmetrized one, so its point group is ``symmetry``'s
+            structure = refine_structure(structure, symmetry=symmetry)
+        return build_graph(structure, k=self.config.k, symmetry=symmetry)
 
     def collate(self, graphs: list[CrystalGraph]) -> GraphBatch:
         param = next(self.parameters())
@@ -96,7 +98,6 @@ class GMTNet(nn.Module):
         With ``snap_output`` (and a known point group) the result is projected in float64 and
         snapped so that forced zeros are exactly 0.0 and forced equalities exact."""
         from gmtnet.data.structures import as_structure
-        from gmtnet.symmetry import SymmetryConstraints
 
         was_training = self.training
         self.eval()
@@ -107,8 +108,7 @@ class GMTNet(nn.Module):
                 graphs = [self.graph(s) for s in structures[start:start + batch_size]]
                 t = self(self.collate(graphs)).double().cpu().numpy()
                 if self.config.snap_output:
-                    t = np.stack([SymmetryConstraints.from_rotations(g.rotations, self.ttype).project(x)
-                                  for g, x in zip(graphs, t)])
+                    t = np.stack([graph_constraints(g, self.ttype).project(x) for g, x in zip(graphs, t)])
                 out.append(t)
             return np.concatenate(out) if out else np.zeros((0, *self.ttype.shape))
         finally:

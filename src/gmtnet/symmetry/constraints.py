@@ -20,7 +20,7 @@ import numpy as np
 
 from gmtnet.tensors.tensor_type import TensorType
 from gmtnet.tensors.transform import tensor_action_matrix
-from gmtnet.tensors.voigt import PYMATGEN_VOIGT_ORDER
+from gmtnet.tensors.voigt import voigt_index
 
 _ROW_TOL = 1e-8
 
@@ -47,23 +47,12 @@ def _components(ttype: TensorType) -> list[tuple[int, np.ndarray, np.ndarray]]:
 
 
 def component_label(ttype: TensorType, index: tuple[int, ...]) -> str:
-    """Human-readable name of a component: Voigt-style (C12, e15, eps33) or Cartesian (T_xyz)."""
+    """Human-readable name of a component: matrix indices for rank 2 (eps12), Voigt indices
+    otherwise (e15, C44), Cartesian letters for a type without Voigt form (T_xyz)."""
     if ttype.voigt_pairs is None:
         return f"{ttype.symbol}_" + "".join("xyz"[i] for i in index)
-    number = {}
-    for n, (a, b) in enumerate(PYMATGEN_VOIGT_ORDER):
-        number[(a, b)] = number[(b, a)] = n + 1
-    if ttype.order == 2:
-        return f"{ttype.symbol}{index[0] + 1}{index[1] + 1}"
-    partner = dict(ttype.voigt_pairs)
-    contracted = {i for pair in ttype.voigt_pairs for i in pair}
-    digits = []
-    for i in range(ttype.order):
-        if i in partner:
-            digits.append(str(number[(index[i], index[partner[i]])]))
-        elif i not in contracted:
-            digits.append(str(index[i] + 1))
-    return ttype.symbol + "".join(digits)
+    digits = index if ttype.order == 2 else voigt_index(ttype, index)
+    return ttype.symbol + "".join(str(d + 1) for d in digits)
 
 
 @dataclass
@@ -191,9 +180,8 @@ class SymmetryConstraints:
         flat = t.reshape(*batch, -1) @ self.projector.T
         if not exact:
             return flat.reshape(*batch, *self.ttype.shape)
-        out = np.zeros_like(flat)
-        zeros, groups = self._pattern
-        for group in groups:
+        out = np.zeros_like(flat)  # forced-zero components stay exactly 0.0
+        for group in self._pattern[1]:
             values = np.mean([s * flat[..., self.components[c][0]] for c, s in group], axis=0)
             for c, s in group:
                 _, members, signs = self.components[c]

@@ -17,7 +17,7 @@ Two versions of R are kept:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -107,9 +107,8 @@ class CrystalSymmetry:
         lattice_rotations: (n_r, 3, 3) int, the distinct W of the point group (fractional basis).
         rotations: (n_r, 3, 3) float64 Cartesian, exactly orthogonal, input frame (see module doc).
         raw_rotations: (n_r, 3, 3) float64 Cartesian, L W L^-1 with the input lattice.
-        operations_rotations: (n_ops, 3, 3) int, every space-group operation's W.
-        operations_translations: (n_ops, 3) float, every operation's translation (fractional).
         lattice_symmetrized: (3, 3) lattice vectors as ROWS (pymatgen convention), metric averaged.
+        dataset: spglib's symmetry dataset this was derived from (operations, standard cell).
     """
 
     spacegroup_number: int
@@ -120,9 +119,8 @@ class CrystalSymmetry:
     lattice_rotations: np.ndarray
     rotations: np.ndarray
     raw_rotations: np.ndarray
-    operations_rotations: np.ndarray
-    operations_translations: np.ndarray
     lattice_symmetrized: np.ndarray
+    dataset: object = field(default=None, repr=False, compare=False)
 
     @property
     def order(self) -> int:
@@ -155,7 +153,6 @@ def analyze_symmetry(structure, symprec: float = 1e-3, angle_tolerance: float = 
     if dataset is None:
         raise SymmetryError(f"spglib could not analyse the structure at symprec={symprec}: {detail}")
     ops_w = np.asarray(dataset.rotations, dtype=int)
-    ops_t = np.asarray(dataset.translations, dtype=float)
     unique = np.unique(ops_w.reshape(len(ops_w), 9), axis=0).reshape(-1, 3, 3)
     lat_cols = np.asarray(structure.lattice.matrix, dtype=float).T
     raw = lat_cols @ unique @ np.linalg.inv(lat_cols)
@@ -172,7 +169,6 @@ def analyze_symmetry(structure, symprec: float = 1e-3, angle_tolerance: float = 
         lattice_rotations=unique,
         rotations=rot,
         raw_rotations=raw,
-        operations_rotations=ops_w,
-        operations_translations=ops_t,
         lattice_symmetrized=lat_sym.T.copy(),
+        dataset=dataset,
     )

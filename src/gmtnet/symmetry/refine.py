@@ -14,26 +14,23 @@ from __future__ import annotations
 
 import numpy as np
 
-from gmtnet.symmetry.point_group import CrystalSymmetry, SymmetryError, _spglib_cell, analyze_symmetry
+from gmtnet.symmetry.point_group import CrystalSymmetry, SymmetryError, analyze_symmetry
 
 
 def _wrap(d: np.ndarray) -> np.ndarray:
     return d - np.round(d)
 
 
-def idealized_fractional_positions(structure, symprec: float) -> np.ndarray:
-    """(n_atoms, 3) fractional coordinates, in the input cell, of the symmetrized atom positions."""
-    import spglib
-
-    cell = _spglib_cell(structure)
-    dataset = spglib.get_symmetry_dataset(cell, symprec=symprec)
-    if dataset is None:
-        raise SymmetryError(f"spglib could not analyse the structure at symprec={symprec}")
+def idealized_fractional_positions(structure, symmetry: CrystalSymmetry) -> np.ndarray:
+    """(n_atoms, 3) fractional coordinates, in the input cell, of the symmetrized atom positions,
+    from the spglib dataset ``symmetry`` was derived from."""
+    dataset = symmetry.dataset
     p_mat = np.asarray(dataset.transformation_matrix, dtype=float)
     shift = np.asarray(dataset.origin_shift, dtype=float)
     std_pos = np.asarray(dataset.std_positions, dtype=float)
     std_types = np.asarray(dataset.std_types)
-    frac, numbers = cell[1], cell[2]
+    frac = np.asarray(structure.frac_coords, dtype=float)
+    numbers = np.asarray(structure.atomic_numbers)
     in_std = frac @ p_mat.T + shift  # (n, 3)
     diff = _wrap(std_pos[None, :, :] - in_std[:, None, :])  # (n, n_std, 3)
     # compare in Cartesian length (std lattice) so skewed cells are handled
@@ -54,7 +51,7 @@ def refine_structure(structure, symprec: float = 1e-3, symmetry: CrystalSymmetry
     from pymatgen.core import Lattice, Structure
 
     sym = symmetry or analyze_symmetry(structure, symprec)
-    frac = idealized_fractional_positions(structure, sym.symprec)
+    frac = idealized_fractional_positions(structure, sym)
     return Structure(
         Lattice(sym.lattice_symmetrized),
         structure.species,

@@ -22,6 +22,7 @@ PYMATGEN_VOIGT_ORDER: tuple[Pair, ...] = ((0, 0), (1, 1), (2, 2), (1, 2), (0, 2)
 VASP_VOIGT_ORDER: tuple[Pair, ...] = ((0, 0), (1, 1), (2, 2), (0, 1), (1, 2), (0, 2))
 
 
+@lru_cache(maxsize=None)
 def _voigt_number(order: tuple[Pair, ...]) -> dict[Pair, int]:
     table = {}
     for n, (a, b) in enumerate(order):
@@ -32,24 +33,28 @@ def _voigt_number(order: tuple[Pair, ...]) -> dict[Pair, int]:
     return table
 
 
+def voigt_index(ttype: TensorType, index: tuple[int, ...], order: tuple[Pair, ...] = PYMATGEN_VOIGT_ORDER) -> tuple[int, ...]:
+    """Voigt index (0-based, one entry per axis of ``ttype.voigt_shape``) of a full index."""
+    if ttype.voigt_pairs is None:
+        raise ValueError(f"tensor type {ttype.name!r} has no Voigt form")
+    number = _voigt_number(tuple(order))
+    partner = dict(ttype.voigt_pairs)
+    contracted = {i for pair in ttype.voigt_pairs for i in pair}
+    out = []
+    for i in range(ttype.order):
+        if i in partner:
+            out.append(number[(index[i], index[partner[i]])])
+        elif i not in contracted:
+            out.append(index[i])
+    return tuple(out)
+
+
 @lru_cache(maxsize=None)
 def _maps(ttype: TensorType, order: tuple[Pair, ...]) -> tuple[np.ndarray, np.ndarray]:
     """(gather, average): gather[f] = flat Voigt index of flat full index f; average (n_voigt, 3^n)."""
-    if ttype.voigt_pairs is None:
-        raise ValueError(f"tensor type {ttype.name!r} has no Voigt form")
-    number = _voigt_number(order)
     vshape = ttype.voigt_shape
-    partner = {a: b for a, b in ttype.voigt_pairs}
-    contracted = {i for pair in ttype.voigt_pairs for i in pair}
-    gather = np.empty(3**ttype.order, dtype=np.int64)
-    for flat, idx in enumerate(itertools.product(range(3), repeat=ttype.order)):
-        vidx = []
-        for i in range(ttype.order):
-            if i in partner:
-                vidx.append(number[(idx[i], idx[partner[i]])])
-            elif i not in contracted:
-                vidx.append(idx[i])
-        gather[flat] = np.ravel_multi_index(tuple(vidx), vshape)
+    gather = np.array([np.ravel_multi_index(voigt_index(ttype, idx, order), vshape)
+                       for idx in itertools.product(range(3), repeat=ttype.order)], dtype=np.int64)
     n_voigt = int(np.prod(vshape))
     average = np.zeros((n_voigt, gather.size))
     average[gather, np.arange(gather.size)] = 1.0
