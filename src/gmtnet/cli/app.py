@@ -10,6 +10,7 @@ import typer
 from gmtnet import __version__
 from gmtnet.cli import data_commands, model_commands
 from gmtnet.cli.symmetry_commands import symmetry
+from gmtnet.cli.training_commands import evaluate, train
 from gmtnet.errors import GmtnetError
 
 app = typer.Typer(
@@ -22,6 +23,8 @@ app = typer.Typer(
 app.add_typer(data_commands.app, name="data")
 app.add_typer(model_commands.app, name="model")
 app.command()(symmetry)
+app.command()(train)
+app.command()(evaluate)
 
 
 def _version(value: bool) -> None:

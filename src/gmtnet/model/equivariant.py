@@ -28,12 +28,18 @@ class EquivariantLayer(nn.Module):
     nodes (N, irreps_in.dim), edge_sh (E, sh.dim), edge_feats (E, edge_dim)."""
 
     def __init__(self, irreps_in: o3.Irreps, irreps_out: o3.Irreps, irreps_sh: o3.Irreps, edge_dim: int,
-                 radial_hidden: int, avg_neighbors: float = 16.0):
+                 radial_hidden: int, avg_neighbors: float = 16.0, message_mul: int | None = None):
         super().__init__()
         self.irreps_in, self.irreps_out = o3.Irreps(irreps_in), o3.Irreps(irreps_out)
+        if message_mul is not None:  # narrow every irrep to message_mul channels before the edge product
+            self.irreps_msg = o3.Irreps([(message_mul, ir) for _, ir in self.irreps_in])
+            self.linear_in = o3.Linear(self.irreps_in, self.irreps_msg)
+        else:
+            self.irreps_msg, self.linear_in = self.irreps_in, None
+        self.irreps_sh = o3.Irreps(irreps_sh)
         wanted = {ir for _, ir in self.irreps_out}
         mid, instructions = [], []
-        for i, (mul, ir_in) in enumerate(self.irreps_in):
+        for i, (mul, ir_in) in enumerate(self.irreps_msg):
             for j, (_, ir_sh) in enumerate(irreps_sh):
                 for ir in ir_in * ir_sh:
                     if ir in wanted:
@@ -42,7 +48,7 @@ class EquivariantLayer(nn.Module):
         mid = o3.Irreps(mid)
         mid_sorted, perm, _ = mid.sort()
         instructions = [(i, j, perm[k], mode, train) for i, j, k, mode, train in instructions]
-        self.tp = o3.TensorProduct(self.irreps_in, irreps_sh, mid_sorted, instructions,
+        self.tp = o3.TensorProduct(self.irreps_msg, irreps_sh, mid_sorted, instructions,
                                    shared_weights=False, internal_weights=False)
         self.radial = nn.Sequential(nn.Linear(edge_dim, radial_hidden), nn.SiLU(),
                                     nn.Linear(radial_hidden, self.tp.weight_numel))
@@ -56,6 +62,7 @@ class EquivariantLayer(nn.Module):
         self.norm = 1.0 / avg_neighbors
 
     def forward(self, f, edge_sh, edge_feats, src, dst):
-        msg = self.tp(f[src], edge_sh, self.radial(edge_feats))  # [E, mid]
+        g = self.linear_in(f) if self.linear_in is not None else f
+        msg = self.tp(g[src], edge_sh, self.radial(edge_feats))  # [E, mid]
         agg = torch.zeros(f.shape[0], msg.shape[1], dtype=msg.dtype, device=msg.device).index_add_(0, dst, msg)
         return self.gate(self.linear(agg * self.norm)) + self.self_connection(f)  # [N, irreps_out]

@@ -18,6 +18,16 @@ from gmtnet.tensors import TensorType
 from gmtnet.tensors.irreps import _change_of_basis, cartesian_tensor
 
 
+def head_irreps(irreps: o3.Irreps, ttype: TensorType) -> o3.Irreps:
+    """The part of ``irreps`` that the head of ``ttype`` couples to the output: irreps ir with
+    ir (x) ir_x containing some ir_y (x the perturbation, y the response)."""
+    x_irreps, y_irreps = cartesian_tensor(ttype.perturbation), cartesian_tensor(ttype.response)
+    wanted = {ir_y for _, ir_y in y_irreps}
+    keep = [(mul, ir) for mul, ir in o3.Irreps(irreps)
+            if any(set(ir * ir_x) & wanted for _, ir_x in x_irreps)]
+    return o3.Irreps(keep)
+
+
 class TensorHead(nn.Module):
     """(B, irreps_in.dim) crystal features -> (B, 3, ..., 3) Cartesian tensors of ``ttype``."""
 

@@ -1,4 +1,4 @@
-"""Saving and loading models: one file with the weights, the hyperparameters and the tensor type."""
+"""Saving and loading models: one file with the weights, the hyperparameters and the architecture."""
 
 from __future__ import annotations
 
@@ -16,32 +16,74 @@ FORMAT = "gmtnet-model"
 VERSION = 1
 
 
-def build_model(task: str, **hyperparameters) -> GMTNet:
-    """A freshly initialised GMTNet (seeded by ``seed``, CPU, float32); see ModelConfig."""
+def _architectures() -> dict:
+    """architecture name -> (model class, config class)."""
+    from gmtnet.model.baselines import ETGNN, MEGNet, BaselineConfig
+
+    return {"gmtnet": (GMTNet, ModelConfig), "megnet": (MEGNet, BaselineConfig), "etgnn": (ETGNN, BaselineConfig)}
+
+
+def architecture_of(model) -> str:
+    for name, (cls, _) in _architectures().items():
+        if type(model) is cls:
+            return name
+    raise GmtnetError(f"unknown model class {type(model).__name__}")
+
+
+def build_model(task: str, architecture: str = "gmtnet", preset: str | None = None, **hyperparameters):
+    """A freshly initialised model (seeded by ``seed``, CPU, float32).
+
+    ``architecture`` is "gmtnet" (see ModelConfig, ``preset`` "paper" or "fast") or a baseline
+    ("megnet", "etgnn"; see BaselineConfig)."""
     from gmtnet.tensors import get_tensor_type
 
-    return GMTNet(ModelConfig(task=get_tensor_type(task).name, **hyperparameters))
+    task = get_tensor_type(task).name
+    archs = _architectures()
+    if architecture not in archs:
+        raise GmtnetError(f"unknown model {architecture!r}: expected one of {', '.join(archs)}")
+    cls, config_cls = archs[architecture]
+    if architecture == "gmtnet":
+        return cls(ModelConfig.preset(preset or "paper", task, **hyperparameters))
+    return cls(config_cls(task=task, **hyperparameters))
 
 
-def save_model(model: GMTNet, path: str | Path, **metadata) -> Path:
+def build_model_from_train_config(cfg, output_scale: float = 1.0):
+    """The untrained model a TrainConfig describes, with its output scale set."""
+    kw = dict(cfg.model_overrides)
+    kw.setdefault("seed", cfg.seed)
+    if cfg.model == "gmtnet":
+        return build_model(cfg.task, "gmtnet", preset=cfg.preset, output_scale=output_scale, **kw)
+    return build_model(cfg.task, cfg.model, group_average=cfg.group_average, output_scale=output_scale, **kw)
+
+
+def save_model(model, path: str | Path, **metadata) -> Path:
     """Write the model atomically; ``metadata`` (e.g. training history) is stored alongside."""
     buffer = io.BytesIO()
-    torch.save({"format": FORMAT, "version": VERSION, "config": model.config.to_dict(),
-                "tensor_type": model.ttype.name, "state_dict": model.state_dict(), "metadata": metadata}, buffer)
+    torch.save({"format": FORMAT, "version": VERSION, "architecture": architecture_of(model),
+                "config": model.config.to_dict(), "tensor_type": model.ttype.name,
+                "state_dict": model.state_dict(), "metadata": metadata}, buffer)
     return atomic_write_bytes(path, buffer.getvalue())
 
 
-def load_model(path: str | Path, map_location="cpu") -> GMTNet:
-    """Rebuild a saved model (no trainer needed)."""
+def read_model_file(path: str | Path) -> dict:
+    """The raw contents of a model file (config, weights, metadata), validated."""
     path = Path(path)
     if not path.is_file():
         raise GmtnetError(f"{path}: no such model file")
     try:
-        blob = torch.load(path, map_location=map_location, weights_only=True)
+        blob = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001
         raise GmtnetError(f"{path}: not a gmtnet model file ({type(exc).__name__})") from None
     if not isinstance(blob, dict) or blob.get("format") != FORMAT:
         raise GmtnetError(f"{path}: not a gmtnet model file")
-    model = GMTNet(ModelConfig(**blob["config"]))
+    return blob
+
+
+def load_model(path: str | Path, map_location="cpu"):
+    """Rebuild a saved model (no trainer needed)."""
+    blob = read_model_file(path)
+    cls, config_cls = _architectures()[blob.get("architecture", "gmtnet")]
+    model = cls(config_cls(**blob["config"]))
     model.load_state_dict(blob["state_dict"])
-    return model
+    model.metadata = blob.get("metadata", {})
+    return model.to(map_location)

@@ -1,0 +1,70 @@
+"""``gmtnet train`` and ``gmtnet evaluate``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+
+def train(
+    task: str = typer.Option(..., help="dielectric, piezoelectric or elastic."),
+    model: str = typer.Option("gmtnet", help="gmtnet, megnet or etgnn."),
+    preset: str = typer.Option("paper", help="GMTNet configuration: paper or fast."),
+    group_average: bool = typer.Option(False, "--group-average", help="Baselines: average over the point group (-GA)."),
+    epochs: int = typer.Option(200, help="Training epochs (paper: 200)."),
+    batch_size: int = typer.Option(64, help="Crystals per batch."),
+    lr: float = typer.Option(1e-3, help="Initial learning rate (polynomial decay to 1e-5)."),
+    device: str = typer.Option("cpu", help="cpu or cuda."),
+    out: Path = typer.Option(None, help="Run directory (default runs/<model>-<task>)."),
+    limit: int = typer.Option(None, help="Use only the first N training crystals (and N/8 validation)."),
+    seed: int = typer.Option(0, help="Seed of weights and batch order."),
+    threads: int = typer.Option(0, help="CPU threads for torch (0: torch's default)."),
+    source: str = typer.Option("mp", help="Data source: mp, jarvis or file."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from OUT/last.pt."),
+) -> None:
+    """Train a model on the fixed train split, keeping the best-on-validation checkpoint."""
+    from gmtnet.tensors import get_tensor_type
+    from gmtnet.training import TrainConfig
+    from gmtnet.training import train as run
+
+    task = get_tensor_type(task).name
+    out = out or Path("runs") / f"{model}{'-ga' if group_average else ''}-{task}"
+    cfg = TrainConfig(task=task, model=model, preset=preset, group_average=group_average, epochs=epochs,
+                      batch_size=batch_size, lr=lr, device=device, out=str(out), limit=limit, seed=seed,
+                      threads=threads, source=source)
+    result = run(cfg, resume=resume)
+    typer.echo(f"best validation Fnorm {result['best_val_fnorm']:.4f}; model: {result['best']}")
+
+
+def evaluate(
+    checkpoint: Path = typer.Argument(..., help="A model file (e.g. runs/gmtnet-dielectric/best.pt)."),
+    split: str = typer.Option("test", help="train, val or test."),
+    source: str = typer.Option("mp", help="Data source: mp, jarvis or file."),
+    path: Path = typer.Option(None, help="Data file for source jarvis/file."),
+    rotate: float = typer.Option(0.0, help="Rotate every crystal and label by this angle (degrees) first."),
+    axis: str = typer.Option("z", help="Rotation axis for --rotate: x, y or z."),
+    reflect: bool = typer.Option(False, "--reflect", help="Also apply the inversion (an improper rotation)."),
+    out: Path = typer.Option(None, help="Write OUT.json and OUT.md (atomically)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of the table."),
+) -> None:
+    """The four metrics (zero and equality success, Fnorm, EwT 25/10/5) overall and per crystal system."""
+    from gmtnet.data import load_dataset
+    from gmtnet.model import load_model
+    from gmtnet.training.evaluate import axis_rotation, evaluate_model, metrics_json, metrics_table
+    from gmtnet.utils.io import atomic_write_text
+
+    model = load_model(checkpoint)
+    records = load_dataset(model.config.task, source=source, split=split, path=path)
+    rotation = axis_rotation(axis, rotate, reflect) if (rotate or reflect) else None
+    result = evaluate_model(model, records, rotation=rotation)
+    summary = {"checkpoint": str(checkpoint), "task": model.config.task, "split": split, "n": len(records),
+               "rotation_deg": rotate, "axis": axis, "reflect": reflect, **metrics_json(result)}
+    table = (f"# {checkpoint}: {model.config.task}, {split} split ({len(records)} crystals)"
+             f"{f', rotated {rotate:g} deg about {axis}' if rotate else ''}{', inverted' if reflect else ''}\n\n"
+             + metrics_table(result, model.ttype.unit))
+    if out is not None:
+        atomic_write_text(out.with_suffix(".json"), json.dumps(summary, indent=1) + "\n")
+        atomic_write_text(out.with_suffix(".md"), table)
+    typer.echo(json.dumps(summary, indent=1) if as_json else table)

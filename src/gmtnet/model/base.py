@@ -1,0 +1,73 @@
+"""What every gmtnet model (GMTNet and the baselines) shares: turning structures into graphs and
+batches, and the user-facing ``predict``."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from gmtnet.graph import CrystalGraph, build_graph
+from gmtnet.model.batch import GraphBatch, collate, graph_constraints
+
+
+class TensorModel(nn.Module):
+    """Base class. Subclasses set ``config`` (with task, k, symprec, refine_structure, snap_output)
+    and ``ttype``, implement ``forward(batch) -> (B, 3, ..., 3)`` in label units, and say which
+    point-group data their batches need (``feature_irreps``, ``projects_output``)."""
+
+    config: object
+    ttype: object
+    feature_irreps = None  # e3nn Irreps to average over the point group, or None
+    projects_output = False  # whether batches carry the Reynolds projector of the output
+
+    def graph(self, structure) -> CrystalGraph:
+        """The graph this model uses for a structure (refined first if configured)."""
+        from gmtnet.symmetry import analyze_symmetry, refine_structure
+
+        symmetry = analyze_symmetry(structure, self.config.symprec)
+        if self.config.refine_structure:
+            # the refined lattice is the symmetrized one, so its point group is ``symmetry``'s
+            structure = refine_structure(structure, symmetry=symmetry)
+        return build_graph(structure, k=self.config.k, symmetry=symmetry)
+
+    def graph_settings(self) -> dict:
+        """What ``graph`` and ``collate`` depend on (the preprocessing cache key)."""
+        c = self.config
+        return {"arch": type(self).__name__, "k": c.k, "symprec": c.symprec, "refine": c.refine_structure,
+                "irreps": str(self.feature_irreps), "task": c.task}
+
+    def constraints(self, graph: CrystalGraph):
+        """The SymmetryConstraints of a graph's crystal for this model's tensor type."""
+        return graph_constraints(graph, self.ttype)
+
+    def collate(self, graphs: list[CrystalGraph]) -> GraphBatch:
+        param = next(self.parameters())
+        return collate(graphs, self.feature_irreps, self.ttype if self.projects_output else None,
+                       dtype=param.dtype, device=param.device)
+
+    @torch.no_grad()
+    def predict(self, structures, batch_size: int = 64) -> np.ndarray:
+        """(N, 3, ..., 3) float64 tensors in label units, each in its structure's own Cartesian frame.
+
+        With ``config.snap_output`` (and a known point group) the result is projected in float64
+        and snapped so that forced zeros are exactly 0.0 and forced equalities exact."""
+        from gmtnet.data.structures import as_structure
+
+        was_training = self.training
+        self.eval()
+        try:
+            out = []
+            structures = [as_structure(s) for s in structures]
+            for start in range(0, len(structures), batch_size):
+                graphs = [self.graph(s) for s in structures[start:start + batch_size]]
+                t = self(self.collate(graphs)).double().cpu().numpy()
+                if self.config.snap_output:
+                    t = np.stack([self.constraints(g).project(x) for g, x in zip(graphs, t)])
+                out.append(t)
+            return np.concatenate(out) if out else np.zeros((0, *self.ttype.shape))
+        finally:
+            self.train(was_training)
+
+    def n_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters() if p.requires_grad)

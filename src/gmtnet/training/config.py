@@ -1,0 +1,53 @@
+"""Settings of one training run (the paper's protocol by default, section 5.1 and appendix A.4)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run needs; saved in every checkpoint so a run can be resumed.
+
+    Attributes:
+        task: "dielectric", "piezoelectric" or "elastic".
+        model: "gmtnet", "megnet" or "etgnn" (the last two are the paper's baselines).
+        preset: GMTNet configuration ("paper" or "fast", see ModelConfig.preset).
+        group_average: baselines only: average the output over the crystal's point group (-GA).
+        epochs, batch_size, lr: paper: 200, 64, 1e-3.
+        weight_decay: AdamW decay (paper 1e-5), not applied to biases and normalisation weights.
+        lr_power, lr_end: polynomial decay lr(t) = (lr - lr_end) (1 - t/T)^power + lr_end over all
+            T optimizer steps.
+        huber_delta: Huber loss threshold, on labels divided by the label scale (RMS of the
+            training labels' entries), so one setting fits all three tasks.
+        source, data_root: where the curated data come from (see gmtnet.data.load_dataset).
+        limit: use only the first N training (and N//8 validation) crystals (quick checks).
+        seed: seeds weights, batch order and everything random; CPU runs are reproducible.
+        device: "cpu" or "cuda".
+        threads: torch CPU threads (0 leaves torch's default).
+        out: run directory (checkpoints, logs).
+        model_overrides: extra ModelConfig (or baseline) hyperparameters.
+    """
+
+    task: str = "dielectric"
+    model: str = "gmtnet"
+    preset: str = "paper"
+    group_average: bool = False
+    epochs: int = 200
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 1e-5
+    lr_power: float = 1.0
+    lr_end: float = 1e-5
+    huber_delta: float = 1.0
+    source: str = "mp"
+    data_root: str | None = None
+    limit: int | None = None
+    seed: int = 0
+    device: str = "cpu"
+    threads: int = 0
+    out: str = "runs/run"
+    model_overrides: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)

@@ -1,0 +1,82 @@
+"""Evaluating a model on a data split: the four metrics overall and per crystal system,
+as JSON and as a markdown table."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gmtnet.training.metrics import CRYSTAL_SYSTEMS, tensor_metrics
+
+METRIC_SYMPREC = 1e-3
+
+
+def rotate_structure(structure, rotation: np.ndarray):
+    """The structure in a rotated (or reflected) Cartesian frame: positions r -> R r."""
+    from pymatgen.core import Lattice, Structure
+
+    lattice = Lattice(structure.lattice.matrix @ np.asarray(rotation).T)
+    return Structure(lattice, structure.species, structure.frac_coords, site_properties=structure.site_properties)
+
+
+def evaluate_predictions(preds: np.ndarray, records, task: str, structures=None) -> dict:
+    """Metrics of predictions against the records' labels (frames must match).
+
+    The forced patterns come from each structure's point group at symprec 1e-3 (``structures``
+    defaults to the records' own)."""
+    from gmtnet.symmetry import SymmetryConstraints
+    from gmtnet.tensors import get_tensor_type
+
+    ttype = get_tensor_type(task)
+    structures = structures if structures is not None else [r.structure for r in records]
+    constraints = [SymmetryConstraints.from_structure(s, ttype, symprec=METRIC_SYMPREC) for s in structures]
+    labels = np.stack([r.tensor for r in records])
+    return tensor_metrics(preds, labels, constraints, [r.crystal_system for r in records])
+
+
+def evaluate_model(model, records, rotation: np.ndarray | None = None, batch_size: int = 64) -> dict:
+    """Predict the records with ``model.predict`` (the user-facing path, snapping included) and
+    score them. With ``rotation`` (3x3 orthogonal) every crystal and label is first expressed in
+    the rotated frame (paper Table 12)."""
+    from gmtnet.tensors import rotate_tensor
+
+    structures = [r.structure for r in records]
+    if rotation is not None:
+        structures = [rotate_structure(s, rotation) for s in structures]
+        records = [type(r)(r.material_id, s, rotate_tensor(r.tensor, rotation), r.split, r.task,
+                           r.spacegroup_number, r.crystal_system) for r, s in zip(records, structures)]
+    preds = model.predict(structures, batch_size=batch_size)
+    result = evaluate_predictions(preds, records, model.config.task, structures)
+    result["predictions"] = preds
+    return result
+
+
+def _pct(x) -> str:
+    return "n/a" if x is None else f"{100 * x:.1f}%"
+
+
+def metrics_table(result: dict, unit: str = "") -> str:
+    """A markdown table: one row per crystal system and an overall row."""
+    header = (f"| crystal system | n | zero success | equality success | Fnorm{f' ({unit})' if unit else ''} "
+              "| EwT25 | EwT10 | EwT5 |\n|---|---|---|---|---|---|---|---|\n")
+    rows = []
+    by = result["by_crystal_system"]
+    for name in [*[s for s in CRYSTAL_SYSTEMS if s in by], "overall"]:
+        m = result["overall"] if name == "overall" else by[name]
+        rows.append(f"| {name} | {m.n} | {_pct(m.zero_success)} | {_pct(m.equality_success)} | {m.fnorm:.3f} "
+                    f"| {_pct(m.ewt25)} | {_pct(m.ewt10)} | {_pct(m.ewt5)} |")
+    return header + "\n".join(rows) + "\n"
+
+
+def metrics_json(result: dict) -> dict:
+    return {"overall": result["overall"].to_dict(),
+            "by_crystal_system": {k: v.to_dict() for k, v in result["by_crystal_system"].items()}}
+
+
+def axis_rotation(axis: str, degrees: float, reflect: bool = False) -> np.ndarray:
+    """3x3 rotation by ``degrees`` about "x", "y" or "z"; times -1 (inversion) with ``reflect``."""
+    if axis not in ("x", "y", "z"):
+        raise ValueError(f"rotation axis must be x, y or z, got {axis!r}")
+    from scipy.spatial.transform import Rotation
+
+    r = Rotation.from_euler(axis, degrees, degrees=True).as_matrix()
+    return -r if reflect else r

@@ -1,0 +1,57 @@
+"""Graph and symmetry preprocessing of a dataset, cached on disk and reused across runs.
+
+A cache file holds, for one model's graph settings, every crystal's CrystalGraph with its
+point-group projectors already computed (the expensive part). Its name is a hash of everything
+the graphs depend on, so a change of settings or data never reuses stale graphs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import pickle
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from gmtnet.utils.io import atomic_write_bytes, data_dir
+
+CACHE_VERSION = 1
+
+
+def cache_key(model, records, source: str) -> str:
+    """Hash of the model's graph settings, the records' ids and the preprocessing version."""
+    settings = getattr(model, "graph_settings", lambda: {})()
+    blob = json.dumps({"v": CACHE_VERSION, "source": source, "settings": settings,
+                       "ids": [r.material_id for r in records]}, sort_keys=True, default=str)
+    return hashlib.sha1(blob.encode()).hexdigest()[:16]
+
+
+def prepare_graphs(model, records, source: str = "mp", cache_dir: str | Path | None = None,
+                   progress: bool = True, desc: str = "graphs") -> list:
+    """model.graph(record.structure) for every record, projectors included, cached on disk.
+
+    Args:
+        model: a gmtnet model (GMTNet or a baseline) with ``graph``, ``collate``, ``graph_settings``.
+        records: TensorRecords. cache_dir: default ``$GMTNET_DATA/graphs``; False disables caching.
+    Returns: a list of CrystalGraph, one per record, in order.
+    """
+    if cache_dir is False:
+        path = None
+    else:
+        cache_dir = Path(cache_dir) if cache_dir is not None else data_dir() / "graphs"
+        path = cache_dir / f"{model.config.task}-{desc}-{cache_key(model, records, source)}.pkl"
+        if path.is_file():
+            try:
+                with open(path, "rb") as fh:
+                    return pickle.load(fh)
+            except Exception:  # noqa: BLE001 - a damaged cache is rebuilt
+                pass
+    graphs = []
+    for record in tqdm(records, desc=desc, disable=not progress, leave=False):
+        graph = model.graph(record.structure)
+        model.collate([graph])  # fills the per-graph projector caches
+        graphs.append(graph)
+    if path is not None:
+        atomic_write_bytes(path, pickle.dumps(graphs, protocol=pickle.HIGHEST_PROTOCOL))
+    return graphs

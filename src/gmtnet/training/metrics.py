@@ -1,0 +1,87 @@
+"""The paper's four tensor metrics (section 5.1), overall and per crystal system.
+
+Definitions used here (per test crystal, then averaged):
+- zero success: every component that the crystal's point group forces to zero has |pred| < 1e-5
+  (crystals with no forced zeros, e.g. triclinic dielectric, are not counted);
+- equality success: every forced equality between distinct components (beyond the tensor's own
+  index symmetry, signs included) holds to |T[a] - s T[b]| < 1e-4 (crystals without one not counted);
+- Fnorm: ||pred - label||_F in label units, mean over crystals;
+- EwT x%: share of crystals with ||pred - label||_F / ||label||_F < x/100.
+Forced patterns come from the crystal's point group (spglib, symprec 1e-3) in its own frame.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+ZERO_TOL = 1e-5
+EQUALITY_TOL = 1e-4
+EWT_THRESHOLDS = (0.25, 0.10, 0.05)
+CRYSTAL_SYSTEMS = ("triclinic", "monoclinic", "orthorhombic", "tetragonal", "trigonal", "hexagonal", "cubic")
+
+
+@dataclass
+class TensorMetrics:
+    """Metrics of one group of crystals; success rates are None when no crystal has the pattern."""
+
+    n: int
+    fnorm: float
+    ewt25: float
+    ewt10: float
+    ewt5: float
+    zero_success: float | None
+    n_with_zeros: int
+    equality_success: float | None
+    n_with_equalities: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def crystal_checks(pred: np.ndarray, constraints) -> tuple[bool | None, bool | None]:
+    """(zeros ok, equalities ok) of one prediction; None where the point group forces none."""
+    zeros = constraints.zero_components
+    zero_ok = None if not zeros else bool(all(abs(pred[idx]) < ZERO_TOL for idx in zeros))
+    eqs = constraints.equalities
+    eq_ok = None if not eqs else bool(all(abs(pred[b] - s * pred[a]) < EQUALITY_TOL for a, b, s in eqs))
+    return zero_ok, eq_ok
+
+
+def _rate(flags: list) -> tuple[float | None, int]:
+    flags = [f for f in flags if f is not None]
+    return (float(np.mean(flags)) if flags else None), len(flags)
+
+
+def _group(errors, norms, zero_flags, eq_flags) -> TensorMetrics:
+    rel = errors / np.maximum(norms, 1e-12)
+    zero, n_zero = _rate(zero_flags)
+    eq, n_eq = _rate(eq_flags)
+    return TensorMetrics(n=len(errors), fnorm=float(np.mean(errors)) if len(errors) else float("nan"),
+                         ewt25=float(np.mean(rel < 0.25)), ewt10=float(np.mean(rel < 0.10)),
+                         ewt5=float(np.mean(rel < 0.05)), zero_success=zero, n_with_zeros=n_zero,
+                         equality_success=eq, n_with_equalities=n_eq)
+
+
+def tensor_metrics(preds: np.ndarray, labels: np.ndarray, constraints: list, crystal_systems: list[str]) -> dict:
+    """{"overall": TensorMetrics, "by_crystal_system": {system: TensorMetrics}}.
+
+    Args:
+        preds, labels: (N, 3, ..., 3) in the same frame and units.
+        constraints: N SymmetryConstraints (the point group of each crystal).
+        crystal_systems: N crystal-system names.
+    """
+    preds, labels = np.asarray(preds, dtype=np.float64), np.asarray(labels, dtype=np.float64)
+    n = len(preds)
+    errors = np.linalg.norm((preds - labels).reshape(n, -1), axis=1)
+    norms = np.linalg.norm(labels.reshape(n, -1), axis=1)
+    checks = [crystal_checks(p, c) for p, c in zip(preds, constraints)]
+    zero_flags, eq_flags = [c[0] for c in checks], [c[1] for c in checks]
+    systems = np.asarray(crystal_systems)
+    by_system = {}
+    for system in CRYSTAL_SYSTEMS:
+        idx = np.flatnonzero(systems == system)
+        if len(idx):
+            by_system[system] = _group(errors[idx], norms[idx], [zero_flags[i] for i in idx], [eq_flags[i] for i in idx])
+    return {"overall": _group(errors, norms, zero_flags, eq_flags), "by_crystal_system": by_system}

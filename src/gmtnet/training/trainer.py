@@ -1,0 +1,157 @@
+"""The training loop: Huber loss, AdamW, polynomial decay, best-on-validation checkpoint, resume.
+
+Run directory layout (all written atomically):
+    config.json   the TrainConfig
+    last.pt       model, optimizer, scheduler, epoch, history (for --resume)
+    best.pt       the model with the lowest validation Fnorm so far (a gmtnet model file)
+    log.csv, log.json   one row per epoch: train loss, validation metrics, learning rate, seconds
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from gmtnet.errors import GmtnetError
+from gmtnet.training.config import TrainConfig
+from gmtnet.training.graphs import prepare_graphs
+from gmtnet.training.metrics import tensor_metrics
+from gmtnet.training.optim import make_optimizer, polynomial_schedule
+from gmtnet.utils.io import atomic_write_bytes, atomic_write_text
+
+LOG_FIELDS = ("epoch", "train_loss", "val_fnorm", "val_ewt25", "val_ewt10", "val_ewt5", "lr", "seconds")
+
+
+def label_scale(tensors: np.ndarray) -> float:
+    """RMS of the label entries: the unit in which the network and the loss work."""
+    return float(np.sqrt(np.mean(np.square(tensors)))) or 1.0
+
+
+def load_split_records(cfg: TrainConfig):
+    """(train, val) TensorDatasets of the run, ``limit`` applied."""
+    from gmtnet.data import load_dataset
+
+    data = load_dataset(cfg.task, source=cfg.source, root=cfg.data_root)
+    train_records, val_records = data.split("train"), data.split("val")
+    if not len(train_records) or not len(val_records):
+        raise GmtnetError(f"{cfg.task} ({cfg.source}): the data has no train/val split")
+    if cfg.limit:
+        train_records, val_records = train_records[: cfg.limit], val_records[: max(1, cfg.limit // 8)]
+    return train_records, val_records
+
+
+def predict_graphs(model, graphs, batch_size: int = 64) -> np.ndarray:
+    """(N, 3, ..., 3) float64 raw network outputs (projected if the model projects; no snapping)."""
+    was_training = model.training
+    model.eval()
+    out = []
+    with torch.no_grad():
+        for start in range(0, len(graphs), batch_size):
+            out.append(model(model.collate(graphs[start:start + batch_size])).double().cpu().numpy())
+    model.train(was_training)
+    return np.concatenate(out)
+
+
+def _checkpoint_bytes(state: dict) -> bytes:
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    return buffer.getvalue()
+
+
+def _write_logs(out: Path, history: list[dict]) -> None:
+    atomic_write_text(out / "log.json", json.dumps(history, indent=1) + "\n")
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=LOG_FIELDS)
+    writer.writeheader()
+    for row in history:
+        writer.writerow({k: row.get(k) for k in LOG_FIELDS})
+    atomic_write_text(out / "log.csv", text.getvalue())
+
+
+def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, cache_dir=None) -> dict:
+    """Train one model; returns {"best": path, "last": path, "history": [...], "best_val_fnorm": x}.
+
+    With ``resume`` the run continues from ``cfg.out/last.pt`` (its saved TrainConfig wins except
+    for ``epochs``, which may be raised) and gives the same result as an uninterrupted run on CPU.
+    """
+    from gmtnet.model.io import build_model_from_train_config, save_model
+
+    out = Path(cfg.out)
+    last_path, best_path = out / "last.pt", out / "best.pt"
+    state = None
+    if resume:
+        if not last_path.is_file():
+            raise GmtnetError(f"{last_path}: nothing to resume (no checkpoint)")
+        state = torch.load(last_path, map_location="cpu", weights_only=False)
+        saved = TrainConfig(**state["train_config"])
+        saved.epochs, saved.device, saved.threads = cfg.epochs, cfg.device, cfg.threads
+        cfg = saved
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "config.json", json.dumps(cfg.to_dict(), indent=1) + "\n")
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+
+    train_records, val_records = load_split_records(cfg)
+    targets = np.stack([r.tensor for r in train_records])
+    scale = state["output_scale"] if state else label_scale(targets)
+    model = build_model_from_train_config(cfg, output_scale=scale).to(cfg.device)
+    dtype = next(model.parameters()).dtype
+    train_graphs = prepare_graphs(model, train_records, cfg.source, cache_dir, progress, desc="train")
+    val_graphs = prepare_graphs(model, val_records, cfg.source, cache_dir, progress, desc="val")
+    val_labels = np.stack([r.tensor for r in val_records])
+    val_constraints = [model.constraints(g) for g in val_graphs]
+    val_systems = [r.crystal_system for r in val_records]
+    y_all = torch.as_tensor(targets / scale, dtype=dtype)
+
+    steps_per_epoch = int(np.ceil(len(train_graphs) / cfg.batch_size))
+    optimizer = make_optimizer(model, cfg.lr, cfg.weight_decay)
+    history, best_fnorm, start_epoch = [], float("inf"), 0
+    if state:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        history, best_fnorm, start_epoch = state["history"], state["best_val_fnorm"], state["epoch"]
+    # on resume the schedule continues where it stopped (over the possibly raised epoch count)
+    scheduler = polynomial_schedule(optimizer, steps_per_epoch * cfg.epochs, cfg.lr, cfg.lr_end, cfg.lr_power,
+                                    done_steps=start_epoch * steps_per_epoch - 1 if state else -1)
+    model.train()
+    epochs = range(start_epoch, cfg.epochs)
+    bar = tqdm(epochs, desc=f"train {cfg.model} {cfg.task}", disable=not progress, unit="epoch",
+               initial=start_epoch, total=cfg.epochs)
+    for epoch in bar:
+        t0 = time.perf_counter()
+        order = np.random.default_rng([cfg.seed, epoch]).permutation(len(train_graphs))
+        losses = []
+        for start in range(0, len(order), cfg.batch_size):
+            idx = order[start:start + cfg.batch_size]
+            if len(idx) < 2 and len(order) > 1:  # BatchNorm needs two crystals
+                continue
+            batch = model.collate([train_graphs[i] for i in idx])
+            pred = model(batch) / scale
+            loss = torch.nn.functional.huber_loss(pred, y_all[idx].to(pred.device), delta=cfg.huber_delta)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            losses.append(float(loss.detach()))
+        val = tensor_metrics(predict_graphs(model, val_graphs), val_labels, val_constraints, val_systems)["overall"]
+        row = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)), "val_fnorm": val.fnorm,
+               "val_ewt25": val.ewt25, "val_ewt10": val.ewt10, "val_ewt5": val.ewt5,
+               "lr": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - t0}
+        history.append(row)
+        if val.fnorm < best_fnorm:
+            best_fnorm = val.fnorm
+            save_model(model, best_path, train_config=cfg.to_dict(), epoch=epoch + 1, val_fnorm=val.fnorm)
+        atomic_write_bytes(last_path, _checkpoint_bytes({
+            "train_config": cfg.to_dict(), "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+            "epoch": epoch + 1, "history": history, "best_val_fnorm": best_fnorm, "output_scale": scale}))
+        _write_logs(out, history)
+        bar.set_postfix(loss=f"{row['train_loss']:.4f}", val_fnorm=f"{val.fnorm:.3f}", best=f"{best_fnorm:.3f}")
+    return {"best": best_path, "last": last_path, "history": history, "best_val_fnorm": best_fnorm}
