@@ -1,31 +1,3 @@
-"""Hardware and version record written next to every benchmark result."""
+"""Hardware and version record written next to every benchmark result (see gmtnet.utils.environment)."""
 
-from __future__ import annotations
-
-import datetime
-import os
-import platform
-
-
-def environment() -> dict:
-    import e3nn
-    import numpy
-    import spglib
-    import torch
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as handle:
-            cpu = next(line.split(":", 1)[1].strip() for line in handle if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return {
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "cpu": cpu,
-        "cores_available": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "e3nn": e3nn.__version__,
-        "numpy": numpy.__version__,
-        "spglib": spglib.__version__,
-    }
+from gmtnet.utils.environment import environment  # noqa: F401

@@ -10,7 +10,7 @@ import typer
 from gmtnet import __version__
 from gmtnet.cli import data_commands, model_commands
 from gmtnet.cli.symmetry_commands import symmetry
-from gmtnet.cli.training_commands import evaluate, train
+from gmtnet.cli.training_commands import evaluate, reproduce, train
 from gmtnet.errors import GmtnetError
 
 app = typer.Typer(
@@ -25,6 +25,7 @@ app.add_typer(model_commands.app, name="model")
 app.command()(symmetry)
 app.command()(train)
 app.command()(evaluate)
+app.command()(reproduce)
 
 
 def _version(value: bool) -> None:

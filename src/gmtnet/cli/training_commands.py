@@ -68,3 +68,26 @@ def evaluate(
         atomic_write_text(out.with_suffix(".json"), json.dumps(summary, indent=1) + "\n")
         atomic_write_text(out.with_suffix(".md"), table)
     typer.echo(json.dumps(summary, indent=1) if as_json else table)
+
+
+def reproduce(
+    table: str = typer.Argument(..., help="table2-4 (or table2/3/4), table5, table6, table7, table11, table12 or all."),
+    quick: bool = typer.Option(False, "--quick", help="2 epochs on 64 crystals per model: checks the pipeline."),
+    epochs: int = typer.Option(200, help="Epochs per model in full mode."),
+    preset: str = typer.Option("fast", help="GMTNet configuration (paper or fast)."),
+    runs: Path = typer.Option(Path("runs"), help="Where run directories live."),
+    reports: Path = typer.Option(Path("reports"), help="Where the markdown tables go."),
+    threads: int = typer.Option(0, help="CPU threads for torch (0: torch's default)."),
+    device: str = typer.Option("cpu", help="cpu or cuda."),
+) -> None:
+    """Train (or reuse) the models a paper table needs and write the table to REPORTS/."""
+    import sys
+
+    from gmtnet.training.reproduce import TABLES
+    from gmtnet.training.reproduce import reproduce as run
+
+    tables = list(TABLES) if table == "all" else [table]
+    for name in tables:
+        path = run(name, quick=quick, epochs=epochs, preset=preset, runs_root=runs, reports=reports,
+                   threads=threads, device=device, command="gmtnet " + " ".join(sys.argv[1:]))
+        typer.echo(path.read_text())

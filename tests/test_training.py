@@ -1,0 +1,213 @@
+"""Training, evaluation metrics, baselines and the reproduce command (offline, tiny models)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from gmtnet.cli.app import main
+from gmtnet.data import load_dataset
+from gmtnet.model import build_model, load_model
+from gmtnet.model.baselines import ETGNN, edge_tensor_basis, pairing_patterns
+from gmtnet.symmetry import SymmetryConstraints
+from gmtnet.tensors import DIELECTRIC, ELASTIC, PIEZOELECTRIC, rotate_tensor
+from gmtnet.tensors.transform import random_orthogonal
+from gmtnet.training import TrainConfig, tensor_metrics, train
+from gmtnet.training.evaluate import rotate_structure
+from gmtnet.training.optim import make_optimizer, polynomial_schedule
+
+TINY_GMTNET = dict(node_dim=16, edge_dim=16, rbf_bins=32, mul_scalars=4, mul_vectors=2, radial_hidden=8)
+TINY_BASELINE = dict(hidden=16, rbf_bins=16)
+
+
+# ---- metrics ---------------------------------------------------------------------------------
+def test_metrics_follow_their_definitions(crystals):
+    c = SymmetryConstraints.from_structure(crystals["rutile_TiO2"], DIELECTRIC)  # eps11 = eps22, off-diagonal 0
+    label = np.diag([2.0, 2.0, 4.0])
+    exact = label.copy()
+    off_zero = label + np.eye(3)[0][:, None] * np.eye(3)[1][None, :] * 2e-5  # eps12 = 2e-5 > 1e-5
+    off_eq = label + np.diag([2e-4, 0, 0])  # eps11 - eps22 = 2e-4 > 1e-4
+    far = label * 1.2  # 20% relative error
+    preds = np.stack([exact, off_zero, off_eq, far])
+    m = tensor_metrics(preds, np.stack([label] * 4), [c] * 4, ["tetragonal"] * 4)
+    o = m["overall"]
+    assert o.zero_success == pytest.approx(3 / 4) and o.n_with_zeros == 4
+    assert o.equality_success == pytest.approx(3 / 4) and o.n_with_equalities == 4
+    fro = np.linalg.norm(label)
+    assert o.fnorm == pytest.approx((0 + 2e-5 + 2e-4 + 0.2 * fro) / 4)
+    assert (o.ewt25, o.ewt10, o.ewt5) == (1.0, 0.75, 0.75)
+    assert set(m["by_crystal_system"]) == {"tetragonal"}
+
+
+def test_triclinic_crystals_do_not_count_towards_success_rates(crystals):
+    c = SymmetryConstraints.from_structure(crystals["triclinic_1"], DIELECTRIC)
+    m = tensor_metrics(np.eye(3)[None], np.eye(3)[None], [c], ["triclinic"])["overall"]
+    assert m.zero_success is None and m.n_with_zeros == 0 and m.fnorm == 0.0
+
+
+# ---- optimisation ----------------------------------------------------------------------------
+def test_no_weight_decay_on_biases_and_batchnorm():
+    model = build_model("dielectric", **TINY_GMTNET)
+    decay, no_decay = make_optimizer(model, 1e-3, 1e-5).param_groups
+    names = {id(p): n for n, p in model.named_parameters()}
+    assert all(names[id(p)].endswith("bias") or ".bn_" in names[id(p)] for p in no_decay["params"])
+    assert not any(names[id(p)].endswith("bias") for p in decay["params"])
+    assert decay["weight_decay"] == 1e-5 and no_decay["weight_decay"] == 0.0
+    assert len(decay["params"]) + len(no_decay["params"]) == len(list(model.parameters()))
+
+
+def test_polynomial_schedule_values():
+    p = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.AdamW([p], lr=1e-3)
+    sched = polynomial_schedule(opt, total_steps=10, lr=1e-3, lr_end=1e-5, power=2.0)
+    lrs = []
+    for _ in range(12):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    expected = [(1e-3 - 1e-5) * (1 - min(t, 10) / 10) ** 2 + 1e-5 for t in range(12)]
+    np.testing.assert_allclose(lrs, expected, rtol=1e-12)
+
+
+# ---- training loop ---------------------------------------------------------------------------
+def _cfg(tmp_path, mp_root, out="run", **kw) -> TrainConfig:
+    base = dict(task="dielectric", epochs=2, batch_size=8, limit=16, data_root=str(mp_root), out=str(tmp_path / out),
+                model_overrides=dict(TINY_GMTNET), threads=1)
+    return TrainConfig(**{**base, **kw})
+
+
+def test_training_writes_logs_and_a_loadable_best_model(tmp_path, mp_root):
+    result = train(_cfg(tmp_path, mp_root), progress=False, cache_dir=tmp_path / "cache")
+    out = tmp_path / "run"
+    rows = json.loads((out / "log.json").read_text())
+    assert [r["epoch"] for r in rows] == [1, 2]
+    assert (out / "log.csv").read_text().splitlines()[0].startswith("epoch,train_loss,val_fnorm")
+    assert result["best_val_fnorm"] == min(r["val_fnorm"] for r in rows)
+    model = load_model(out / "best.pt")
+    assert model.config.output_scale > 1.0  # RMS of dielectric entries
+    assert list((tmp_path / "cache").glob("*.pkl"))  # preprocessing cached
+
+
+def test_interrupted_training_resumes_to_the_same_weights(tmp_path, mp_root):
+    cache = tmp_path / "cache"
+    train(_cfg(tmp_path, mp_root, "full", epochs=3), progress=False, cache_dir=cache)
+    # simulate an interruption after epoch 1: keep that epoch's checkpoint, then resume
+    cfg = _cfg(tmp_path, mp_root, "cut", epochs=3)
+    import gmtnet.training.trainer as trainer
+
+    original = trainer._write_logs
+    calls = {"n": 0}
+
+    def stop_after_first(out, history):
+        original(out, history)
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise KeyboardInterrupt
+
+    trainer._write_logs = stop_after_first
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            train(cfg, progress=False, cache_dir=cache)
+    finally:
+        trainer._write_logs = original
+    assert len(json.loads((tmp_path / "cut" / "log.json").read_text())) == 1
+    train(cfg, resume=True, progress=False, cache_dir=cache)
+    full = torch.load(tmp_path / "full" / "last.pt", weights_only=False)
+    cut = torch.load(tmp_path / "cut" / "last.pt", weights_only=False)
+    assert cut["epoch"] == 3
+    for k in full["model"]:
+        assert torch.equal(full["model"][k], cut["model"][k]), k
+    assert [r["val_fnorm"] for r in cut["history"]] == [r["val_fnorm"] for r in full["history"]]
+
+
+def test_resume_without_checkpoint_is_a_clear_error(tmp_path, mp_root):
+    from gmtnet.errors import GmtnetError
+
+    with pytest.raises(GmtnetError, match="nothing to resume"):
+        train(_cfg(tmp_path, mp_root), resume=True, progress=False)
+
+
+@pytest.mark.parametrize("arch", ["megnet", "etgnn"])
+def test_baselines_train_through_the_same_loop(tmp_path, mp_root, arch):
+    cfg = _cfg(tmp_path, mp_root, task="piezoelectric", model=arch, group_average=True, epochs=1,
+               model_overrides=dict(TINY_BASELINE))
+    train(cfg, progress=False, cache_dir=tmp_path / "cache")
+    model = load_model(tmp_path / "run" / "best.pt")
+    assert type(model).__name__ == {"megnet": "MEGNet", "etgnn": "ETGNN"}[arch] and model.config.group_average
+
+
+# ---- baselines -------------------------------------------------------------------------------
+@pytest.mark.parametrize("order,count", [(2, 2), (3, 4), (4, 10)])
+def test_pairing_patterns(order, count):
+    assert len(pairing_patterns(order)) == count
+
+
+@pytest.mark.parametrize("order", [2, 3, 4])
+def test_edge_tensor_basis_is_o3_equivariant(order, rng):
+    u = torch.as_tensor(rng.normal(size=(5, 3)))
+    u = u / u.norm(dim=1, keepdim=True)
+    r = random_orthogonal(rng, improper=True)
+    basis = edge_tensor_basis(u, order).numpy().reshape(5, -1, *(3,) * order)
+    rotated = edge_tensor_basis(u @ torch.as_tensor(r).T, order).numpy().reshape(basis.shape)
+    for e in range(5):
+        for p in range(basis.shape[1]):
+            np.testing.assert_allclose(rotated[e, p], rotate_tensor(basis[e, p], r), atol=1e-12)
+
+
+@pytest.mark.parametrize("ttype", [DIELECTRIC, PIEZOELECTRIC, ELASTIC], ids=lambda t: t.name)
+def test_etgnn_is_equivariant_and_megnet_is_not(crystals, ttype, rng):
+    s = crystals["monoclinic_2"]
+    r = random_orthogonal(rng, improper=True)
+    for arch, equivariant in (("etgnn", True), ("megnet", False)):
+        model = build_model(ttype.name, arch, dtype="float64", **TINY_BASELINE).eval()
+        t, t_rot = model.predict([s])[0], model.predict([rotate_structure(s, r)])[0]
+        err = np.abs(t_rot - rotate_tensor(t, r)).max() / np.abs(t).max()
+        assert (err < 1e-9) == equivariant, (arch, err)
+
+
+def test_group_averaged_megnet_obeys_the_point_group(crystals):
+    for name in ("wurtzite_ZnO", "alpha_quartz", "rocksalt_NaCl"):
+        s = crystals[name]
+        model = build_model("elastic", "megnet", group_average=True, dtype="float64", **TINY_BASELINE).eval()
+        t = model.predict([s])[0]
+        c = SymmetryConstraints.from_structure(s, ELASTIC)
+        np.testing.assert_allclose(t, c.project(t, exact=False), atol=1e-12)
+
+
+def test_etgnn_triplets_match_a_direct_enumeration(crystals):
+    model = build_model("dielectric", "etgnn", **TINY_BASELINE)
+    graph = model.graph(crystals["orthorhombic_mm2"])
+    batch = model.collate([graph])
+    t_in, t_out = ETGNN.triplets(batch)
+    got = set(zip(t_in.tolist(), t_out.tolist()))
+    src, dst, vec = graph.edge_src, graph.edge_dst, graph.edge_vec
+    want = {(a, b) for b in range(len(src)) for a in range(len(src))
+            if dst[a] == src[b] and not (src[a] == dst[b] and np.allclose(vec[a], -vec[b], atol=1e-6))}
+    assert got == want
+
+
+# ---- evaluation on rotated frames and the CLI ------------------------------------------------
+def test_evaluate_cli_and_rotated_frames(tmp_path, mp_root, capsys, monkeypatch):
+    monkeypatch.setenv("GMTNET_DATA", str(mp_root))
+    train(_cfg(tmp_path, mp_root, epochs=1), progress=False, cache_dir=tmp_path / "cache")
+    best = tmp_path / "run" / "best.pt"
+    outputs = []
+    for extra in ([], ["--rotate", "45", "--axis", "x"], ["--rotate", "30", "--axis", "y", "--reflect"]):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["evaluate", str(best), "--split", "train", "--json", "--out", str(tmp_path / "ev"), *extra])
+        assert exit_info.value.code in (0, None)
+        outputs.append(json.loads(capsys.readouterr().out))
+    fn = [o["overall"]["fnorm"] for o in outputs]
+    assert fn[0] == pytest.approx(fn[1], rel=1e-4) and fn[0] == pytest.approx(fn[2], rel=1e-4)
+    assert outputs[0]["overall"]["zero_success"] == 1.0
+    assert (tmp_path / "ev.md").read_text().startswith("# ")
+
+
+def test_reproduce_rejects_unknown_tables(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["reproduce", "table99"])
+    assert exit_info.value.code == 1
+    assert "unknown table 'table99'" in capsys.readouterr().err
