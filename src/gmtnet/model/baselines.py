@@ -40,6 +40,8 @@ class BaselineConfig:
         n_layers: message-passing blocks (None: MEGNet 3, ETGNN 4).
         rbf_bins, cutoff: Gaussian expansion of edge lengths on [0, cutoff] Angstrom.
         n_angular: Legendre polynomials of the bond angle cosine used by ETGNN triplets.
+        n_triplet_radial: Gaussians of the incoming edge's length in the triplet basis.
+        triplet_dim: width of the down-projected triplet messages (DimeNet++'s interaction size).
         group_average: average the output over the point group (-GA variant).
         symmetrize_indices: impose the tensor's index symmetry on the output.
         k, symprec, refine_structure, snap_output, output_scale, seed, dtype: as ModelConfig.
@@ -51,6 +53,8 @@ class BaselineConfig:
     rbf_bins: int = 50
     cutoff: float = 8.0
     n_angular: int = 4
+    n_triplet_radial: int = 8
+    triplet_dim: int = 32
     group_average: bool = False
     symmetrize_indices: bool = False
     k: int = 16
@@ -191,9 +195,13 @@ class ETGNN(_Baseline):
         self.rbf = RadialBasis(0.0, c.cutoff, c.rbf_bins)
         self.node_in = nn.Linear(ATOM_FEATURE_DIM, d)
         self.edge_in = _mlp(2 * d + c.rbf_bins, d, d, nn.ELU)
-        self.angle_proj = nn.ModuleList(nn.Linear(c.n_angular * c.rbf_bins, d, bias=False)
+        self.triplet_rbf = RadialBasis(0.0, c.cutoff, c.n_triplet_radial)
+        n_basis = c.n_angular * c.n_triplet_radial
+        # DimeNet++-style interaction: messages go down to triplet_dim, meet the angular basis, come back up
+        self.angle_proj = nn.ModuleList(nn.Sequential(nn.Linear(n_basis, 8, bias=False), nn.Linear(8, c.triplet_dim, bias=False))
                                         for _ in range(self.n_layers))
-        self.triplet_mlps = nn.ModuleList(_mlp(d, d, d, nn.ELU) for _ in range(self.n_layers))
+        self.down = nn.ModuleList(nn.Sequential(nn.Linear(d, c.triplet_dim), nn.ELU()) for _ in range(self.n_layers))
+        self.up = nn.ModuleList(nn.Sequential(nn.Linear(c.triplet_dim, d), nn.ELU()) for _ in range(self.n_layers))
         self.edge_mlps = nn.ModuleList(_mlp(2 * d, d, d, nn.ELU) for _ in range(self.n_layers))
         self.weight_out = _mlp(d + c.rbf_bins, self.n_patterns, d, nn.ELU)
 
@@ -225,11 +233,12 @@ class ETGNN(_Baseline):
         legendre = [torch.ones_like(cos), cos]
         for n in range(2, c.n_angular):
             legendre.append(((2 * n - 1) * cos * legendre[-1] - (n - 1) * legendre[-2]) / n)
-        angular = (torch.stack(legendre[: c.n_angular], 1)[:, :, None] * rbf[t_in][:, None, :]).flatten(1)
-        for proj, f_trip, f_edge in zip(self.angle_proj, self.triplet_mlps, self.edge_mlps):
-            trip = f_trip(m)[t_in] * proj(angular)  # [T, d]
-            agg = torch.zeros_like(m).index_add_(0, t_out, trip)
-            m = m + f_edge(torch.cat([m, agg], dim=1))
+        radial_in = self.triplet_rbf(lengths)[t_in]  # [T, n_triplet_radial]
+        angular = (torch.stack(legendre[: c.n_angular], 1)[:, :, None] * radial_in[:, None, :]).flatten(1)
+        for proj, down, up, f_edge in zip(self.angle_proj, self.down, self.up, self.edge_mlps):
+            trip = down(m)[t_in] * proj(angular)  # [T, triplet_dim]
+            agg = torch.zeros(m.shape[0], trip.shape[1], dtype=m.dtype, device=m.device).index_add_(0, t_out, trip)
+            m = m + f_edge(torch.cat([m, up(agg)], dim=1))
         weights = self.weight_out(torch.cat([m, rbf], dim=1))  # [E, P]
         basis = edge_tensor_basis(unit, self.ttype.order)  # [E, P, 3^n]
         per_edge = (weights[:, :, None] * basis).sum(1)
