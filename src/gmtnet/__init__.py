@@ -9,3 +9,10 @@ Layers (each a sub-package):
 """
 
 __version__ = "0.1.0"
+
+
+def predict(structures, task: str = "all", as_pymatgen: bool = False, models: dict | None = None):
+    """Predict tensors with the shipped models; see gmtnet.prediction.predict."""
+    from gmtnet.prediction import predict as _predict
+
+    return _predict(structures, task=task, as_pymatgen=as_pymatgen, models=models)

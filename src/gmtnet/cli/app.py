@@ -9,6 +9,7 @@ import typer
 
 from gmtnet import __version__
 from gmtnet.cli import data_commands, model_commands
+from gmtnet.cli.predict_command import predict
 from gmtnet.cli.symmetry_commands import symmetry
 from gmtnet.cli.training_commands import evaluate, reproduce, train
 from gmtnet.errors import GmtnetError
@@ -22,6 +23,7 @@ app = typer.Typer(
 )
 app.add_typer(data_commands.app, name="data")
 app.add_typer(model_commands.app, name="model")
+app.command()(predict)
 app.command()(symmetry)
 app.command()(train)
 app.command()(evaluate)

@@ -51,7 +51,7 @@ def piezoelectric_properties(e: np.ndarray, c: np.ndarray | None = None) -> dict
     strain coefficients d = e C^-1 (3x6 Voigt, pC/N) and the largest |d_ij|."""
     e_v = to_voigt(e, PIEZOELECTRIC)
     i, j = np.unravel_index(int(np.argmax(np.abs(e_v))), e_v.shape)
-    out = {"max_abs_e": float(abs(e_v[i, j])), "max_abs_e_component": f"e{i + 1}{j + 1}"}
+    out = {"max_abs_e": float(abs(e_v[i, j])), "max_abs_e_component": f"e{i + 1}{j + 1}" if e_v[i, j] else None}
     if c is not None:
         c_v = to_voigt(c, ELASTIC)
         try:
@@ -60,7 +60,8 @@ def piezoelectric_properties(e: np.ndarray, c: np.ndarray | None = None) -> dict
             d = None
         if d is not None:
             a, b = np.unravel_index(int(np.argmax(np.abs(d))), d.shape)
-            out.update(d_voigt_pC_per_N=d.tolist(), max_abs_d=float(abs(d[a, b])), max_abs_d_component=f"d{a + 1}{b + 1}")
+            out.update(d_voigt_pC_per_N=d.tolist(), max_abs_d=float(abs(d[a, b])),
+                       max_abs_d_component=f"d{a + 1}{b + 1}" if d[a, b] else None)
     return out
 
 

@@ -1,0 +1,79 @@
+"""Rendering predictions as a readable table, JSON or CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import numpy as np
+
+from gmtnet.tensors import get_tensor_type
+
+
+def _matrix(m: np.ndarray, indent: str = "    ") -> str:
+    return "\n".join(indent + " ".join(f"{x:9.3f}" for x in row) for row in np.atleast_2d(m))
+
+
+def _fmt(x) -> str:
+    if x is None:
+        return "n/a"
+    if isinstance(x, bool):
+        return "yes" if x else "no"
+    return f"{x:.4g}" if isinstance(x, float) else str(x)
+
+
+def as_table(results) -> str:
+    """Human-readable report: per crystal, symmetry, each tensor in Voigt form, its independent
+    components and the derived properties."""
+    blocks = []
+    for r in results:
+        if not r.ok:
+            blocks.append(f"{r.source}: error: {r.error}")
+            continue
+        lines = [f"{r.source}: {r.formula}, {r.n_atoms} atoms, space group {r.spacegroup_symbol} "
+                 f"({r.spacegroup_number}), point group {r.point_group}, {r.crystal_system}"]
+        for task in r.tensors:
+            tt = get_tensor_type(task)
+            unit = f" ({tt.unit})" if tt.unit else ""
+            form = "Cartesian" if tt.order == 2 else "Voigt"
+            lines.append(f"  {task}{unit}, {form} form, independent: {', '.join(r.independent[task]) or 'none'}")
+            lines.append(_matrix(r.tensors[task] if tt.order == 2 else r.voigt(task)))
+            props = {k: v for k, v in r.properties.get(task, {}).items() if not isinstance(v, list)}
+            if task == "dielectric":
+                props["eigenvalues"] = ", ".join(f"{x:.3f}" for x in r.properties[task]["eigenvalues"])
+            if props:
+                lines.append("    " + "; ".join(f"{k} {_fmt(v)}" for k, v in props.items()))
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks) + "\n"
+
+
+def as_json(results) -> str:
+    return json.dumps([r.to_dict() for r in results], indent=1) + "\n"
+
+
+def as_csv(results) -> str:
+    """One row per structure: symmetry, Voigt components (e.g. dielectric_eps11, elastic_C11),
+    scalar derived properties, and the error column."""
+    rows = []
+    for r in results:
+        row = {"source": r.source, "error": r.error or "", "formula": r.formula,
+               "spacegroup": r.spacegroup_number or "", "crystal_system": r.crystal_system}
+        for task, tensor in r.tensors.items():
+            tt = get_tensor_type(task)
+            v = r.voigt(task)
+            for (i, j), x in np.ndenumerate(v):
+                row[f"{task}_{tt.symbol}{i + 1}{j + 1}"] = f"{x:.6g}"
+            for k, x in r.properties.get(task, {}).items():
+                if not isinstance(x, list):
+                    row[f"{task}_{k}"] = x
+        rows.append(row)
+    fields = list(dict.fromkeys(k for row in rows for k in row))
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=fields)
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+FORMATS = {"table": as_table, "json": as_json, "csv": as_csv}

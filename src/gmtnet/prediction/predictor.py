@@ -1,0 +1,183 @@
+"""From structures to tensors: symmetry analysis, the shipped (or given) models, derived properties.
+
+Every tensor is returned in the Cartesian frame of the structure as given (pymatgen's convention:
+lattice vectors as rows of ``structure.lattice.matrix``), in label units (dielectric: relative
+permittivity; piezoelectric: C/m^2; elastic: GPa), with forced zeros exactly 0.0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from gmtnet.errors import GmtnetError, StructureError
+from gmtnet.tensors import get_tensor_type, to_voigt
+
+TASKS = ("dielectric", "piezoelectric", "elastic")
+MAX_ATOMS = 500  # graph and symmetry work grow with the cell; see README "Limits"
+STRUCTURE_SUFFIXES = {".cif", ".vasp", ".poscar", ".json", ".xyz", ".extxyz", ".res", ".cssr", ".xsf", ".pdb"}
+
+
+@dataclass
+class CrystalPrediction:
+    """Predicted tensors of one crystal, or the reason it could not be predicted.
+
+    Attributes:
+        source: the file path, or "structure <i>" for in-memory input.
+        formula, spacegroup_symbol, spacegroup_number, point_group, crystal_system: from spglib
+            (symprec of the model, 1e-3 A).
+        tensors: {task: Cartesian tensor (3,)*order}, float64, in the input frame.
+        independent: {task: names of the independent components (one per equality group)}.
+        properties: {task: derived quantities} (see gmtnet.prediction.properties).
+        error: one line when the structure was rejected; then everything else is empty.
+    """
+
+    source: str
+    formula: str = ""
+    spacegroup_symbol: str = ""
+    spacegroup_number: int = 0
+    point_group: str = ""
+    crystal_system: str = ""
+    n_atoms: int = 0
+    tensors: dict = field(default_factory=dict)
+    independent: dict = field(default_factory=dict)
+    properties: dict = field(default_factory=dict)
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def voigt(self, task: str) -> np.ndarray:
+        """Voigt form (pymatgen's order, no engineering factors): 3x3, 3x6 or 6x6."""
+        return to_voigt(self.tensors[task], get_tensor_type(task))
+
+    def pymatgen(self, task: str):
+        """pymatgen object: Tensor (dielectric), PiezoTensor, ElasticTensor."""
+        from gmtnet.tensors import to_pymatgen
+
+        return to_pymatgen(self.tensors[task], get_tensor_type(task))
+
+    def to_dict(self) -> dict:
+        d = {"source": self.source, "error": self.error}
+        if self.ok:
+            d.update(formula=self.formula, spacegroup_symbol=self.spacegroup_symbol,
+                     spacegroup_number=self.spacegroup_number, point_group=self.point_group,
+                     crystal_system=self.crystal_system, n_atoms=self.n_atoms,
+                     tensors={t: {"cartesian": v.tolist(), "voigt": self.voigt(t).tolist(),
+                                  "unit": get_tensor_type(t).unit, "independent": self.independent[t]}
+                              for t, v in self.tensors.items()},
+                     properties=self.properties)
+        return d
+
+
+def expand_paths(paths) -> list[Path]:
+    """Files given directly, plus the structure files (by suffix or POSCAR/CONTCAR name) in folders."""
+    out = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            out += sorted(f for f in p.iterdir() if f.is_file() and (
+                f.suffix.lower() in STRUCTURE_SUFFIXES or f.name.upper().startswith(("POSCAR", "CONTCAR"))))
+        else:
+            out.append(p)
+    return out
+
+
+def _tasks(task: str) -> tuple[str, ...]:
+    return TASKS if task == "all" else (get_tensor_type(task).name,)
+
+
+class Predictor:
+    """Holds one model per task (the shipped ones by default) and predicts crystals in batches."""
+
+    def __init__(self, task: str = "all", models: dict | None = None):
+        from gmtnet.prediction.pretrained import load_pretrained
+
+        self.tasks = _tasks(task)
+        models = dict(models or {})
+        self.models = {t: models[t] if t in models else load_pretrained(t) for t in self.tasks}
+
+    def _load(self, item, source: str):
+        from gmtnet.data.structures import as_structure, read_structure, validate_structure
+
+        structure = read_structure(item) if isinstance(item, (str, Path)) else as_structure(item)
+        validate_structure(structure)
+        if len(structure) > MAX_ATOMS:
+            raise StructureError(f"{len(structure)} atoms in the cell; the limit is {MAX_ATOMS} "
+                                 "(the graph keeps 16+ edges per atom and symmetry analysis grows with the cell)")
+        return structure
+
+    def predict_one(self, item, source: str) -> CrystalPrediction:
+        from gmtnet.symmetry import analyze_symmetry
+
+        try:
+            structure = self._load(item, source)
+        except (GmtnetError, ValueError, OSError) as exc:
+            return CrystalPrediction(source=source, error=str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        pred = CrystalPrediction(source=source, formula=structure.composition.reduced_formula, n_atoms=len(structure))
+        first = next(iter(self.models.values()))
+        sym = analyze_symmetry(structure, first.config.symprec)
+        pred.spacegroup_symbol, pred.spacegroup_number = sym.international, sym.spacegroup_number
+        pred.point_group, pred.crystal_system = sym.point_group, sym.crystal_system
+        graphs = {}
+        for task, model in self.models.items():
+            key = (model.config.k, model.config.symprec, model.config.refine_structure)
+            if key not in graphs:
+                graphs[key] = model.graph(structure)
+            graph = graphs[key]
+            t = model(model.collate([graph])).double().cpu().numpy()[0]
+            constraints = model.constraints(graph)
+            pred.tensors[task] = constraints.project(t) if model.config.snap_output else t
+            pred.independent[task] = independent_components(constraints)
+        from gmtnet.prediction.properties import derived_properties
+
+        pred.properties = derived_properties(pred.tensors)
+        return pred
+
+    def predict(self, items, sources=None, progress: bool = False) -> list[CrystalPrediction]:
+        """One CrystalPrediction per item (paths, pymatgen Structures or ASE Atoms), errors included."""
+        import torch
+        from tqdm.auto import tqdm
+
+        items = list(items)
+        sources = sources or [str(i) if isinstance(i, (str, Path)) else f"structure {n}" for n, i in enumerate(items)]
+        for model in self.models.values():
+            model.eval()
+        with torch.no_grad():
+            return [self.predict_one(item, src)
+                    for item, src in tqdm(list(zip(items, sources)), desc="predict", disable=not progress, unit="crystal")]
+
+
+def independent_components(constraints) -> list[str]:
+    """Names of the independent components: one per group of forced-equal components, zeros left out."""
+    zero = set(constraints.zero_components)
+    grouped = {idx for group in constraints.equal_groups for idx, _ in group[1:]}
+    names = [constraints.component_name(constraints._index(rep)) for rep, _, _ in constraints.components
+             if constraints._index(rep) not in zero and constraints._index(rep) not in grouped]
+    return sorted(names, key=lambda n: (len(n), n))
+
+
+def predict(structures, task: str = "all", as_pymatgen: bool = False, models: dict | None = None):
+    """Predict tensors for structures (pymatgen Structures, ASE Atoms or file paths).
+
+    Returns:
+        task != "all": (N, 3, ..., 3) float64 array in each input's frame (or a list of pymatgen
+            objects with ``as_pymatgen``). task == "all": {task: that array or list}.
+        Structures that cannot be read or are invalid raise StructureError naming the problem
+        (use Predictor.predict for per-item error records instead).
+    """
+    single = not isinstance(structures, (list, tuple))
+    items = [structures] if single else list(structures)
+    results = Predictor(task, models).predict(items)
+    for r in results:
+        if not r.ok:
+            raise StructureError(f"{r.source}: {r.error}")
+    out = {}
+    for t in _tasks(task):
+        if as_pymatgen:
+            out[t] = [r.pymatgen(t) for r in results]
+        else:
+            out[t] = np.stack([r.tensors[t] for r in results]) if results else np.zeros((0, *get_tensor_type(t).shape))
+    return out if task == "all" else out[_tasks(task)[0]]
