@@ -18,12 +18,11 @@ $(STAMP): pyproject.toml constraints.txt
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/gmtnet data fetch
-	$(BIN)/gmtnet data info dielectric
-	$(BIN)/gmtnet symmetry examples/*.cif
+	$(BIN)/gmtnet predict examples/ --plot demo_output
+	$(BIN)/gmtnet predict examples/ --format csv --out demo_output/predictions.csv
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 -q
 
 clean:
-	rm -rf $(VENV) build src/*.egg-info .pytest_cache .hypothesis
+	rm -rf $(VENV) build src/*.egg-info .pytest_cache .hypothesis demo_output

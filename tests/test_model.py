@@ -223,3 +223,36 @@ def test_structure_refinement_switch_restores_symmetry_of_a_distorted_input(crys
     refined = small_model("piezoelectric", **BARE, refine_structure=True).predict([distorted])[0]
     assert np.abs(bare[c.zero_mask()]).max() > 1e-9 * np.abs(bare).max()
     assert np.abs(refined[c.zero_mask()]).max() < 1e-12 * np.abs(refined).max()
+
+
+# ---- the "fast" preset and the head-aware last layer ----------------------------------------
+@pytest.mark.parametrize("task", TASKS)
+def test_fast_preset_is_equivariant_and_exactly_symmetric(task, crystals):
+    ttype = get_tensor_type(task)
+    model = small_model(task, inner_lmax=2, message_mul=2, **BARE)
+    assert model.equivariant_layers[0].irreps_out.lmax == 2
+    assert model.irreps_hidden.lmax == {"dielectric": 2, "piezoelectric": 3, "elastic": 4}[task]  # all the head uses
+    crystal = triclinic_crystal()
+    base = model.predict([crystal])[0]
+    for improper in (False, True):
+        q = random_orthogonal(np.random.default_rng(5), improper=improper)
+        assert rel_err(model.predict([rotated(crystal, q)])[0], rotate_tensor(base, q, ttype)) < 1e-9
+    enforced = small_model(task, inner_lmax=2, message_mul=2)
+    t = enforced.predict([crystals["wurtzite_ZnO"]])[0]
+    c = SymmetryConstraints.from_structure(crystals["wurtzite_ZnO"], ttype)
+    assert np.all(t[c.zero_mask()] == 0.0) and np.abs(t).max() > 0
+
+
+@pytest.mark.parametrize("task,parities", [("dielectric", {1}), ("piezoelectric", {-1}), ("elastic", {1})])
+def test_last_layer_only_carries_irreps_the_head_uses(task, parities):
+    model = small_model(task)
+    assert {ir.p for _, ir in model.irreps_hidden} == parities
+    # every kept irrep has a path in the head's tensor product
+    used = {model.head.tp.irreps_in1[ins.i_in1] for ins in model.head.tp.instructions}
+    assert {ir for _, ir in model.irreps_hidden} == {ir for _, ir in used}
+
+
+def test_output_scale_multiplies_the_prediction(crystals):
+    a = small_model("elastic", **BARE).predict([crystals["rutile_TiO2"]])
+    b = small_model("elastic", output_scale=100.0, **BARE).predict([crystals["rutile_TiO2"]])
+    np.testing.assert_allclose(b, 100.0 * a, rtol=1e-12)

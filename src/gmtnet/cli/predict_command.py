@@ -37,7 +37,10 @@ def predict(
     predictor = Predictor(task, models)
     results = predictor.predict(files, progress=len(files) > 1)
     text = FORMATS[fmt](results)
-    if out is not None:
+    failed = [r for r in results if not r.ok]
+    if out is not None and len(failed) == len(results):
+        pass  # nothing predicted: leave an existing output file as it is
+    elif out is not None:
         atomic_write_text(out, text)
         typer.echo(f"wrote {out}", err=True)
     else:
@@ -58,7 +61,6 @@ def predict(
                 path = plot_surface(t, tensor, plot / f"{stem}_{t}.png",
                                     title=f"{r.formula} ({r.spacegroup_symbol}): {t}")
                 typer.echo(f"plot: {path}", err=True)
-    failed = [r for r in results if not r.ok]
     if failed:
         for r in failed:
             typer.echo(f"error: {r.source}: {r.error}", err=True)

@@ -1,0 +1,205 @@
+"""Prediction: the API, the CLI, derived properties, pictures and bad input (tiny untrained models
+unless a test is about the shipped ones)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from pymatgen.analysis.elasticity import ElasticTensor
+from pymatgen.core import Lattice, Structure
+
+import gmtnet
+from gmtnet.cli.app import main
+from gmtnet.model import build_model, save_model
+from gmtnet.prediction import Predictor, load_pretrained, model_card, pretrained_path
+from gmtnet.prediction.plots import compliance, directional_magnitude, plot_surface
+from gmtnet.prediction.properties import elastic_properties, piezoelectric_properties
+from gmtnet.symmetry import SymmetryConstraints
+from gmtnet.tensors import DIELECTRIC, ELASTIC, PIEZOELECTRIC, from_voigt, rotate_tensor, to_voigt
+from gmtnet.tensors.transform import random_orthogonal
+from gmtnet.training.evaluate import rotate_structure
+
+TINY = dict(node_dim=16, edge_dim=16, rbf_bins=32, mul_scalars=4, mul_vectors=2, radial_hidden=8)
+TASKS = ("dielectric", "piezoelectric", "elastic")
+
+
+@pytest.fixture(scope="module")
+def tiny_models():
+    return {t: build_model(t, **TINY, output_scale={"dielectric": 5.0, "piezoelectric": 0.5, "elastic": 100.0}[t],
+                           seed=3).eval() for t in TASKS}
+
+
+@pytest.fixture(scope="module")
+def tiny_model_files(tmp_path_factory, tiny_models):
+    d = tmp_path_factory.mktemp("models")
+    return {t: save_model(m, d / f"{t}.pt") for t, m in tiny_models.items()}
+
+
+# ---- shipped models --------------------------------------------------------------------------
+@pytest.mark.parametrize("task", TASKS)
+def test_shipped_models_load_and_have_cards(task):
+    assert pretrained_path(task).is_file()
+    assert pretrained_path(task).stat().st_size < 10e6
+    model = load_pretrained(task)
+    assert model.config.task == task and not model.training
+    card = model_card(task)
+    assert card["task"] == task and card["split"] == "train" and "test_metrics" in card
+    assert card["test_metrics"]["overall"]["n"] > 0
+
+
+def test_shipped_models_predict_examples_with_exact_symmetry(crystals):
+    s = crystals["wurtzite_ZnO"]
+    out = gmtnet.predict([s], task="all")
+    for task, ttype in (("dielectric", DIELECTRIC), ("piezoelectric", PIEZOELECTRIC), ("elastic", ELASTIC)):
+        t = out[task][0]
+        c = SymmetryConstraints.from_structure(s, ttype)
+        assert np.all(t[c.zero_mask()] == 0.0)
+        for a, b, sign in c.equalities:
+            assert t[b] == sign * t[a]
+        assert np.abs(t).max() > 0
+
+
+# ---- API -------------------------------------------------------------------------------------
+def test_predict_accepts_structures_atoms_and_paths(tiny_models, crystals, tmp_path):
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    s = crystals["alpha_quartz"]
+    path = tmp_path / "quartz.cif"
+    s.to(filename=str(path))
+    atoms = AseAtomsAdaptor.get_atoms(s)
+    out = gmtnet.predict([s, atoms, str(path)], task="piezoelectric", models=tiny_models)
+    assert out.shape == (3, 3, 3, 3)
+    np.testing.assert_allclose(out[1], out[0], atol=1e-12)
+    np.testing.assert_allclose(out[2], out[0], atol=1e-5)  # CIF rounds coordinates
+    objs = gmtnet.predict(s, task="elastic", models=tiny_models, as_pymatgen=True)
+    assert isinstance(objs[0], ElasticTensor)
+    both = gmtnet.predict([s], task="all", models=tiny_models)
+    assert set(both) == set(TASKS)
+
+
+@pytest.mark.parametrize("improper", [False, True])
+def test_predictions_rotate_with_the_input_frame(tiny_models, crystals, improper, rng):
+    s = crystals["monoclinic_2"]
+    r = random_orthogonal(rng, improper=improper)
+    a = gmtnet.predict([s], models=tiny_models)
+    b = gmtnet.predict([rotate_structure(s, r)], models=tiny_models)
+    for task in TASKS:
+        scale = np.abs(a[task]).max()
+        np.testing.assert_allclose(b[task][0], rotate_tensor(a[task][0], r), atol=1e-4 * scale)
+
+
+def test_one_atom_cell_is_predicted(tiny_models):
+    cu = Structure(Lattice.cubic(3.61).matrix * 0.5 + 0.0, ["Cu"], [[0, 0, 0]])  # simple cubic, one atom
+    result = Predictor("all", tiny_models).predict([cu])[0]
+    assert result.ok, result.error
+    assert np.all(result.tensors["piezoelectric"] == 0.0)  # centrosymmetric
+    assert result.independent["elastic"] == ["C11", "C12", "C44"]
+
+
+def test_bad_inputs_give_one_line_errors_per_item(tiny_models, tmp_path):
+    (tmp_path / "garbage.cif").write_text("this is not a crystal\n")
+    disordered = Structure(Lattice.cubic(4.0), [{"Na": 0.5, "K": 0.5}, "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    partial = Structure(Lattice.cubic(4.0), [{"Na": 0.7}, "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    overlap = Structure(Lattice.cubic(4.0), ["Na", "Cl"], [[0, 0, 0], [0.01, 0, 0]])
+    unknown = Structure(Lattice.cubic(4.0), ["Md", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    huge = Structure(Lattice.cubic(3.0), ["Si"], [[0, 0, 0]]) * (9, 8, 7)  # 504 atoms
+    items = [tmp_path / "garbage.cif", disordered, partial, overlap, unknown, huge]
+    results = Predictor("dielectric", tiny_models).predict(items)
+    errors = [r.error for r in results]
+    assert all(e and "\n" not in e for e in errors), errors
+    for e, word in zip(errors[1:], ["disordered", "partial occupancy", "overlapping", "unknown element", "limit is 500"]):
+        assert word in e
+
+
+# ---- derived properties ----------------------------------------------------------------------
+def test_elastic_properties_match_pymatgen_and_isotropic_formulas():
+    lam, mu = 60.0, 40.0  # isotropic: C11 = lam + 2 mu, C12 = lam, C44 = mu
+    c = from_voigt(np.array([[lam + 2 * mu, lam, lam, 0, 0, 0], [lam, lam + 2 * mu, lam, 0, 0, 0],
+                             [lam, lam, lam + 2 * mu, 0, 0, 0], [0, 0, 0, mu, 0, 0], [0, 0, 0, 0, mu, 0],
+                             [0, 0, 0, 0, 0, mu]]), ELASTIC)
+    p = elastic_properties(c)
+    k = lam + 2 * mu / 3
+    assert p["k_voigt"] == pytest.approx(k) and p["k_reuss"] == pytest.approx(k) and p["g_vrh"] == pytest.approx(mu)
+    assert p["youngs_modulus"] == pytest.approx(mu * (3 * lam + 2 * mu) / (lam + mu))
+    assert p["poisson_ratio"] == pytest.approx(lam / (2 * (lam + mu)))
+    assert p["universal_anisotropy"] == pytest.approx(0.0, abs=1e-12) and p["born_stable"]
+    assert p["k_vrh"] == pytest.approx(ElasticTensor(c).k_vrh)
+    assert not elastic_properties(-c)["born_stable"]
+
+
+def test_piezo_strain_coefficients_are_e_times_compliance():
+    c_v = np.diag([200.0, 200, 200, 50, 50, 50]) + 60 * (np.ones((6, 6)) - np.eye(6)) * (np.arange(6)[:, None] < 3) * (np.arange(6)[None] < 3)
+    e_v = np.zeros((3, 6))
+    e_v[2, 2], e_v[2, 0], e_v[0, 4] = 1.2, -0.5, 0.3
+    p = piezoelectric_properties(from_voigt(e_v, PIEZOELECTRIC), from_voigt(c_v, ELASTIC))
+    d = np.asarray(p["d_voigt_pC_per_N"])
+    np.testing.assert_allclose(d @ c_v / 1e3, e_v, atol=1e-12)  # e = d C
+    assert p["max_abs_e"] == 1.2 and p["max_abs_e_component"] == "e33"
+    assert p["d_voigt_pC_per_N"][0][4] == pytest.approx(0.3 / 50 * 1e3)  # d15 = e15 / C55
+
+
+# ---- pictures --------------------------------------------------------------------------------
+def test_directional_youngs_modulus_of_a_cubic_crystal():
+    c = from_voigt(np.array([[166, 64, 64, 0, 0, 0], [64, 166, 64, 0, 0, 0], [64, 64, 166, 0, 0, 0],
+                             [0, 0, 0, 80, 0, 0], [0, 0, 0, 0, 80, 0], [0, 0, 0, 0, 0, 80.0]]), ELASTIC)  # Si
+    s_v = np.linalg.inv(to_voigt(c, ELASTIC))
+    e100 = directional_magnitude("elastic", c, np.array([1.0, 0, 0]))
+    assert e100 == pytest.approx(1 / s_v[0, 0])
+    e111 = directional_magnitude("elastic", c, np.ones(3) / np.sqrt(3))
+    s11, s12, s44 = s_v[0, 0], s_v[0, 1], s_v[3, 3]
+    assert 1 / e111 == pytest.approx(s11 - 2 * (s11 - s12 - s44 / 2) / 3)
+    eye = np.eye(3)
+    sym_identity = 0.5 * (np.einsum("im,jn->ijmn", eye, eye) + np.einsum("in,jm->ijmn", eye, eye))
+    np.testing.assert_allclose(np.einsum("ijkl,klmn->ijmn", compliance(c), c), sym_identity, atol=1e-12)
+
+
+def test_dielectric_and_piezo_surfaces(tmp_path):
+    eps = np.diag([2.0, 3.0, 4.0])
+    assert directional_magnitude("dielectric", eps, np.array([0, 0, 1.0])) == pytest.approx(4.0)
+    e = from_voigt(np.array([[0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0], [0, 0, 1.5, 0, 0, 0.0]]), PIEZOELECTRIC)
+    assert directional_magnitude("piezoelectric", e, np.array([0, 0, 1.0])) == pytest.approx(1.5)
+    path = plot_surface("dielectric", eps, tmp_path / "eps.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# ---- CLI -------------------------------------------------------------------------------------
+def _run(args, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    out = capsys.readouterr()
+    return exit_info.value.code or 0, out.out, out.err
+
+
+def test_predict_cli_formats_plots_and_batch_errors(tiny_model_files, tmp_path, capsys, crystals):
+    models = [f"--model={t}={p}" for t, p in tiny_model_files.items()]
+    folder = tmp_path / "in"
+    folder.mkdir()
+    crystals["wurtzite_ZnO"].to(filename=str(folder / "ZnO.cif"))
+    crystals["rocksalt_NaCl"].to(filename=str(folder / "POSCAR"), fmt="poscar")
+    (folder / "broken.cif").write_text("data_x\n_cell_length_a 3\n")
+    code, out, err = _run(["predict", str(folder), *models, "--format", "json", "--plot", str(tmp_path / "png")], capsys)
+    assert code == 0  # a batch with some good files succeeds; bad ones are reported
+    rows = json.loads(out)
+    assert [bool(r["error"]) for r in rows] == [True, False, False]
+    assert "error: " in err and "broken.cif" in err
+    zno = next(r for r in rows if r["source"].endswith("ZnO.cif"))
+    assert zno["crystal_system"] == "hexagonal" and len(zno["tensors"]["elastic"]["voigt"]) == 6
+    assert sorted(p.name for p in (tmp_path / "png").glob("ZnO_*.png")) == [
+        "ZnO_dielectric.png", "ZnO_elastic.png", "ZnO_piezoelectric.png"]
+    code, out, _ = _run(["predict", str(folder / "ZnO.cif"), *models, "--format", "csv",
+                         "--out", str(tmp_path / "o.csv")], capsys)
+    header = (tmp_path / "o.csv").read_text().splitlines()[0]
+    assert code == 0 and "elastic_C11" in header and "dielectric_k_vrh" not in header
+    code, out, _ = _run(["predict", str(folder / "ZnO.cif"), *models, "--task", "dielectric"], capsys)
+    assert "hexagonal" in out and "independent: eps11, eps33" in out
+
+
+def test_predict_cli_single_bad_file_fails_and_keeps_existing_output(tiny_model_files, tmp_path, capsys):
+    models = [f"--model={t}={p}" for t, p in tiny_model_files.items()]
+    target = tmp_path / "out.json"
+    target.write_text("previous results\n")
+    code, _, err = _run(["predict", str(tmp_path / "missing.cif"), *models, "--out", str(target)], capsys)
+    assert code == 1 and "missing.cif" in err
+    assert target.read_text() == "previous results\n"  # nothing written when nothing was predicted
