@@ -32,7 +32,8 @@ def train(
     task = get_tensor_type(task).name
     out = out or Path("runs") / f"{model}{'-ga' if group_average else ''}-{task}"
     cfg = TrainConfig(task=task, model=model, preset=preset, group_average=group_average, epochs=epochs,
-                      batch_size=batch_size, lr=lr, device=device, out=str(out), limit=limit, seed=seed,
+                      batch_size=batch_size, lr=lr, device=device, out=str(out), limit=limit,
+                      val_limit=max(1, limit // 8) if limit else None, seed=seed,
                       threads=threads, source=source)
     result = run(cfg, resume=resume)
     typer.echo(f"best validation Fnorm {result['best_val_fnorm']:.4f}; model: {result['best']}")
@@ -71,7 +72,8 @@ def evaluate(
 
 
 def reproduce(
-    table: str = typer.Argument(..., help="table2-4 (or table2/3/4), table5, table6, table7, table11, table12 or all."),
+    table: str = typer.Argument(..., help="table2-4 (or table2/3/4), table5, table6, table7, table11, table12, all (these), "
+                               "or learning-curve-TASK."),
     quick: bool = typer.Option(False, "--quick", help="2 epochs on 64 crystals per model: checks the pipeline."),
     epochs: int = typer.Option(200, help="Epochs per model in full mode."),
     preset: str = typer.Option("fast", help="GMTNet configuration (paper or fast)."),
@@ -86,7 +88,7 @@ def reproduce(
     from gmtnet.training.reproduce import TABLES
     from gmtnet.training.reproduce import reproduce as run
 
-    tables = list(TABLES) if table == "all" else [table]
+    tables = [t for t in TABLES if not t.startswith("learning-curve")] if table == "all" else [table]
     for name in tables:
         path = run(name, quick=quick, epochs=epochs, preset=preset, runs_root=runs, reports=reports,
                    threads=threads, device=device, command="gmtnet " + " ".join(sys.argv[1:]))

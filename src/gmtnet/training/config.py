@@ -21,7 +21,8 @@ class TrainConfig:
         huber_delta: Huber loss threshold, on labels divided by the label scale (RMS of the
             training labels' entries), so one setting fits all three tasks.
         source, data_root: where the curated data come from (see gmtnet.data.load_dataset).
-        limit: use only the first N training (and N//8 validation) crystals (quick checks).
+        limit: use only the first N training crystals (quick checks, learning curves).
+        val_limit: use only the first N validation crystals (quick checks).
         seed: seeds weights, batch order and everything random; CPU runs are reproducible.
         device: "cpu" or "cuda".
         threads: torch CPU threads (0 leaves torch's default).
@@ -43,6 +44,7 @@ class TrainConfig:
     source: str = "mp"
     data_root: str | None = None
     limit: int | None = None
+    val_limit: int | None = None
     seed: int = 0
     device: str = "cpu"
     threads: int = 0

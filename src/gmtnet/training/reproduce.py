@@ -19,7 +19,7 @@ import numpy as np
 
 from gmtnet.errors import GmtnetError
 
-QUICK = {"epochs": 2, "limit": 64}
+QUICK = {"epochs": 2, "limit": 64, "val_limit": 8}
 ROTATIONS_DEG = 45.0
 
 
@@ -32,6 +32,7 @@ class Run:
     model: str = "gmtnet"
     group_average: bool = False
     model_overrides: dict = field(default_factory=dict)
+    limit: int | None = None  # train on the first N training crystals only (learning curves)
 
 
 DIEL_MODELS = [Run("megnet", "dielectric", "megnet"), Run("etgnn", "dielectric", "etgnn"),
@@ -54,6 +55,10 @@ TABLES: dict[str, dict] = {
                 "runs": DIEL_MODELS, "rotations": True},
     "table6": {"title": "Table 6: efficiency (dielectric, batch of 64)", "runs": DIEL_MODELS, "timing": True},
 }
+for _task, _sizes in (("dielectric", (200, 400, 801)), ("piezoelectric", (154, 308, 616)), ("elastic", (203, 406, 811))):
+    TABLES[f"learning-curve-{_task}"] = {
+        "title": f"Learning curve: GMTNet {_task} test Fnorm against training-set size",
+        "runs": [Run(f"gmtnet-n{n}", _task, limit=n) for n in _sizes]}
 ALIASES = {"table2": "table2-4", "table3": "table2-4", "table4": "table2-4"}
 
 
@@ -74,7 +79,8 @@ def train_run(run: Run, quick: bool, epochs: int, preset: str, runs_root: Path, 
     """Train (or resume, or reuse) one run; returns its best.pt."""
     from gmtnet.training import TrainConfig, train
 
-    settings = dict(QUICK) if quick else {"epochs": epochs, "limit": None}
+    settings = dict(QUICK, limit=min(QUICK["limit"], run.limit or QUICK["limit"])) if quick else \
+        {"epochs": epochs, "limit": run.limit, "val_limit": None}
     run_dir = runs_root / ("quick" if quick else "") / f"{run.label}-{run.task}"
     cfg = TrainConfig(task=run.task, model=run.model, preset=preset, group_average=run.group_average,
                       out=str(run_dir), data_root=data_root, model_overrides=dict(run.model_overrides),

@@ -35,7 +35,7 @@ def label_scale(tensors: np.ndarray) -> float:
 
 
 def load_split_records(cfg: TrainConfig):
-    """(train, val) TensorDatasets of the run, ``limit`` applied."""
+    """(train, val) TensorDatasets of the run, ``limit`` and ``val_limit`` applied."""
     from gmtnet.data import load_dataset
 
     data = load_dataset(cfg.task, source=cfg.source, root=cfg.data_root)
@@ -43,7 +43,9 @@ def load_split_records(cfg: TrainConfig):
     if not len(train_records) or not len(val_records):
         raise GmtnetError(f"{cfg.task} ({cfg.source}): the data has no train/val split")
     if cfg.limit:
-        train_records, val_records = train_records[: cfg.limit], val_records[: max(1, cfg.limit // 8)]
+        train_records = train_records[: cfg.limit]
+    if cfg.val_limit:
+        val_records = val_records[: cfg.val_limit]
     return train_records, val_records
 
 
