@@ -12,12 +12,13 @@ app = typer.Typer(help="Inspect GMTNet models.", no_args_is_help=True)
 @app.command()
 def info(
     task: str = typer.Argument(..., help="dielectric, piezoelectric or elastic"),
+    preset: str = typer.Option("paper", help="paper (appendix A.4) or fast (the shipped models' configuration)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Parameter count per block and the irreps of the default model for TASK."""
+    """Parameter count per block and the irreps of GMTNet for TASK."""
     from gmtnet.model import build_model
 
-    model = build_model(task)
+    model = build_model(task, preset=preset)
     blocks = {
         "embeddings": sum(p.numel() for m in (model.atom_embedding, model.edge_embedding) for p in m.parameters()),
         "invariant layers": sum(p.numel() for p in model.invariant_layers.parameters()),
