@@ -37,7 +37,7 @@ def as_table(results) -> str:
             tt = get_tensor_type(task)
             unit = f" ({tt.unit})" if tt.unit else ""
             form = "Cartesian" if tt.order == 2 else "Voigt"
-            lines.append(f"  {task}{unit}, {form} form, independent: {', '.join(r.independent[task]) or 'none'}")
+            lines.append(f"  {task}{unit}, {form} form, independent ({len(r.independent[task])}): {', '.join(r.independent[task]) or 'none'}")
             lines.append(_matrix(r.tensors[task] if tt.order == 2 else r.voigt(task)))
             props = {k: v for k, v in r.properties.get(task, {}).items() if not isinstance(v, list)}
             if task == "dielectric":
@@ -61,7 +61,7 @@ def as_csv(results) -> str:
                "spacegroup": r.spacegroup_number or "", "crystal_system": r.crystal_system}
         for task, tensor in r.tensors.items():
             tt = get_tensor_type(task)
-            v = r.voigt(task)
+            v = tensor if tt.order == 2 else r.voigt(task)  # 3x3 (eps_ij) or Voigt 3x6 / 6x6
             for (i, j), x in np.ndenumerate(v):
                 row[f"{task}_{tt.symbol}{i + 1}{j + 1}"] = f"{x:.6g}"
             for k, x in r.properties.get(task, {}).items():

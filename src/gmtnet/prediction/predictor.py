@@ -151,12 +151,23 @@ class Predictor:
 
 
 def independent_components(constraints) -> list[str]:
-    """Names of the independent components: one per group of forced-equal components, zeros left out."""
-    zero = set(constraints.zero_components)
-    grouped = {idx for group in constraints.equal_groups for idx, _ in group[1:]}
-    names = [constraints.component_name(constraints._index(rep)) for rep, _, _ in constraints.components
-             if constraints._index(rep) not in zero and constraints._index(rep) not in grouped]
-    return sorted(names, key=lambda n: (len(n), n))
+    """Names of a set of independent components: as many as the symmetry leaves free
+    (``constraints.n_independent``), picked in name order (C11 before C66) among the components
+    whose projector rows add rank, so linear relations such as C66 = (C11 - C12)/2 are respected."""
+    comps = [(constraints.component_name(constraints._index(rep)), rep) for rep, _, _ in constraints.components]
+    comps.sort(key=lambda c: (len(c[0]), c[0]))
+    chosen, rows = [], []
+    for name, rep in comps:
+        row = constraints.projector[rep]
+        if np.abs(row).max() < 1e-8:
+            continue
+        trial = np.array(rows + [row])
+        if np.linalg.matrix_rank(trial, tol=1e-8) > len(rows):
+            rows.append(row)
+            chosen.append(name)
+        if len(chosen) == constraints.n_independent:
+            break
+    return chosen
 
 
 def predict(structures, task: str = "all", as_pymatgen: bool = False, models: dict | None = None):
