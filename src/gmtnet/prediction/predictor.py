@@ -99,7 +99,7 @@ class Predictor:
         models = dict(models or {})
         self.models = {t: models[t] if t in models else load_pretrained(t) for t in self.tasks}
 
-    def _load(self, item, source: str):
+    def _load(self, item):
         from gmtnet.data.structures import as_structure, read_structure, validate_structure
 
         structure = read_structure(item) if isinstance(item, (str, Path)) else as_structure(item)
@@ -110,12 +110,17 @@ class Predictor:
         return structure
 
     def predict_one(self, item, source: str) -> CrystalPrediction:
+        """Prediction of one item, or a CrystalPrediction carrying the one-line reason it failed."""
+        try:
+            structure = self._load(item)
+            return self._predict_structure(structure, source)
+        except (GmtnetError, ValueError, OSError, np.linalg.LinAlgError) as exc:
+            # one line per bad item; the batch goes on
+            return CrystalPrediction(source=source, error=str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+
+    def _predict_structure(self, structure, source: str) -> CrystalPrediction:
         from gmtnet.symmetry import analyze_symmetry
 
-        try:
-            structure = self._load(item, source)
-        except (GmtnetError, ValueError, OSError) as exc:
-            return CrystalPrediction(source=source, error=str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
         pred = CrystalPrediction(source=source, formula=structure.composition.reduced_formula, n_atoms=len(structure))
         first = next(iter(self.models.values()))
         sym = analyze_symmetry(structure, first.config.symprec)
