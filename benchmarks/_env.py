@@ -1,3 +1,5 @@
 """Hardware and version record written next to every benchmark result (see gmtnet.utils.environment)."""
 
-from gmtnet.utils.environment import environment  # noqa: F401
+from gmtnet.utils.environment import environment
+
+__all__ = ["environment"]

@@ -13,7 +13,6 @@ import argparse
 import json
 import statistics
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -35,6 +34,7 @@ def main() -> None:
 
     from gmtnet.data import load_dataset
     from gmtnet.model import build_model
+    from gmtnet.training.timing import training_step_times
     from gmtnet.utils.io import atomic_write_text
 
     torch.set_num_threads(args.threads)
@@ -43,23 +43,9 @@ def main() -> None:
     n_needed = args.batch_size * (args.batches + 1)
     records = [records[i % len(records)] for i in range(n_needed)]
     graphs = [model.graph(r.structure) for r in records]
-    targets = torch.as_tensor(np.stack([r.tensor for r in records]), dtype=torch.float32)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-5)
-    model.train()
-    times, collate_times = [], []
-    for b in range(args.batches + 1):
-        sl = slice(b * args.batch_size, (b + 1) * args.batch_size)
-        t0 = time.perf_counter()
-        batch = model.collate(graphs[sl])
-        t1 = time.perf_counter()
-        optimizer.zero_grad()
-        loss = torch.nn.functional.huber_loss(model(batch), targets[sl])
-        loss.backward()
-        optimizer.step()
-        t2 = time.perf_counter()
-        if b > 0:  # first batch is warm-up (and fills the per-graph projector caches)
-            times.append(t2 - t1)
-            collate_times.append(t1 - t0)
+    collate_times, times = training_step_times(model, graphs, np.stack([r.tensor for r in records]), args.batch_size)
+    # the first batch is warm-up (and fills the per-graph projector caches)
+    collate_times, times = collate_times[1:], times[1:]
     result = {
         "benchmark": "train_step", "task": args.task, "threads": args.threads, "batch_size": args.batch_size,
         "timed_batches": len(times), "median_s_per_batch": statistics.median(times),

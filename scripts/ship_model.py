@@ -35,7 +35,8 @@ def main(task: str, run_dir: str) -> None:
     target = PRETRAINED / f"{task}.pt"
     shutil.copyfile(run / "best.pt", target)
     model = load_model(target)
-    test = load_dataset(task, split="test")
+    data = load_dataset(task)
+    test = data.split("test")
     result = evaluate_model(model, test)
     rotation = random_orthogonal(np.random.default_rng(2024), improper=True)
     rotated = evaluate_model(model, test, rotation=rotation)
@@ -44,7 +45,7 @@ def main(task: str, run_dir: str) -> None:
         "task": task, "architecture": blob["architecture"], "preset": config["preset"],
         "data": "Materials Project benchmark (matminer 0.3.9 CSVs), curated by gmtnet",
         "split": "train", "validation": "val (best epoch by validation Fnorm)", "test": "test (never used in training)",
-        "n_train": len(load_dataset(task, split="train")), "n_test": len(test),
+        "n_train": len(data.split("train")), "n_test": len(test),
         "epochs": config["epochs"], "best_epoch": blob["metadata"].get("epoch"),
         "val_fnorm": blob["metadata"].get("val_fnorm"),
         "training_wall_s": float(sum(h["seconds"] for h in history)),

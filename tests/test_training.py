@@ -9,7 +9,6 @@ import pytest
 import torch
 
 from gmtnet.cli.app import main
-from gmtnet.data import load_dataset
 from gmtnet.model import build_model, load_model
 from gmtnet.model.baselines import ETGNN, edge_tensor_basis, pairing_patterns
 from gmtnet.symmetry import SymmetryConstraints

@@ -21,11 +21,15 @@ class TensorModel(nn.Module):
     feature_irreps = None  # e3nn Irreps to average over the point group, or None
     projects_output = False  # whether batches carry the Reynolds projector of the output
 
-    def graph(self, structure) -> CrystalGraph:
-        """The graph this model uses for a structure (refined first if configured)."""
+    def graph(self, structure, symmetry=None) -> CrystalGraph:
+        """The graph this model uses for a structure (refined first if configured).
+
+        ``symmetry``: the structure's CrystalSymmetry if already known; it is reused only when
+        computed at this model's symprec."""
         from gmtnet.symmetry import analyze_symmetry, refine_structure
 
-        symmetry = analyze_symmetry(structure, self.config.symprec)
+        if symmetry is None or symmetry.symprec != self.config.symprec:
+            symmetry = analyze_symmetry(structure, self.config.symprec)
         if self.config.refine_structure:
             # the refined lattice is the symmetrized one, so its point group is ``symmetry``'s
             structure = refine_structure(structure, symmetry=symmetry)
@@ -47,27 +51,35 @@ class TensorModel(nn.Module):
                        dtype=param.dtype, device=param.device)
 
     @torch.no_grad()
-    def predict(self, structures, batch_size: int = 64) -> np.ndarray:
-        """(N, 3, ..., 3) float64 tensors in label units, each in its structure's own Cartesian frame.
+    def predict_graphs(self, graphs: list[CrystalGraph], batch_size: int = 64, snap: bool | None = None) -> np.ndarray:
+        """(N, 3, ..., 3) float64 tensors in label units for prebuilt graphs, in eval mode.
 
-        With ``config.snap_output`` (and a known point group) the result is projected in float64
-        and snapped so that forced zeros are exactly 0.0 and forced equalities exact."""
-        from gmtnet.data.structures import as_structure
-
+        With ``snap`` (default ``config.snap_output``) each result is projected in float64 and
+        snapped so that forced zeros are exactly 0.0 and forced equalities exact."""
+        snap = self.config.snap_output if snap is None else snap
         was_training = self.training
         self.eval()
         try:
             out = []
-            structures = [as_structure(s) for s in structures]
-            for start in range(0, len(structures), batch_size):
-                graphs = [self.graph(s) for s in structures[start:start + batch_size]]
-                t = self(self.collate(graphs)).double().cpu().numpy()
-                if self.config.snap_output:
-                    t = np.stack([self.constraints(g).project(x) for g, x in zip(graphs, t)])
+            for start in range(0, len(graphs), batch_size):
+                chunk = graphs[start:start + batch_size]
+                t = self(self.collate(chunk)).double().cpu().numpy()
+                if snap:
+                    t = np.stack([self.constraints(g).project(x) for g, x in zip(chunk, t)])
                 out.append(t)
             return np.concatenate(out) if out else np.zeros((0, *self.ttype.shape))
         finally:
             self.train(was_training)
+
+    def predict(self, structures, batch_size: int = 64) -> np.ndarray:
+        """(N, 3, ..., 3) float64 tensors in label units, each in its structure's own Cartesian frame
+        (graphs are built one batch at a time; see ``predict_graphs`` for snapping)."""
+        from gmtnet.data.structures import as_structure
+
+        structures = [as_structure(s) for s in structures]
+        out = [self.predict_graphs([self.graph(s) for s in structures[start:start + batch_size]], batch_size)
+               for start in range(0, len(structures), batch_size)]
+        return np.concatenate(out) if out else np.zeros((0, *self.ttype.shape))
 
     def n_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters() if p.requires_grad)

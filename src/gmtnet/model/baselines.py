@@ -16,17 +16,14 @@ the paper's MEGNet predicts 9 free numbers for the dielectric tensor).
 
 from __future__ import annotations
 
-import itertools
-import math
 from dataclasses import asdict, dataclass, field
 
-import numpy as np
 import torch
 from torch import nn
 
 from gmtnet.graph import ATOM_FEATURE_DIM
 from gmtnet.model.base import TensorModel
-from gmtnet.model.batch import GraphBatch
+from gmtnet.model.batch import GraphBatch, scatter_mean
 from gmtnet.model.embedding import RadialBasis
 from gmtnet.tensors import get_tensor_type
 
@@ -72,12 +69,6 @@ class BaselineConfig:
 
 def _mlp(d_in: int, d_out: int, hidden: int, act=nn.SiLU) -> nn.Sequential:
     return nn.Sequential(nn.Linear(d_in, hidden), act(), nn.Linear(hidden, d_out))
-
-
-def _scatter_mean(x: torch.Tensor, index: torch.Tensor, n: int) -> torch.Tensor:
-    out = torch.zeros(n, x.shape[1], dtype=x.dtype, device=x.device).index_add_(0, index, x)
-    count = torch.bincount(index, minlength=n).clamp(min=1).to(x.dtype)
-    return out / count[:, None]
 
 
 class _Baseline(TensorModel):
@@ -135,11 +126,11 @@ class MEGNet(_Baseline):
         u = torch.zeros(batch.n_graphs, v.shape[1], dtype=v.dtype, device=v.device)
         for fe, fv, fu in zip(self.edge_updates, self.node_updates, self.global_updates):
             e = e + fe(torch.cat([v[batch.edge_src], v[batch.edge_dst], e, u[edge_graph]], dim=1))
-            v = v + fv(torch.cat([v, _scatter_mean(e, batch.edge_dst, v.shape[0]), u[batch.node_graph]], dim=1))
-            u = u + fu(torch.cat([u, _scatter_mean(v, batch.node_graph, batch.n_graphs),
-                                  _scatter_mean(e, edge_graph, batch.n_graphs)], dim=1))
-        pooled = torch.cat([_scatter_mean(v, batch.node_graph, batch.n_graphs),
-                            _scatter_mean(e, edge_graph, batch.n_graphs), u], dim=1)
+            v = v + fv(torch.cat([v, scatter_mean(e, batch.edge_dst, v.shape[0]), u[batch.node_graph]], dim=1))
+            u = u + fu(torch.cat([u, scatter_mean(v, batch.node_graph, batch.n_graphs),
+                                  scatter_mean(e, edge_graph, batch.n_graphs)], dim=1))
+        pooled = torch.cat([scatter_mean(v, batch.node_graph, batch.n_graphs),
+                            scatter_mean(e, edge_graph, batch.n_graphs), u], dim=1)
         return self.readout(pooled)
 
 
@@ -242,4 +233,4 @@ class ETGNN(_Baseline):
         weights = self.weight_out(torch.cat([m, rbf], dim=1))  # [E, P]
         basis = edge_tensor_basis(unit, self.ttype.order)  # [E, P, 3^n]
         per_edge = (weights[:, :, None] * basis).sum(1)
-        return _scatter_mean(per_edge, batch.node_graph[batch.edge_dst], batch.n_graphs)
+        return scatter_mean(per_edge, batch.node_graph[batch.edge_dst], batch.n_graphs)

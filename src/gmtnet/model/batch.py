@@ -35,6 +35,13 @@ class GraphBatch:
     output_projector: torch.Tensor | None = None
 
 
+def scatter_mean(x: torch.Tensor, index: torch.Tensor, n: int) -> torch.Tensor:
+    """(n, F) means of the rows of x (M, F) grouped by ``index`` (M,); empty groups give 0."""
+    out = torch.zeros(n, x.shape[1], dtype=x.dtype, device=x.device).index_add_(0, index, x)
+    count = torch.bincount(index, minlength=n).clamp(min=1).to(x.dtype)
+    return out / count[:, None]
+
+
 def graph_constraints(graph: CrystalGraph, ttype: TensorType) -> SymmetryConstraints:
     """The crystal's forced pattern and Reynolds projector for ``ttype`` (cached on the graph)."""
     key = ("constraints", ttype.name)

@@ -9,7 +9,7 @@ from torch import nn
 
 from gmtnet.graph import ATOM_FEATURE_DIM
 from gmtnet.model.base import TensorModel
-from gmtnet.model.batch import GraphBatch
+from gmtnet.model.batch import GraphBatch, scatter_mean
 from gmtnet.model.config import ModelConfig
 from gmtnet.model.embedding import EdgeEmbedding
 from gmtnet.model.equivariant import EquivariantLayer, hidden_irreps
@@ -69,9 +69,7 @@ class GMTNet(TensorModel):
         h = f
         for layer in self.equivariant_layers:
             h = layer(h, sh[:, :layer.irreps_sh.dim], f_edge, batch.edge_src, batch.edge_dst)  # [N, irreps_out]
-        g = torch.zeros(batch.n_graphs, h.shape[1], dtype=h.dtype, device=h.device).index_add_(0, batch.node_graph, h)
-        counts = torch.bincount(batch.node_graph, minlength=batch.n_graphs).to(h.dtype)
-        g = g / counts[:, None]
+        g = scatter_mean(h, batch.node_graph, batch.n_graphs)
         if self.config.symmetrize_features and batch.feature_projectors is not None:
             g = symmetrize_features(g, self.irreps_hidden, batch.feature_projectors)
         return g

@@ -38,7 +38,7 @@ def as_table(results) -> str:
             unit = f" ({tt.unit})" if tt.unit else ""
             form = "Cartesian" if tt.order == 2 else "Voigt"
             lines.append(f"  {task}{unit}, {form} form, independent ({len(r.independent[task])}): {', '.join(r.independent[task]) or 'none'}")
-            lines.append(_matrix(r.tensors[task] if tt.order == 2 else r.voigt(task)))
+            lines.append(_matrix(r.display_matrix(task)))
             props = {k: v for k, v in r.properties.get(task, {}).items() if not isinstance(v, list)}
             if task == "dielectric":
                 props["eigenvalues"] = ", ".join(f"{x:.3f}" for x in r.properties[task]["eigenvalues"])
@@ -59,10 +59,9 @@ def as_csv(results) -> str:
     for r in results:
         row = {"source": r.source, "error": r.error or "", "formula": r.formula,
                "spacegroup": r.spacegroup_number or "", "crystal_system": r.crystal_system}
-        for task, tensor in r.tensors.items():
+        for task in r.tensors:
             tt = get_tensor_type(task)
-            v = tensor if tt.order == 2 else r.voigt(task)  # 3x3 (eps_ij) or Voigt 3x6 / 6x6
-            for (i, j), x in np.ndenumerate(v):
+            for (i, j), x in np.ndenumerate(r.display_matrix(task)):
                 row[f"{task}_{tt.symbol}{i + 1}{j + 1}"] = f"{x:.6g}"
             for k, x in r.properties.get(task, {}).items():
                 if not isinstance(x, list):

@@ -54,6 +54,10 @@ class CrystalPrediction:
         """Voigt form (pymatgen's order, no engineering factors): 3x3, 3x6 or 6x6."""
         return to_voigt(self.tensors[task], get_tensor_type(task))
 
+    def display_matrix(self, task: str) -> np.ndarray:
+        """The 2D form shown in tables and CSV: the 3x3 tensor for order 2, else the Voigt matrix."""
+        return self.tensors[task] if get_tensor_type(task).order == 2 else self.voigt(task)
+
     def pymatgen(self, task: str):
         """pymatgen object: Tensor (dielectric), PiezoTensor, ElasticTensor."""
         from gmtnet.tensors import to_pymatgen
@@ -130,12 +134,10 @@ class Predictor:
         for task, model in self.models.items():
             key = (model.config.k, model.config.symprec, model.config.refine_structure)
             if key not in graphs:
-                graphs[key] = model.graph(structure)
+                graphs[key] = model.graph(structure, symmetry=sym)
             graph = graphs[key]
-            t = model(model.collate([graph])).double().cpu().numpy()[0]
-            constraints = model.constraints(graph)
-            pred.tensors[task] = constraints.project(t) if model.config.snap_output else t
-            pred.independent[task] = independent_components(constraints)
+            pred.tensors[task] = model.predict_graphs([graph])[0]
+            pred.independent[task] = independent_components(model.constraints(graph))
         from gmtnet.prediction.properties import derived_properties
 
         pred.properties = derived_properties(pred.tensors)
@@ -143,16 +145,12 @@ class Predictor:
 
     def predict(self, items, sources=None, progress: bool = False) -> list[CrystalPrediction]:
         """One CrystalPrediction per item (paths, pymatgen Structures or ASE Atoms), errors included."""
-        import torch
         from tqdm.auto import tqdm
 
         items = list(items)
         sources = sources or [str(i) if isinstance(i, (str, Path)) else f"structure {n}" for n, i in enumerate(items)]
-        for model in self.models.values():
-            model.eval()
-        with torch.no_grad():
-            return [self.predict_one(item, src)
-                    for item, src in tqdm(list(zip(items, sources)), desc="predict", disable=not progress, unit="crystal")]
+        return [self.predict_one(item, src)
+                for item, src in tqdm(list(zip(items, sources)), desc="predict", disable=not progress, unit="crystal")]
 
 
 def independent_components(constraints) -> list[str]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gmtnet.tensors import DIELECTRIC, ELASTIC, PIEZOELECTRIC, to_voigt
+from gmtnet.tensors import ELASTIC, PIEZOELECTRIC, to_voigt
 
 PC_PER_N = 1e3  # (C/m^2) x (1/GPa) = 1e-9 C/N = 1e3 pC/N
 
@@ -78,4 +78,4 @@ def derived_properties(tensors: dict) -> dict:
 
 
 __all__ = ["derived_properties", "dielectric_properties", "elastic_properties", "piezoelectric_properties",
-           "born_stable", "DIELECTRIC"]
+           "born_stable"]

@@ -3,6 +3,8 @@ as JSON and as a markdown table."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from gmtnet.training.metrics import CRYSTAL_SYSTEMS, tensor_metrics
@@ -42,8 +44,7 @@ def evaluate_model(model, records, rotation: np.ndarray | None = None, batch_siz
     structures = [r.structure for r in records]
     if rotation is not None:
         structures = [rotate_structure(s, rotation) for s in structures]
-        records = [type(r)(r.material_id, s, rotate_tensor(r.tensor, rotation), r.split, r.task,
-                           r.spacegroup_number, r.crystal_system) for r, s in zip(records, structures)]
+        records = [replace(r, structure=s, tensor=rotate_tensor(r.tensor, rotation)) for r, s in zip(records, structures)]
     preds = model.predict(structures, batch_size=batch_size)
     result = evaluate_predictions(preds, records, model.config.task, structures)
     result["predictions"] = preds

@@ -92,22 +92,12 @@ def train_run(run: Run, quick: bool, epochs: int, preset: str, runs_root: Path, 
 
 def _time_per_batch(model, records, n_batches: int = 3, batch_size: int = 64) -> float:
     """Median seconds of forward + backward + AdamW step on batches of the training set."""
-    import torch
+    from gmtnet.training.timing import training_step_times
 
-    graphs = [model.graph(r.structure) for r in records[: batch_size * n_batches]]
-    y = torch.as_tensor(np.stack([r.tensor for r in records[: len(graphs)]]), dtype=torch.float32)
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
-    times = []
-    model.train()
-    for b in range(0, len(graphs), batch_size):
-        batch = model.collate(graphs[b:b + batch_size])
-        t0 = time.perf_counter()
-        loss = torch.nn.functional.huber_loss(model(batch), y[b:b + batch_size])
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times))
+    records = records[: batch_size * n_batches]
+    _, steps = training_step_times(model, [model.graph(r.structure) for r in records],
+                                   np.stack([r.tensor for r in records]), batch_size)
+    return float(np.median(steps))
 
 
 def reproduce(table: str, quick: bool = False, epochs: int = 200, preset: str = "fast", runs_root="runs",
@@ -125,18 +115,19 @@ def reproduce(table: str, quick: bool = False, epochs: int = 200, preset: str = 
         raise GmtnetError(f"unknown table {table!r}: expected one of {', '.join(TABLES)}")
     spec, t0 = TABLES[table], time.perf_counter()
     runs_root = Path(runs_root)
-    rows, results = [], {}
+    rows, results, datasets = [], {}, {}
     for run in spec["runs"]:
         best = train_run(run, quick, epochs, preset, runs_root, data_root, progress, threads, device)
         model = load_model(best)
-        test = load_dataset(run.task, split="test", root=data_root)
+        if run.task not in datasets:
+            datasets[run.task] = load_dataset(run.task, root=data_root)
+        test = datasets[run.task].split("test")
         unit = model.ttype.unit
         run_config = json.loads((best.parent / "config.json").read_text())
         entry = {"label": run.label, "task": run.task, "parameters": model.n_parameters(),
                  "best_epoch": model.metadata.get("epoch"), "epochs": run_config["epochs"]}
         if spec.get("timing"):
-            train_records = load_dataset(run.task, split="train", root=data_root)
-            entry["seconds_per_batch"] = _time_per_batch(model, train_records)
+            entry["seconds_per_batch"] = _time_per_batch(model, datasets[run.task].split("train"))
             rows.append(f"| {run.label} | {entry['parameters']:,} | {entry['seconds_per_batch']:.3f} |")
         elif spec.get("rotations"):
             fn = {"none": evaluate_model(model, test)["overall"].fnorm}

@@ -49,18 +49,6 @@ def load_split_records(cfg: TrainConfig):
     return train_records, val_records
 
 
-def predict_graphs(model, graphs, batch_size: int = 64) -> np.ndarray:
-    """(N, 3, ..., 3) float64 raw network outputs (projected if the model projects; no snapping)."""
-    was_training = model.training
-    model.eval()
-    out = []
-    with torch.no_grad():
-        for start in range(0, len(graphs), batch_size):
-            out.append(model(model.collate(graphs[start:start + batch_size])).double().cpu().numpy())
-    model.train(was_training)
-    return np.concatenate(out)
-
-
 def _checkpoint_bytes(state: dict) -> bytes:
     buffer = io.BytesIO()
     torch.save(state, buffer)
@@ -143,7 +131,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, cache_d
             optimizer.step()
             scheduler.step()
             losses.append(float(loss.detach()))
-        val = tensor_metrics(predict_graphs(model, val_graphs), val_labels, val_constraints, val_systems)["overall"]
+        val = tensor_metrics(model.predict_graphs(val_graphs, snap=False), val_labels, val_constraints, val_systems)["overall"]
         row = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)), "val_fnorm": val.fnorm,
                "val_ewt25": val.ewt25, "val_ewt10": val.ewt10, "val_ewt5": val.ewt5,
                "lr": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - t0}
