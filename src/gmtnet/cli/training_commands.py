@@ -23,8 +23,12 @@ def train(
     threads: int = typer.Option(0, help="CPU threads for torch (0: torch's default)."),
     source: str = typer.Option("mp", help="Data source: mp, jarvis or file."),
     resume: bool = typer.Option(False, "--resume", help="Continue from OUT/last.pt."),
+    compile_kernels: bool = typer.Option(False, "--compile", help="torch.compile the hot kernels (one-off cost, faster steps)."),
 ) -> None:
-    """Train a model on the fixed train split, keeping the best-on-validation checkpoint."""
+    """Train a model on the fixed train split, keeping the best-on-validation checkpoint.
+
+    Several processes (CPUs or GPUs): torchrun --nproc-per-node N -m gmtnet train ... (each
+    takes a shard of every global batch of BATCH_SIZE crystals)."""
     from gmtnet.tensors import get_tensor_type
     from gmtnet.training import TrainConfig
     from gmtnet.training import train as run
@@ -34,7 +38,7 @@ def train(
     cfg = TrainConfig(task=task, model=model, preset=preset, group_average=group_average, epochs=epochs,
                       batch_size=batch_size, lr=lr, device=device, out=str(out), limit=limit,
                       val_limit=max(1, limit // 8) if limit else None, seed=seed,
-                      threads=threads, source=source)
+                      threads=threads, source=source, compile=compile_kernels)
     result = run(cfg, resume=resume)
     typer.echo(f"best validation Fnorm {result['best_val_fnorm']:.4f}; model: {result['best']}")
 

@@ -81,5 +81,8 @@ class TensorModel(nn.Module):
                for start in range(0, len(structures), batch_size)]
         return np.concatenate(out) if out else np.zeros((0, *self.ttype.shape))
 
+    def compile_kernels(self) -> None:
+        """Compile the hot parts with torch.compile (shapes dynamic); the default does nothing."""
+
     def n_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters() if p.requires_grad)

@@ -19,7 +19,17 @@ class RadialBasis(nn.Module):
 
 
 class EdgeEmbedding(nn.Module):
-    """|v| -> -c/|v| -> RBF -> Linear -> softplus: invariant edge features f^e, (E, edge_dim)."""
+    """|v| -> -c/|v| -> RBF -> Linear -> softplus: invariant edge features f^e, (E, edge_dim).
+
+    Speed without changing the numbers: a Gaussian value below exp(-69) ~ 1e-30 is set to 0
+    (far below float64 resolution of the sum), and only the centres that some edge of the batch
+    reaches are evaluated. With k = 16 neighbours -c/|v| spans about a quarter of [-4, 0], so
+    this skips most of the 512-bin expansion and its matrix product; and the zeroing keeps
+    subnormal floats (exp of arguments below -87 in float32), which slow CPU matrix products
+    about 15-fold, out of the products.
+    """
+
+    min_log_basis = -69.0
 
     def __init__(self, c: float, vmin: float, vmax: float, bins: int, edge_dim: int):
         super().__init__()
@@ -28,4 +38,20 @@ class EdgeEmbedding(nn.Module):
         self.linear = nn.Linear(bins, edge_dim)
 
     def forward(self, lengths: torch.Tensor) -> torch.Tensor:
+        x = -self.c / lengths  # [E]
+        if x.numel() == 0:
+            return nn.functional.softplus(self.linear(self.rbf(x)))
+        centres = self.rbf.centres
+        reach = (-self.min_log_basis / self.rbf.gamma) ** 0.5  # exp(-gamma reach^2) = exp(min_log_basis)
+        active = (centres >= x.min() - reach) & (centres <= x.max() + reach)
+        idx = active.nonzero().flatten()
+        if idx.numel() == 0:
+            return nn.functional.softplus(self.linear.bias.expand(x.shape[0], -1))
+        lo, hi = int(idx[0]), int(idx[-1]) + 1
+        log_basis = -self.rbf.gamma * (x[:, None] - centres[lo:hi]) ** 2  # [E, active bins]
+        basis = torch.exp(log_basis.clamp(min=self.min_log_basis)).masked_fill(log_basis < self.min_log_basis, 0.0)
+        return nn.functional.softplus(nn.functional.linear(basis, self.linear.weight[:, lo:hi], self.linear.bias))
+
+    def forward_reference(self, lengths: torch.Tensor) -> torch.Tensor:
+        """All bins, as the equations read (the tests compare it with forward)."""
         return nn.functional.softplus(self.linear(self.rbf(-self.c / lengths)))

@@ -14,6 +14,8 @@ from e3nn import nn as enn
 from e3nn import o3
 from torch import nn
 
+from gmtnet.model.edge_product import FusedEdgeTensorProduct
+
 
 def hidden_irreps(lmax: int, mul_scalars: int, mul_vectors: int) -> o3.Irreps:
     """Scalars of both parities plus mul_vectors channels of every l = 1..lmax, both parities."""
@@ -28,7 +30,8 @@ class EquivariantLayer(nn.Module):
     nodes (N, irreps_in.dim), edge_sh (E, sh.dim), edge_feats (E, edge_dim)."""
 
     def __init__(self, irreps_in: o3.Irreps, irreps_out: o3.Irreps, irreps_sh: o3.Irreps, edge_dim: int,
-                 radial_hidden: int, avg_neighbors: float = 16.0, message_mul: int | None = None):
+                 radial_hidden: int, avg_neighbors: float = 16.0, message_mul: int | None = None,
+                 edge_product: str = "fused"):
         super().__init__()
         self.irreps_in, self.irreps_out = o3.Irreps(irreps_in), o3.Irreps(irreps_out)
         if message_mul is not None:  # narrow every irrep to message_mul channels before the edge product
@@ -50,6 +53,10 @@ class EquivariantLayer(nn.Module):
         instructions = [(i, j, perm[k], mode, train) for i, j, k, mode, train in instructions]
         self.tp = o3.TensorProduct(self.irreps_msg, irreps_sh, mid_sorted, instructions,
                                    shared_weights=False, internal_weights=False)
+        if edge_product not in ("fused", "e3nn"):
+            raise ValueError(f"edge_product must be 'fused' or 'e3nn', got {edge_product!r}")
+        # the fused kernel computes the same function with the same weights (tests check it in float64)
+        self.fused_tp = FusedEdgeTensorProduct(self.tp) if edge_product == "fused" else None
         self.radial = nn.Sequential(nn.Linear(edge_dim, radial_hidden), nn.SiLU(),
                                     nn.Linear(radial_hidden, self.tp.weight_numel))
         scalars = o3.Irreps([(m, ir) for m, ir in self.irreps_out if ir.l == 0])
@@ -63,6 +70,10 @@ class EquivariantLayer(nn.Module):
 
     def forward(self, f, edge_sh, edge_feats, src, dst):
         g = self.linear_in(f) if self.linear_in is not None else f
-        msg = self.tp(g[src], edge_sh, self.radial(edge_feats))  # [E, mid]
-        agg = torch.zeros(f.shape[0], msg.shape[1], dtype=msg.dtype, device=msg.device).index_add_(0, dst, msg)
+        weights = self.radial(edge_feats)  # [E, weight_numel]
+        if self.fused_tp is not None:
+            agg = self.fused_tp(g[src], edge_sh, weights, dst=dst, n_out=f.shape[0])  # [N, mid]
+        else:
+            msg = self.tp(g[src], edge_sh, weights)  # [E, mid]
+            agg = torch.zeros(f.shape[0], msg.shape[1], dtype=msg.dtype, device=msg.device).index_add_(0, dst, msg)
         return self.gate(self.linear(agg * self.norm)) + self.self_connection(f)  # [N, irreps_out]

@@ -27,11 +27,31 @@ class InvariantLayer(nn.Module):
         self.scale = 1.0 / math.sqrt(d)
 
     def forward(self, f: torch.Tensor, f_edge: torch.Tensor, src: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
+        # The first linear maps of xi_K and xi_V act on concatenations [a_i | a_j | ...]; they are
+        # split by blocks and applied per node before gathering to the edges, and LN_E is folded
+        # into xi_V's edge block: the same function and parameters, with E x d x d work per map
+        # only where the input is really per edge (E ~ 16 N).
+        d = f.shape[1]
         k_all, v_all = self.lin_k(f), self.lin_v(f)
         q = self.lin_q(f)[dst]  # [E, d]
-        key = self.xi_k(torch.cat([k_all[dst], k_all[src]], dim=-1))  # [E, d]
-        value = self.xi_v(torch.cat([v_all[dst], v_all[src], self.lin_e(f_edge)], dim=-1))  # [E, d]
+        wk, wv = self.xi_k[0].weight, self.xi_v[0].weight  # [d, 2d], [d, 3d]
+        k_pre = (k_all @ wk[:, :d].T + self.xi_k[0].bias)[dst] + (k_all @ wk[:, d:].T)[src]
+        key = self.xi_k[2](self.xi_k[1](k_pre))  # [E, d]
+        w_edge = wv[:, 2 * d:] @ self.lin_e.weight  # [d, d_e]: xi_V's edge block after LN_E
+        b_edge = wv[:, 2 * d:] @ self.lin_e.bias + self.xi_v[0].bias
+        v_pre = (v_all @ wv[:, :d].T)[dst] + (v_all @ wv[:, d:2 * d].T)[src] + nn.functional.linear(f_edge, w_edge, b_edge)
+        value = self.xi_v[2](self.xi_v[1](v_pre))  # [E, d]
         alpha = q * key * self.scale
         msg = torch.sigmoid(self.bn_alpha(alpha)) * value  # [E, d]
         agg = torch.zeros_like(f).index_add_(0, dst, msg)  # [N, d]
+        return nn.functional.softplus(f + self.bn_msg(agg))
+
+    def forward_reference(self, f: torch.Tensor, f_edge: torch.Tensor, src: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
+        """The layer written as its equations, edge by edge (the tests compare it with forward)."""
+        k_all, v_all = self.lin_k(f), self.lin_v(f)
+        q = self.lin_q(f)[dst]
+        key = self.xi_k(torch.cat([k_all[dst], k_all[src]], dim=-1))
+        value = self.xi_v(torch.cat([v_all[dst], v_all[src], self.lin_e(f_edge)], dim=-1))
+        msg = torch.sigmoid(self.bn_alpha(q * key * self.scale)) * value
+        agg = torch.zeros_like(f).index_add_(0, dst, msg)
         return nn.functional.softplus(f + self.bn_msg(agg))

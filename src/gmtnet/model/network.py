@@ -51,7 +51,8 @@ class GMTNet(TensorModel):
                 irreps_sh = self.irreps_sh if last else o3.Irreps.spherical_harmonics(inner)
                 layers.append(EquivariantLayer(irreps_in, irreps_out, irreps_sh, config.edge_dim,
                                                config.radial_hidden, avg_neighbors=float(config.k),
-                                               message_mul=config.message_mul))
+                                               message_mul=config.message_mul,
+                                               edge_product=config.edge_product))
                 irreps_in = irreps_out
             self.equivariant_layers = nn.ModuleList(layers)
             self.head = TensorHead(self.irreps_hidden, self.ttype)
@@ -80,6 +81,16 @@ class GMTNet(TensorModel):
         if self.config.project_output and batch.output_projector is not None:
             t = (batch.output_projector @ t.reshape(t.shape[0], -1, 1)).reshape(t.shape)
         return t
+
+    def compile_kernels(self) -> None:
+        """torch.compile the per-edge work (fused tensor products, invariant layers) in place.
+        Same numbers to float rounding; about 1.6x faster training steps on CPU after a one-off
+        compilation of about a minute (docs/performance.md)."""
+        for layer in self.invariant_layers:
+            layer.compile(dynamic=True)
+        for layer in self.equivariant_layers:
+            if layer.fused_tp is not None:
+                layer.fused_tp.compile(dynamic=True)
 
     @property
     def feature_irreps(self):

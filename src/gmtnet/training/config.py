@@ -26,6 +26,8 @@ class TrainConfig:
         seed: seeds weights, batch order and everything random; CPU runs are reproducible.
         device: "cpu" or "cuda".
         threads: torch CPU threads (0 leaves torch's default).
+        compile: compile the model's hot kernels with torch.compile (needs a C++ compiler on CPU;
+            costs about a minute once, then training steps are about 1.6x faster on CPU).
         out: run directory (checkpoints, logs).
         model_overrides: extra ModelConfig (or baseline) hyperparameters.
     """
@@ -48,6 +50,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "cpu"
     threads: int = 0
+    compile: bool = False
     out: str = "runs/run"
     model_overrides: dict = field(default_factory=dict)
 
