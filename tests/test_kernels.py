@@ -87,3 +87,34 @@ def test_models_with_fused_and_e3nn_kernels_agree(crystals, task):
     for (name, p), q in zip(fused.named_parameters(), plain.parameters()):
         assert torch.allclose(p.grad, q.grad, rtol=1e-8, atol=1e-10), name
     assert np.allclose(fused.predict(structures), plain.predict(structures), rtol=1e-9, atol=1e-10)
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), n=st.integers(1, 6))
+def test_wigner_matrices_equal_e3nn(seed, n):
+    from gmtnet.model.symmetrize import averaged_wigner, wigner_matrices
+    from gmtnet.tensors.transform import random_orthogonal
+
+    rng = np.random.default_rng(seed)
+    rots = np.stack([random_orthogonal(rng) for _ in range(n)])
+    d = wigner_matrices(rots, 4)
+    irreps = o3.Irreps("1x0e+1x0o+1x1e+1x1o+1x2e+1x2o+1x3e+1x3o+1x4e+1x4o")
+    averaged = averaged_wigner(rots, irreps)
+    with float64_default():
+        for _, ir in irreps:
+            ref = ir.D_from_matrix(torch.as_tensor(rots)).numpy()
+            sign = np.where(np.linalg.det(rots) < 0, ir.p, 1.0)[:, None, None]
+            assert np.allclose(d[ir.l] * sign, ref, atol=1e-12), ir
+            assert np.allclose(averaged[(ir.l, ir.p)], ref.mean(axis=0), atol=1e-12), ir
+
+
+@pytest.mark.parametrize("name", ["dielectric", "piezoelectric", "elastic"])
+def test_batched_group_action_equals_kronecker_products(name, rng):
+    from gmtnet.tensors import get_tensor_type
+    from gmtnet.tensors.transform import group_action_matrices, random_orthogonal, tensor_action_matrix
+
+    ttype = get_tensor_type(name)
+    rots = np.stack([random_orthogonal(rng) for _ in range(5)])
+    batched = group_action_matrices(rots, ttype)
+    for r, m in zip(rots, batched):
+        assert np.allclose(m, tensor_action_matrix(r, ttype), atol=1e-14)

@@ -6,6 +6,8 @@ G_sym^l = (1/n_r) sum_R D^l(R) G^l. For each irrep (l, parity) the averaged Wign
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 import torch
 from e3nn import o3
@@ -13,14 +15,43 @@ from e3nn import o3
 from gmtnet.tensors.irreps import float64_default
 
 
+@lru_cache(maxsize=None)
+def _coupling(l: int) -> tuple[np.ndarray, np.ndarray]:
+    """(C, (C^T C)^-1 C^T) for C = wigner_3j(l-1, 1, l) flattened to (3(2l-1), 2l+1), float64."""
+    with float64_default():
+        c = o3.wigner_3j(l - 1, 1, l).reshape(3 * (2 * l - 1), 2 * l + 1).numpy()
+    return c, np.linalg.solve(c.T @ c, c.T)
+
+
+def wigner_matrices(rotations: np.ndarray, lmax: int) -> list[np.ndarray]:
+    """[D^l(R) for l = 0..lmax], each (n_r, 2l+1, 2l+1) float64, in e3nn's real basis, for the
+    proper parts det(R) R of ``rotations`` (n_r, 3, 3); parity is applied by the caller.
+
+    D^1 is R itself (e3nn's l = 1 basis is x, y, z) and D^l follows from D^(l-1) (x) D^1 through the
+    equivariant Clebsch-Gordan map C: (D^(l-1) (x) D^1) C = C D^l. Exact to rounding, and a few
+    small matrix products instead of e3nn's matrix exponentials (the tests compare both)."""
+    rots = np.asarray(rotations, dtype=np.float64).reshape(-1, 3, 3)
+    proper = rots * np.sign(np.linalg.det(rots))[:, None, None]
+    d1 = proper  # e3nn's l = 1 basis is (x, y, z)
+    out = [np.ones((len(rots), 1, 1)), d1]
+    for l in range(2, lmax + 1):
+        c, c_left = _coupling(l)
+        prev = out[-1]
+        kron = np.einsum("aij,akl->aikjl", prev, d1).reshape(len(rots), 3 * (2 * l - 1), 3 * (2 * l - 1))
+        out.append(c_left @ kron @ c)
+    return out[: lmax + 1]
+
+
 def averaged_wigner(rotations: np.ndarray, irreps: o3.Irreps) -> dict[tuple[int, int], np.ndarray]:
     """{(l, p): (2l+1, 2l+1) float64 average of D^(l,p)(R) over ``rotations`` (n_r, 3, 3)}."""
-    rots = torch.as_tensor(np.asarray(rotations), dtype=torch.float64)
+    rots = np.asarray(rotations, dtype=np.float64).reshape(-1, 3, 3)
+    improper = np.linalg.det(rots) < 0
+    wanted = {(ir.l, ir.p) for _, ir in irreps}
+    d = wigner_matrices(rots, max((l for l, _ in wanted), default=0))
     out = {}
-    with float64_default():
-        for _, ir in irreps:
-            if (ir.l, ir.p) not in out:
-                out[(ir.l, ir.p)] = ir.D_from_matrix(rots).mean(dim=0).numpy()
+    for l, p in wanted:
+        sign = np.where(improper, float(p), 1.0)  # D^(l,p)(R) = p^k D^l(det(R) R), k = 1 if improper
+        out[(l, p)] = (d[l] * sign[:, None, None]).mean(axis=0)
     return out
 
 

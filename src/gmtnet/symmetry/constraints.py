@@ -19,7 +19,7 @@ from functools import cached_property
 import numpy as np
 
 from gmtnet.tensors.tensor_type import TensorType
-from gmtnet.tensors.transform import tensor_action_matrix
+from gmtnet.tensors.transform import group_action_matrices
 from gmtnet.tensors.voigt import voigt_index
 
 _ROW_TOL = 1e-8
@@ -28,8 +28,7 @@ _ROW_TOL = 1e-8
 def reynolds_projector(rotations: np.ndarray, ttype: TensorType) -> np.ndarray:
     """(3^n, 3^n) float64 projector onto tensors of ``ttype`` invariant under ``rotations``."""
     rots = np.asarray(rotations, dtype=float).reshape(-1, 3, 3)
-    group_average = np.mean([tensor_action_matrix(r, ttype) for r in rots], axis=0)
-    return group_average @ ttype.index_symmetrizer
+    return group_action_matrices(rots, ttype).mean(axis=0) @ ttype.index_symmetrizer
 
 
 def _components(ttype: TensorType) -> list[tuple[int, np.ndarray, np.ndarray]]:

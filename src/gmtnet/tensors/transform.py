@@ -55,6 +55,18 @@ def tensor_action_matrix(rotation: np.ndarray, ttype: TensorType) -> np.ndarray:
     return m
 
 
+def group_action_matrices(rotations: np.ndarray, ttype: TensorType) -> np.ndarray:
+    """(n_r, 3^n, 3^n): tensor_action_matrix of every rotation in (n_r, 3, 3), in one batch."""
+    rots = np.asarray(rotations, dtype=float).reshape(-1, 3, 3)
+    n = len(rots)
+    m = np.ones((n, 1, 1))
+    for _ in range(ttype.order):
+        m = np.einsum("aij,akl->aikjl", m, rots).reshape(n, m.shape[1] * 3, m.shape[2] * 3)
+    if ttype.axial:
+        m = m * np.linalg.det(rots)[:, None, None]
+    return m
+
+
 def random_orthogonal(rng: np.random.Generator | int | None = None, improper: bool | None = None) -> np.ndarray:
     """A Haar-random 3x3 orthogonal matrix; ``improper`` forces det = -1 (True) or +1 (False)."""
     from scipy.spatial.transform import Rotation

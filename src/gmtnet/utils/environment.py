@@ -10,8 +10,14 @@ import platform
 def environment() -> dict:
     import e3nn
     import numpy
-    import spglib
     import torch
+
+    try:
+        import spglib
+
+        spglib_version = spglib.__version__
+    except ImportError:  # e.g. a GPU machine that only runs the model on exported graphs
+        spglib_version = None
 
     cpu = platform.processor() or platform.machine()
     try:
@@ -27,5 +33,7 @@ def environment() -> dict:
         "torch": torch.__version__,
         "e3nn": e3nn.__version__,
         "numpy": numpy.__version__,
-        "spglib": spglib.__version__,
+        "spglib": spglib_version,
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "cuda": torch.version.cuda if torch.cuda.is_available() else None,
     }

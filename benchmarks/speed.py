@@ -1,0 +1,389 @@
+"""gmtnet's speed benchmark: preprocessing, training steps, inference and scaling with cell size.
+
+    python benchmarks/speed.py                      # everything, CPU; needs `gmtnet data fetch`
+    python benchmarks/speed.py --device cuda        # training/inference/scaling on a GPU
+    python benchmarks/speed.py --export-graphs DIR  # write prebuilt graphs for a machine without
+                                                    # pymatgen/spglib, then there: --graphs DIR
+
+Writes benchmarks/results/speed-<label>.json and .md (label: --label, default the device).
+
+Sections (--sections, comma separated):
+  preprocessing  symmetry analysis + k-NN graph + point-group projectors for every crystal of
+                 the dielectric training set, one thread: crystals/s.
+  training       seconds per batch of 64 (forward + Huber loss + backward + AdamW step) per task,
+                 for each --threads (CPU) or on CUDA, after 2 warm-up batches, median of
+                 --batches batches drawn like training draws them (seeded shuffle); with
+                 --compile also with the hot kernels compiled.
+  inference      crystals/s of batched prediction (batch 64 and batch 1) on the test split, from
+                 prebuilt graphs (projectors included); on CPU also end to end from structures.
+  scaling        time and peak memory per crystal for supercells of one real crystal, 2 to 500
+                 atoms; the fitted exponent of time against atoms (the paper's O(nk): 1).
+
+Timings are medians; peak CPU memory is the growth of the process's maximum resident size
+(sizes run in increasing order, so each size's figure is its own peak); CUDA memory is
+torch.cuda.max_memory_allocated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pickle
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+TASKS = ("dielectric", "piezoelectric", "elastic")
+SCALING_CELLS = [(1, 1, 1), (2, 1, 1), (2, 2, 1), (2, 2, 2), (4, 2, 2), (4, 4, 2), (4, 4, 4), (8, 4, 4), (10, 5, 5)]
+
+
+def _median_time(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def _sync(device: str) -> None:
+    import torch
+
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def _fresh(graphs):
+    """Copies of graphs without cached projectors (so that timings include computing them)."""
+    import copy
+
+    out = []
+    for g in graphs:
+        h = copy.copy(g)
+        h.cache = {}
+        out.append(h)
+    return out
+
+
+# ---- data -----------------------------------------------------------------------------------
+def load_graphs(task: str, split: str, args) -> tuple[list, list]:
+    """(graphs, labels) of a split, from --graphs exports or built here from the dataset."""
+    import numpy as np
+
+    if args.graphs:
+        with open(Path(args.graphs) / f"{task}-{split}.pkl", "rb") as handle:
+            blob = pickle.load(handle)
+        return blob["graphs"], blob["labels"]
+    from gmtnet.data import load_dataset
+    from gmtnet.model import build_model
+
+    records = load_dataset(task, split=split)
+    model = build_model(task, preset=args.preset)
+    return [model.graph(r.structure) for r in records], np.stack([r.tensor for r in records])
+
+
+def export_graphs(args) -> None:
+    out = Path(args.export_graphs)
+    out.mkdir(parents=True, exist_ok=True)
+    for task in TASKS:
+        for split in ("train", "test"):
+            graphs, labels = load_graphs(task, split, args)
+            with open(out / f"{task}-{split}.pkl", "wb") as handle:
+                pickle.dump({"graphs": _fresh(graphs), "labels": labels}, handle)
+    graphs = scaling_graphs(args)
+    with open(out / "scaling.pkl", "wb") as handle:
+        pickle.dump({"graphs": graphs}, handle)
+    print(f"wrote graphs to {out}")
+
+
+# ---- sections --------------------------------------------------------------------------------
+def bench_preprocessing(args) -> dict:
+    import torch
+
+    from gmtnet.data import load_dataset
+    from gmtnet.graph import build_graph
+    from gmtnet.model import build_model
+    from gmtnet.symmetry import analyze_symmetry
+
+    torch.set_num_threads(1)
+    structures = [r.structure for r in load_dataset("dielectric", split="train")][: args.limit]
+    model = build_model("dielectric", preset=args.preset)
+    t0 = time.perf_counter()
+    symmetries = [analyze_symmetry(s, 1e-3) for s in structures]
+    t_sym = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    graphs = [build_graph(s, k=16, symmetry=sym) for s, sym in zip(structures, symmetries)]
+    t_graph = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    for g in graphs:  # the point-group projectors a training batch needs (cached per graph)
+        model.collate([g])
+    t_proj = time.perf_counter() - t0
+    n = len(structures)
+    total = t_sym + t_graph + t_proj
+    return {"n_crystals": n, "mean_atoms": sum(len(s) for s in structures) / n,
+            "mean_edges": sum(g.n_edges for g in graphs) / n,
+            "symmetry_s_per_crystal": t_sym / n, "graph_s_per_crystal": t_graph / n,
+            "projectors_s_per_crystal": t_proj / n, "total_s_per_crystal": total / n, "crystals_per_s": n / total}
+
+
+def bench_training(args) -> list[dict]:
+    import numpy as np
+    import torch
+
+    from gmtnet.model import build_model
+    from gmtnet.training.optim import make_optimizer
+
+    rows = []
+    settings = [(t, False) for t in args.thread_list] if args.device == "cpu" else [(0, False)]
+    if args.compile:
+        settings += [(t, True) for t, _ in list(settings)]
+    for task in args.task_list:
+        graphs, labels = load_graphs(task, "train", args)
+        order = np.random.default_rng(0).permutation(len(graphs))
+        n_batches = args.batches + 2
+        batches = [[int(i) for i in order[(b * 64) % len(order):][:64]] for b in range(n_batches)]
+        batches = [b if len(b) == 64 else [int(i) for i in order[:64]] for b in batches]
+        for threads, compiled in settings:
+            if threads:
+                torch.set_num_threads(threads)
+            model = build_model(task, preset=args.preset).to(args.device)
+            if compiled:
+                model.compile_kernels()
+            optimizer = make_optimizer(model, 1e-3, 1e-5)
+            model.train()
+            y = torch.as_tensor(labels, dtype=torch.float32, device=args.device)
+            times, collate_times, atoms = [], [], []
+            for b, idx in enumerate(batches):
+                t0 = time.perf_counter()
+                batch = model.collate([graphs[i] for i in idx])
+                _sync(args.device)
+                t1 = time.perf_counter()
+                optimizer.zero_grad()
+                loss = torch.nn.functional.huber_loss(model(batch), y[idx])
+                loss.backward()
+                optimizer.step()
+                _sync(args.device)
+                if b >= 2:  # warm-up: first use of kernels, compilation, projector caches
+                    times.append(time.perf_counter() - t1)
+                    collate_times.append(t1 - t0)
+                    atoms.append(sum(graphs[i].n_atoms for i in idx))
+            rows.append({"task": task, "device": args.device, "threads": threads or None, "compiled": compiled,
+                         "preset": args.preset, "batches": len(times),
+                         "median_s_per_batch": statistics.median(times), "mean_s_per_batch": statistics.fmean(times),
+                         "min_s_per_batch": min(times), "median_collate_s": statistics.median(collate_times),
+                         "mean_atoms_per_batch": statistics.fmean(atoms), "parameters": model.n_parameters()})
+            print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
+def bench_inference(args) -> list[dict]:
+    import torch
+
+    from gmtnet.model import build_model
+
+    rows = []
+    threads = args.thread_list[0] if args.device == "cpu" else None
+    if threads:
+        torch.set_num_threads(threads)
+    for task in args.task_list:
+        graphs, _ = load_graphs(task, "test", args)
+        model = build_model(task, preset=args.preset).to(args.device)
+        model.predict_graphs(_fresh(graphs[:64]))  # warm-up
+        row = {"task": task, "device": args.device, "threads": threads, "n_crystals": len(graphs)}
+        for batch_size in (64, 1):
+            fresh = _fresh(graphs)
+            _sync(args.device)
+            t0 = time.perf_counter()
+            model.predict_graphs(fresh, batch_size=batch_size)
+            _sync(args.device)
+            row[f"graphs_batch{batch_size}_crystals_per_s"] = len(graphs) / (time.perf_counter() - t0)
+        if not args.graphs and args.device == "cpu":
+            from gmtnet.data import load_dataset
+
+            structures = [r.structure for r in load_dataset(task, split="test")]
+            t0 = time.perf_counter()
+            model.predict(structures, batch_size=64)
+            row["end_to_end_batch64_crystals_per_s"] = len(structures) / (time.perf_counter() - t0)
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    return rows
+
+
+def scaling_graphs(args) -> list:
+    """Graphs of supercells (2 to 500 atoms) of the first 2-atom crystal of the dielectric test set."""
+    from gmtnet.data import load_dataset
+    from gmtnet.model import build_model
+
+    base = next(r.structure for r in load_dataset("dielectric", split="test") if len(r.structure) == 2)
+    model = build_model("dielectric", preset=args.preset)
+    return [model.graph(base * cell) for cell in SCALING_CELLS]
+
+
+def bench_scaling(args) -> dict:
+    import numpy as np
+    import torch
+
+    from gmtnet.model import build_model
+
+    if args.device == "cpu":
+        torch.set_num_threads(args.thread_list[0])
+    rows = []
+    if args.graphs:
+        with open(Path(args.graphs) / "scaling.pkl", "rb") as handle:
+            graphs = pickle.load(handle)["graphs"]
+        prep = [None] * len(graphs)
+    else:
+        from gmtnet.data import load_dataset
+        from gmtnet.graph import build_graph
+        from gmtnet.symmetry import analyze_symmetry
+
+        base = next(r.structure for r in load_dataset("dielectric", split="test") if len(r.structure) == 2)
+        graphs, prep = [], []
+        for cell in SCALING_CELLS:
+            s = base * cell
+            reps = 3 if len(s) <= 128 else 1
+            prep.append(_median_time(lambda s=s: build_graph(s, k=16, symmetry=analyze_symmetry(s, 1e-3)), reps))
+            graphs.append(build_graph(s, k=16, symmetry=analyze_symmetry(s, 1e-3)))
+    model = build_model("dielectric", preset=args.preset).to(args.device)
+    model.predict_graphs(_fresh(graphs[:1]))
+    base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    for g, t_prep in zip(graphs, prep):
+        if args.device.startswith("cuda"):
+            torch.cuda.reset_peak_memory_stats()
+        model.predict_graphs(_fresh([g]), batch_size=1)  # warm-up for this size
+
+        def run(g=g):
+            model.predict_graphs(_fresh([g]), batch_size=1)
+            _sync(args.device)
+        t = _median_time(run, 5 if g.n_atoms <= 128 else 3)
+        if args.device.startswith("cuda"):
+            peak = torch.cuda.max_memory_allocated() / 2**20
+        else:
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0 - base_rss
+        rows.append({"atoms": g.n_atoms, "edges": g.n_edges, "model_s": t, "preprocessing_s": t_prep,
+                     "peak_memory_mib": peak})
+        print(json.dumps(rows[-1]), flush=True)
+
+    def exponent(key, min_atoms=16):
+        pts = [(r["atoms"], r[key]) for r in rows if r[key] is not None and r["atoms"] >= min_atoms]
+        if len(pts) < 2:
+            return None
+        x, y = np.log([p[0] for p in pts]), np.log([p[1] for p in pts])
+        return float(np.polyfit(x, y, 1)[0])
+
+    return {"crystal": "first 2-atom crystal of the dielectric test set", "rows": rows,
+            "model_time_exponent": exponent("model_s"), "preprocessing_time_exponent": exponent("preprocessing_s"),
+            "fit_range": "atoms >= 16 (below that fixed per-call costs dominate)"}
+
+
+# ---- report ----------------------------------------------------------------------------------
+def markdown(result: dict) -> str:
+    env = result["environment"]
+    lines = [f"# gmtnet speed: {result['label']}", "",
+             f"{env['date']}; CPU {env['cpu']} ({env['cores_available']} cores available); GPU {env.get('gpu')}; "
+             f"torch {env['torch']}, e3nn {env['e3nn']}, numpy {env['numpy']}, spglib {env['spglib']}; "
+             f"model preset {result['preset']}; code {result.get('code', '')}", ""]
+    if "preprocessing" in result:
+        p = result["preprocessing"]
+        lines += ["## Preprocessing (dielectric train set, 1 thread)", "",
+                  "| crystals | mean atoms | symmetry s | graph s | projectors s | total s/crystal | crystals/s |",
+                  "|---|---|---|---|---|---|---|",
+                  f"| {p['n_crystals']} | {p['mean_atoms']:.1f} | {p['symmetry_s_per_crystal']:.5f} | "
+                  f"{p['graph_s_per_crystal']:.5f} | {p['projectors_s_per_crystal']:.5f} | "
+                  f"{p['total_s_per_crystal']:.5f} | {p['crystals_per_s']:.1f} |", ""]
+    if "training" in result:
+        lines += ["## Training step (batch 64: forward + loss + backward + AdamW)", "",
+                  "| task | device | threads | compiled | median s/batch | mean s/batch | min s/batch | batches |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for r in result["training"]:
+            lines.append(f"| {r['task']} | {r['device']} | {r['threads'] or ''} | {'yes' if r['compiled'] else 'no'} | "
+                         f"{r['median_s_per_batch']:.3f} | {r['mean_s_per_batch']:.3f} | {r['min_s_per_batch']:.3f} | "
+                         f"{r['batches']} |")
+        lines.append("")
+    if "inference" in result:
+        lines += ["## Inference (test split, projectors and snapping included)", "",
+                  "| task | device | threads | crystals/s batch 64 | crystals/s batch 1 | end to end crystals/s (batch 64) |",
+                  "|---|---|---|---|---|---|"]
+        for r in result["inference"]:
+            e2e = r.get("end_to_end_batch64_crystals_per_s")
+            lines.append(f"| {r['task']} | {r['device']} | {r['threads'] or ''} | "
+                         f"{r['graphs_batch64_crystals_per_s']:.1f} | {r['graphs_batch1_crystals_per_s']:.1f} | "
+                         f"{f'{e2e:.1f}' if e2e else 'n/a'} |")
+        lines.append("")
+    if "scaling" in result:
+        s = result["scaling"]
+        mexp, pexp = s["model_time_exponent"], s["preprocessing_time_exponent"]
+        lines += [f"## Scaling with atoms per cell ({s['crystal']}, batch 1)", "",
+                  f"Fitted exponent of model time vs atoms ({s['fit_range']}): "
+                  f"{mexp:.3f}" + (f"; preprocessing: {pexp:.3f}" if pexp is not None else ""), "",
+                  "| atoms | edges | model s | preprocessing s | peak memory MiB |", "|---|---|---|---|---|"]
+        for r in s["rows"]:
+            prep = f"{r['preprocessing_s']:.4f}" if r["preprocessing_s"] is not None else "n/a"
+            lines.append(f"| {r['atoms']} | {r['edges']} | {r['model_s']:.4f} | {prep} | {r['peak_memory_mib']:.1f} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sections", default="preprocessing,training,inference,scaling")
+    parser.add_argument("--tasks", default=",".join(TASKS))
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", default="1,2", help="CPU thread counts for training (the first one for the rest)")
+    parser.add_argument("--batches", type=int, default=20)
+    parser.add_argument("--preset", default="fast")
+    parser.add_argument("--compile", action="store_true", help="also time training with compile_kernels()")
+    parser.add_argument("--no-flush-denormal", action="store_true",
+                        help="leave subnormal floats on (gmtnet train flushes them; older versions did not)")
+    parser.add_argument("--limit", type=int, default=None, help="preprocessing: first N crystals only")
+    parser.add_argument("--graphs", default=None, help="read prebuilt graphs from this --export-graphs folder")
+    parser.add_argument("--export-graphs", default=None)
+    parser.add_argument("--label", default=None)
+    parser.add_argument("--code", default="", help="free text naming the code measured (e.g. a commit)")
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    args = parser.parse_args()
+    args.thread_list = [int(t) for t in args.threads.split(",") if t]
+    args.task_list = [t for t in args.tasks.split(",") if t]
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+    import torch
+
+    from _env import environment
+
+    if not args.no_flush_denormal:
+        torch.set_flush_denormal(True)
+    if args.export_graphs:
+        export_graphs(args)
+        return
+    label = args.label or args.device
+    import gmtnet
+
+    result = {"benchmark": "speed", "label": label, "preset": args.preset, "code": args.code,
+              "gmtnet_path": str(Path(gmtnet.__file__).parent),
+              "flush_denormal": not args.no_flush_denormal, "environment": environment()}
+    sections = [s for s in args.sections.split(",") if s]
+    if "preprocessing" in sections and not args.graphs:
+        result["preprocessing"] = bench_preprocessing(args)
+        print(json.dumps(result["preprocessing"]), flush=True)
+    if "training" in sections:
+        result["training"] = bench_training(args)
+    if "inference" in sections:
+        result["inference"] = bench_inference(args)
+    if "scaling" in sections:
+        result["scaling"] = bench_scaling(args)
+    from gmtnet.utils.io import atomic_write_text
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(args.out / f"speed-{label}.json", json.dumps(result, indent=1) + "\n")
+    md = markdown(result)
+    atomic_write_text(args.out / f"speed-{label}.md", md)
+    print(md)
+
+
+if __name__ == "__main__":
+    main()
