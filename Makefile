@@ -19,6 +19,7 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/gmtnet predict examples/ --plot demo_output
+	rm -f demo_output/predictions.csv
 	$(BIN)/gmtnet predict examples/ --format csv --out demo_output/predictions.csv
 
 test: $(STAMP)

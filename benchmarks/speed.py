@@ -19,9 +19,9 @@ Sections (--sections, comma separated):
   scaling        time and peak memory per crystal for supercells of one real crystal, 2 to 500
                  atoms; the fitted exponent of time against atoms (the paper's O(nk): 1).
 
-Timings are medians; peak CPU memory is the growth of the process's maximum resident size
-(sizes run in increasing order, so each size's figure is its own peak); CUDA memory is
-torch.cuda.max_memory_allocated.
+Timings are medians. Scaling runs each size in a fresh process; its peak memory is the rise of
+the resident size above the level before prediction (Linux peak-RSS mark, reset first) on
+CPU, torch.cuda.max_memory_allocated above the model's own on CUDA.
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ import argparse
 import json
 import os
 import pickle
-import resource
 import statistics
 import sys
 import time
@@ -224,14 +223,55 @@ def scaling_graphs(args) -> list:
     return [model.graph(base * cell) for cell in SCALING_CELLS]
 
 
-def bench_scaling(args) -> dict:
-    import numpy as np
+def _proc_status_mib(field: str) -> float:
+    with open("/proc/self/status") as handle:
+        return next(float(line.split()[1]) for line in handle if line.startswith(field + ":")) / 1024.0
+
+
+def reset_peak_rss() -> float:
+    """Reset the kernel's peak-RSS mark of this process (Linux: clear_refs 5); the current RSS, MiB."""
+    with open("/proc/self/clear_refs", "w") as handle:
+        handle.write("5")
+    return _proc_status_mib("VmRSS")
+
+
+def scaling_child(args) -> dict:
+    """Time and peak memory of predicting one pickled graph, batch 1, in this (fresh) process."""
     import torch
 
     from gmtnet.model import build_model
 
     if args.device == "cpu":
         torch.set_num_threads(args.thread_list[0])
+    with open(args.scaling_child, "rb") as handle:
+        graph = pickle.load(handle)
+    model = build_model("dielectric", preset=args.preset).to(args.device)
+    import gc
+
+    gc.collect()
+    rss0 = reset_peak_rss()
+    if args.device.startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+    model.predict_graphs(_fresh([graph]), batch_size=1)  # warm-up
+
+    def run():
+        model.predict_graphs(_fresh([graph]), batch_size=1)
+        _sync(args.device)
+    t = _median_time(run, 5 if graph.n_atoms <= 128 else 3)
+    if args.device.startswith("cuda"):
+        peak = (torch.cuda.max_memory_allocated() - base) / 2**20
+    else:
+        peak = _proc_status_mib("VmHWM") - rss0
+    return {"model_s": t, "peak_memory_mib": peak}
+
+
+def bench_scaling(args) -> dict:
+    import subprocess
+    import tempfile
+
+    import numpy as np
+
     rows = []
     if args.graphs:
         with open(Path(args.graphs) / "scaling.pkl", "rb") as handle:
@@ -249,35 +289,30 @@ def bench_scaling(args) -> dict:
             reps = 3 if len(s) <= 128 else 1
             prep.append(_median_time(lambda s=s: build_graph(s, k=16, symmetry=analyze_symmetry(s, 1e-3)), reps))
             graphs.append(build_graph(s, k=16, symmetry=analyze_symmetry(s, 1e-3)))
-    model = build_model("dielectric", preset=args.preset).to(args.device)
-    model.predict_graphs(_fresh(graphs[:1]))
-    base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    for g, t_prep in zip(graphs, prep):
-        if args.device.startswith("cuda"):
-            torch.cuda.reset_peak_memory_stats()
-        model.predict_graphs(_fresh([g]), batch_size=1)  # warm-up for this size
 
-        def run(g=g):
-            model.predict_graphs(_fresh([g]), batch_size=1)
-            _sync(args.device)
-        t = _median_time(run, 5 if g.n_atoms <= 128 else 3)
-        if args.device.startswith("cuda"):
-            peak = torch.cuda.max_memory_allocated() / 2**20
-        else:
-            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0 - base_rss
-        rows.append({"atoms": g.n_atoms, "edges": g.n_edges, "model_s": t, "preprocessing_s": t_prep,
-                     "peak_memory_mib": peak})
-        print(json.dumps(rows[-1]), flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        for g, t_prep in zip(graphs, prep):
+            path = Path(tmp) / "graph.pkl"
+            with open(path, "wb") as handle:
+                pickle.dump(_fresh([g])[0], handle)
+            # a fresh process per size, so that its peak memory is this size's alone
+            cmd = [sys.executable, __file__, "--scaling-child", str(path), "--device", args.device,
+                   "--threads", str(args.thread_list[0]), "--preset", args.preset]
+            child = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.splitlines()[-1])
+            rows.append({"atoms": g.n_atoms, "edges": g.n_edges, "preprocessing_s": t_prep, **child})
+            print(json.dumps(rows[-1]), flush=True)
 
     def exponent(key, min_atoms=16):
-        pts = [(r["atoms"], r[key]) for r in rows if r[key] is not None and r["atoms"] >= min_atoms]
+        pts = [(r["atoms"], r[key]) for r in rows if r[key] is not None and r[key] > 0 and r["atoms"] >= min_atoms]
         if len(pts) < 2:
             return None
         x, y = np.log([p[0] for p in pts]), np.log([p[1] for p in pts])
         return float(np.polyfit(x, y, 1)[0])
 
     return {"crystal": "first 2-atom crystal of the dielectric test set", "rows": rows,
-            "model_time_exponent": exponent("model_s"), "preprocessing_time_exponent": exponent("preprocessing_s"),
+            "model_time_exponent": exponent("model_s"), "model_time_exponent_64": exponent("model_s", 64),
+            "memory_exponent_64": exponent("peak_memory_mib", 64),
+            "preprocessing_time_exponent": exponent("preprocessing_s"),
             "fit_range": "atoms >= 16 (below that fixed per-call costs dominate)"}
 
 
@@ -320,7 +355,8 @@ def markdown(result: dict) -> str:
         mexp, pexp = s["model_time_exponent"], s["preprocessing_time_exponent"]
         lines += [f"## Scaling with atoms per cell ({s['crystal']}, batch 1)", "",
                   f"Fitted exponent of model time vs atoms ({s['fit_range']}): "
-                  f"{mexp:.3f}" + (f"; preprocessing: {pexp:.3f}" if pexp is not None else ""), "",
+                  f"{mexp:.3f}; over atoms >= 64: {s['model_time_exponent_64']:.3f}; peak memory over atoms >= 64: "
+                  f"{s['memory_exponent_64']:.3f}" + (f"; preprocessing: {pexp:.3f}" if pexp is not None else ""), "",
                   "| atoms | edges | model s | preprocessing s | peak memory MiB |", "|---|---|---|---|---|"]
         for r in s["rows"]:
             prep = f"{r['preprocessing_s']:.4f}" if r["preprocessing_s"] is not None else "n/a"
@@ -343,6 +379,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None, help="preprocessing: first N crystals only")
     parser.add_argument("--graphs", default=None, help="read prebuilt graphs from this --export-graphs folder")
     parser.add_argument("--export-graphs", default=None)
+    parser.add_argument("--scaling-child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--label", default=None)
     parser.add_argument("--code", default="", help="free text naming the code measured (e.g. a commit)")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
@@ -359,6 +396,9 @@ def main() -> None:
         torch.set_flush_denormal(True)
     if args.export_graphs:
         export_graphs(args)
+        return
+    if args.scaling_child:
+        print(json.dumps(scaling_child(args)))
         return
     label = args.label or args.device
     import gmtnet

@@ -1,6 +1,8 @@
 """Copy a finished training run's best model into the package and write its model card.
 
-    GMTNET_DATA=... python scripts/ship_model.py dielectric runs/gmtnet-dielectric
+    GMTNET_DATA=... python scripts/ship_model.py dielectric runs/gmtnet-dielectric ["HARDWARE"]
+
+HARDWARE describes where the run trained (default: this machine's CPU).
 
 The card (src/gmtnet/pretrained/<task>.json and .md) records the data, split, epochs, training
 hardware and wall time, and the test-split metrics from the same code as ``gmtnet evaluate``,
@@ -27,7 +29,7 @@ from gmtnet.utils.io import atomic_write_text
 PRETRAINED = Path(__file__).resolve().parent.parent / "src" / "gmtnet" / "pretrained"
 
 
-def main(task: str, run_dir: str) -> None:
+def main(task: str, run_dir: str, hardware: str | None = None) -> None:
     run = Path(run_dir)
     history = json.loads((run / "log.json").read_text())
     config = json.loads((run / "config.json").read_text())
@@ -49,7 +51,7 @@ def main(task: str, run_dir: str) -> None:
         "epochs": config["epochs"], "best_epoch": blob["metadata"].get("epoch"),
         "val_fnorm": blob["metadata"].get("val_fnorm"),
         "training_wall_s": float(sum(h["seconds"] for h in history)),
-        "hardware": f"{env['cpu']}, 1 thread per run (CPU)", "date": env["date"], "torch": env["torch"],
+        "hardware": hardware or f"{env['cpu']}, 1 thread per run (CPU)", "date": env["date"], "torch": env["torch"],
         "parameters": model.n_parameters(), "label_scale": model.config.output_scale,
         "train_config": config,
         "test_metrics": metrics_json(result),
@@ -71,4 +73,4 @@ def main(task: str, run_dir: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2])
+    main(*sys.argv[1:4])

@@ -217,3 +217,83 @@ def test_predict_cli_single_bad_file_fails_and_keeps_existing_output(tiny_model_
     code, _, err = _run(["predict", str(tmp_path / "missing.cif"), *models, "--out", str(target)], capsys)
     assert code == 1 and "missing.cif" in err
     assert target.read_text() == "previous results\n"  # nothing written when nothing was predicted
+
+
+# ---- screening many structures: streaming, resume, workers ------------------------------------
+def _screen_folder(tmp_path, crystals, names=("wurtzite_ZnO", "rocksalt_NaCl", "rutile_TiO2", "alpha_quartz")):
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for name in names:
+        crystals[name].to(filename=str(folder / f"{name}.cif"))
+    (folder / "broken.cif").write_text("data_x\n_cell_length_a 3\n")
+    return folder
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_streamed_predictions_resume_after_an_interruption(tiny_model_files, tmp_path, capsys, crystals, fmt,
+                                                           monkeypatch):
+    models = [f"--model={t}={p}" for t, p in tiny_model_files.items()]
+    folder = _screen_folder(tmp_path, crystals)
+    full, cut = tmp_path / f"full.{fmt}", tmp_path / f"cut.{fmt}"
+    args = ["predict", str(folder), *models, "--format", fmt, "--chunk-size", "2", "--workers", "0"]
+    assert _run([*args, "--out", str(full)], capsys)[0] == 0
+    # interrupt after the first chunk of two structures, and leave half a row behind
+    original, calls = Predictor.finish, {"n": 0}
+
+    def finish_then_stop(self, prepared):
+        calls["n"] += 1
+        if calls["n"] > 1:
+            raise KeyboardInterrupt
+        return original(self, prepared)
+
+    monkeypatch.setattr(Predictor, "finish", finish_then_stop)
+    with pytest.raises(SystemExit) as stopped:  # Ctrl-C: exit status 130
+        main([*args, "--out", str(cut)])
+    assert stopped.value.code == 130
+    monkeypatch.setattr(Predictor, "finish", original)
+    text = cut.read_text()
+    assert len(text.splitlines()) == 2 + (fmt == "csv")  # the finished chunk is on disk
+    with open(cut, "a") as handle:
+        handle.write('{"source": "half a ro' if fmt == "jsonl" else "half,a,ro")
+    code, _, err = _run([*args, "--out", str(cut)], capsys)  # no --resume: refuse, keep the file
+    assert code == 1 and "--resume" in err
+    code, _, err = _run([*args, "--out", str(cut), "--resume"], capsys)
+    assert code == 0 and "2 of 5 structures already done" in err
+
+    def rows(path):
+        if fmt == "jsonl":
+            return sorted((json.loads(line) for line in path.read_text().splitlines()), key=lambda r: r["source"])
+        import csv
+
+        return sorted(csv.DictReader(path.open()), key=lambda r: r["source"])
+
+    assert rows(cut) == rows(full)  # nothing redone, nothing lost, the half row gone
+    assert len(rows(full)) == 5 and sum(bool(r["error"]) for r in rows(full)) == 1
+
+
+def test_list_files_and_dataloader_workers_give_the_same_predictions(tiny_models, tmp_path, crystals):
+    from gmtnet.cli.predict_command import read_list_file
+
+    folder = _screen_folder(tmp_path, crystals)
+    listing = tmp_path / "list.txt"
+    listing.write_text("# structures to screen\n" + "\n".join(f"many/{p.name}" for p in sorted(folder.iterdir())) + "\n\n")
+    files = read_list_file(listing)
+    assert [f.name for f in files] == sorted(p.name for p in folder.iterdir()) and all(f.is_file() for f in files)
+    predictor = Predictor("all", tiny_models)
+    serial = list(predictor.stream(files, workers=0, chunk_size=2))
+    parallel = list(predictor.stream(files, workers=2, chunk_size=2))
+    assert [r.source for r in parallel] == [r.source for r in serial]
+    for a, b in zip(serial, parallel):
+        assert a.error == b.error
+        for t in a.tensors:
+            assert np.array_equal(a.tensors[t], b.tensors[t])
+
+
+def test_resume_refuses_a_file_of_another_task(tiny_model_files, tmp_path, capsys, crystals):
+    models = [f"--model={t}={p}" for t, p in tiny_model_files.items()]
+    folder = _screen_folder(tmp_path, crystals, names=("rocksalt_NaCl",))
+    out = tmp_path / "o.csv"
+    assert _run(["predict", str(folder), *models, "--format", "csv", "--out", str(out), "--task", "dielectric"],
+                capsys)[0] == 0
+    code, _, err = _run(["predict", str(folder), *models, "--format", "csv", "--out", str(out), "--resume"], capsys)
+    assert code == 1 and "columns" in err

@@ -2,20 +2,63 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import typer
 
 
+def read_list_file(path: Path) -> list[Path]:
+    """Structure paths listed one per line (blank lines and '#' comments skipped); relative paths
+    are relative to the list file's folder."""
+    from gmtnet.errors import GmtnetError
+
+    try:
+        lines = path.read_text().splitlines()
+    except OSError as exc:
+        raise GmtnetError(f"{path}: cannot read the list file ({exc.strerror or exc})") from exc
+    out = []
+    for line in lines:
+        line = line.strip()
+        if line and not line.startswith("#"):
+            p = Path(line)
+            out.append(p if p.is_absolute() else path.parent / p)
+    return out
+
+
+def _plot(result, folder: Path) -> None:
+    from gmtnet.prediction.plots import plot_surface
+
+    stem = Path(result.source).stem
+    for t, tensor in result.tensors.items():
+        if t == "elastic" and not result.properties.get("elastic", {}).get("born_stable", True):
+            typer.echo(f"{result.source}: elastic surface skipped (predicted stiffness not positive definite)", err=True)
+            continue
+        if t == "piezoelectric" and not abs(tensor).max():
+            continue  # centrosymmetric: the surface is a point
+        path = plot_surface(t, tensor, folder / f"{stem}_{t}.png",
+                            title=f"{result.formula} ({result.spacegroup_symbol}): {t}")
+        typer.echo(f"plot: {path}", err=True)
+
+
 def predict(
-    paths: list[Path] = typer.Argument(..., help="Structure files (CIF, POSCAR, anything pymatgen/ASE reads) or folders."),
+    paths: list[Path] = typer.Argument(None, help="Structure files (CIF, POSCAR, anything pymatgen/ASE reads) or folders."),
     task: str = typer.Option("all", help="dielectric, piezoelectric, elastic or all."),
-    fmt: str = typer.Option("table", "--format", help="table, json or csv."),
-    out: Path = typer.Option(None, help="Write the output to this file (atomically) instead of the screen."),
+    fmt: str = typer.Option("table", "--format", help="table, json, csv or jsonl (csv with --out, and jsonl, stream)."),
+    out: Path = typer.Option(None, help="Write the output to this file instead of the screen."),
     plot: Path = typer.Option(None, help="Write response-surface PNGs into this folder."),
     model: list[str] = typer.Option(None, help="Use TASK=MODEL_FILE instead of a shipped model (repeatable)."),
+    list_file: Path = typer.Option(None, "--list", help="A file listing structure paths, one per line."),
+    workers: int = typer.Option(-1, help="DataLoader processes reading and preprocessing structures "
+                                "(-1: none for under 256 structures, else up to 4)."),
+    resume: bool = typer.Option(False, "--resume", help="Streaming: continue --out, skipping structures already in it."),
+    chunk_size: int = typer.Option(256, help="Streaming: structures per chunk (memory is bounded by a few chunks)."),
 ) -> None:
-    """Predict the tensors of crystals with the shipped models (exact symmetry, input frame)."""
+    """Predict the tensors of crystals with the shipped models (exact symmetry, input frame).
+
+    With --format jsonl, or --format csv and --out, results are streamed: written chunk by
+    chunk as they are predicted (memory stays bounded for any number of structures), and an
+    interrupted run continues with --resume without redoing the structures already written."""
     from gmtnet.errors import GmtnetError
     from gmtnet.model import load_model
     from gmtnet.prediction.formatting import FORMATS
@@ -23,7 +66,7 @@ def predict(
     from gmtnet.utils.io import atomic_write_text
 
     if fmt not in FORMATS:
-        raise GmtnetError(f"unknown format {fmt!r}: expected table, json or csv")
+        raise GmtnetError(f"unknown format {fmt!r}: expected table, json, csv or jsonl")
     models = {}
     for spec in model or []:
         name, sep, file = spec.partition("=")
@@ -31,11 +74,19 @@ def predict(
             raise GmtnetError(f"--model expects TASK=FILE, got {spec!r}")
         m = load_model(file)
         models[m.config.task] = m
-    files = expand_paths(paths)
+    files = expand_paths(paths or []) + (read_list_file(list_file) if list_file else [])
     if not files:
-        raise GmtnetError("no structure files found in " + ", ".join(map(str, paths)))
+        raise GmtnetError("no structure files found in " + ", ".join(map(str, (paths or []) + ([list_file] if list_file else []))))
+    if workers < 0:
+        workers = 0 if len(files) < 256 else max(0, min(4, (os.cpu_count() or 1) - 1))
     predictor = Predictor(task, models)
-    results = predictor.predict(files, progress=len(files) > 1)
+    streaming = fmt == "jsonl" or (fmt == "csv" and out is not None)
+    if streaming:
+        _stream(predictor, files, fmt, out, plot, workers, resume, chunk_size)
+        return
+    if resume:
+        raise GmtnetError("--resume needs a streamed output: --format csv or jsonl with --out")
+    results = predictor.predict(files, progress=len(files) > 1, workers=workers)
     text = FORMATS[fmt](results)
     failed = [r for r in results if not r.ok]
     if out is not None and len(failed) == len(results):
@@ -46,23 +97,44 @@ def predict(
     else:
         typer.echo(text, nl=False)
     if plot is not None:
-        from gmtnet.prediction.plots import plot_surface
-
         for r in results:
-            if not r.ok:
-                continue
-            stem = Path(r.source).stem
-            for t, tensor in r.tensors.items():
-                if t == "elastic" and not r.properties.get("elastic", {}).get("born_stable", True):
-                    typer.echo(f"{r.source}: elastic surface skipped (predicted stiffness not positive definite)", err=True)
-                    continue
-                if t == "piezoelectric" and not abs(tensor).max():
-                    continue  # centrosymmetric: the surface is a point
-                path = plot_surface(t, tensor, plot / f"{stem}_{t}.png",
-                                    title=f"{r.formula} ({r.spacegroup_symbol}): {t}")
-                typer.echo(f"plot: {path}", err=True)
+            if r.ok:
+                _plot(r, plot)
     if failed:
         for r in failed:
             typer.echo(f"error: {r.source}: {r.error}", err=True)
         if len(files) == 1 or len(failed) == len(results):
             raise typer.Exit(1)
+
+
+def _stream(predictor, files, fmt, out, plot, workers, resume, chunk_size) -> None:
+    from gmtnet.prediction.stream_output import ResultWriter
+
+    writer = ResultWriter(out, fmt, predictor.tasks, resume=resume)
+    sources = [str(f) for f in files]
+    todo = [(f, s) for f, s in zip(files, sources) if s not in writer.done]
+    if resume:
+        typer.echo(f"resuming {out}: {len(files) - len(todo)} of {len(files)} structures already done", err=True)
+    n_ok = n_failed = 0
+    chunk = []
+    try:
+        for result in predictor.stream([f for f, _ in todo], [s for _, s in todo], workers=workers,
+                                       chunk_size=chunk_size, progress=out is not None and len(todo) > 1):
+            chunk.append(result)
+            if result.ok:
+                n_ok += 1
+                if plot is not None:
+                    _plot(result, plot)
+            else:
+                n_failed += 1
+                typer.echo(f"error: {result.source}: {result.error}", err=True)
+            if len(chunk) >= chunk_size:
+                writer.write(chunk)
+                chunk = []
+    finally:  # also on interruption: the finished rows of the current chunk are kept
+        writer.write(chunk)
+        writer.close()
+    if out is not None:
+        typer.echo(f"wrote {out}: {n_ok} predicted, {n_failed} failed in this run", err=True)
+    if todo and n_ok == 0:
+        raise typer.Exit(1)

@@ -52,21 +52,24 @@ def as_json(results) -> str:
     return json.dumps([r.to_dict() for r in results], indent=1) + "\n"
 
 
+def csv_row(r) -> dict:
+    """One CSV row: symmetry, Voigt components (e.g. dielectric_eps11, elastic_C11), scalar
+    derived properties, and the error column."""
+    row = {"source": r.source, "error": r.error or "", "formula": r.formula,
+           "spacegroup": r.spacegroup_number or "", "crystal_system": r.crystal_system}
+    for task in r.tensors:
+        tt = get_tensor_type(task)
+        for (i, j), x in np.ndenumerate(r.display_matrix(task)):
+            row[f"{task}_{tt.symbol}{i + 1}{j + 1}"] = f"{x:.6g}"
+        for k, x in r.properties.get(task, {}).items():
+            if not isinstance(x, list):
+                row[f"{task}_{k}"] = x
+    return row
+
+
 def as_csv(results) -> str:
-    """One row per structure: symmetry, Voigt components (e.g. dielectric_eps11, elastic_C11),
-    scalar derived properties, and the error column."""
-    rows = []
-    for r in results:
-        row = {"source": r.source, "error": r.error or "", "formula": r.formula,
-               "spacegroup": r.spacegroup_number or "", "crystal_system": r.crystal_system}
-        for task in r.tensors:
-            tt = get_tensor_type(task)
-            for (i, j), x in np.ndenumerate(r.display_matrix(task)):
-                row[f"{task}_{tt.symbol}{i + 1}{j + 1}"] = f"{x:.6g}"
-            for k, x in r.properties.get(task, {}).items():
-                if not isinstance(x, list):
-                    row[f"{task}_{k}"] = x
-        rows.append(row)
+    """One row per structure (see csv_row)."""
+    rows = [csv_row(r) for r in results]
     fields = list(dict.fromkeys(k for row in rows for k in row))
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=fields)
@@ -75,4 +78,9 @@ def as_csv(results) -> str:
     return buffer.getvalue()
 
 
-FORMATS = {"table": as_table, "json": as_json, "csv": as_csv}
+def as_jsonl(results) -> str:
+    """One JSON object per line (the json format's entries)."""
+    return "".join(json.dumps(r.to_dict()) + "\n" for r in results)
+
+
+FORMATS = {"table": as_table, "json": as_json, "csv": as_csv, "jsonl": as_jsonl}

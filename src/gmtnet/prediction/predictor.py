@@ -93,15 +93,29 @@ def _tasks(task: str) -> tuple[str, ...]:
     return TASKS if task == "all" else (get_tensor_type(task).name,)
 
 
-class Predictor:
-    """Holds one model per task (the shipped ones by default) and predicts crystals in batches."""
+@dataclass
+class PreparedCrystal:
+    """A crystal read, checked and preprocessed (symmetry, graphs with their projectors),
+    waiting for the models: the part of prediction that DataLoader workers do."""
 
-    def __init__(self, task: str = "all", models: dict | None = None):
+    prediction: CrystalPrediction
+    graphs: dict  # {task: CrystalGraph}
+
+
+class Predictor:
+    """Holds one model per task (the shipped ones by default) and predicts crystals in batches.
+
+    Prediction has two phases: ``prepare`` (read, validate, symmetry, graph and projectors; per
+    crystal, CPU, run in DataLoader workers by ``stream``) and ``finish`` (the models on batches
+    of prepared crystals, then derived properties)."""
+
+    def __init__(self, task: str = "all", models: dict | None = None, batch_size: int = 64):
         from gmtnet.prediction.pretrained import load_pretrained
 
         self.tasks = _tasks(task)
         models = dict(models or {})
         self.models = {t: models[t] if t in models else load_pretrained(t) for t in self.tasks}
+        self.batch_size = batch_size
 
     def _load(self, item):
         from gmtnet.data.structures import as_structure, read_structure, validate_structure
@@ -113,44 +127,116 @@ class Predictor:
                                  "(the graph keeps 16+ edges per atom and symmetry analysis grows with the cell)")
         return structure
 
-    def predict_one(self, item, source: str) -> CrystalPrediction:
-        """Prediction of one item, or a CrystalPrediction carrying the one-line reason it failed."""
-        try:
-            structure = self._load(item)
-            return self._predict_structure(structure, source)
-        except (GmtnetError, ValueError, OSError, np.linalg.LinAlgError) as exc:
-            # one line per bad item; the batch goes on
-            return CrystalPrediction(source=source, error=str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+    @staticmethod
+    def _failure(source: str, exc: Exception) -> CrystalPrediction:
+        return CrystalPrediction(source=source, error=str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
 
-    def _predict_structure(self, structure, source: str) -> CrystalPrediction:
+    def prepare(self, item, source: str) -> PreparedCrystal | CrystalPrediction:
+        """The crystal ready for the models, or a CrystalPrediction carrying the one-line reason
+        it cannot be predicted."""
+        from gmtnet.model.batch import graph_wigner
         from gmtnet.symmetry import analyze_symmetry
 
-        pred = CrystalPrediction(source=source, formula=structure.composition.reduced_formula, n_atoms=len(structure))
-        first = next(iter(self.models.values()))
-        sym = analyze_symmetry(structure, first.config.symprec)
-        pred.spacegroup_symbol, pred.spacegroup_number = sym.international, sym.spacegroup_number
-        pred.point_group, pred.crystal_system = sym.point_group, sym.crystal_system
-        graphs = {}
-        for task, model in self.models.items():
-            key = (model.config.k, model.config.symprec, model.config.refine_structure)
-            if key not in graphs:
-                graphs[key] = model.graph(structure, symmetry=sym)
-            graph = graphs[key]
-            pred.tensors[task] = model.predict_graphs([graph])[0]
-            pred.independent[task] = independent_components(model.constraints(graph))
+        try:
+            structure = self._load(item)
+            pred = CrystalPrediction(source=source, formula=structure.composition.reduced_formula,
+                                     n_atoms=len(structure))
+            first = next(iter(self.models.values()))
+            sym = analyze_symmetry(structure, first.config.symprec)
+            pred.spacegroup_symbol, pred.spacegroup_number = sym.international, sym.spacegroup_number
+            pred.point_group, pred.crystal_system = sym.point_group, sym.crystal_system
+            by_settings, graphs = {}, {}
+            for task, model in self.models.items():
+                key = (model.config.k, model.config.symprec, model.config.refine_structure)
+                if key not in by_settings:
+                    by_settings[key] = model.graph(structure, symmetry=sym)
+                graph = graphs[task] = by_settings[key]
+                pred.independent[task] = independent_components(model.constraints(graph))  # caches the projector
+                if model.feature_irreps is not None:
+                    graph_wigner(graph, model.feature_irreps)
+            return PreparedCrystal(pred, graphs)
+        except (GmtnetError, ValueError, OSError, np.linalg.LinAlgError) as exc:
+            return self._failure(source, exc)  # one line per bad item; the batch goes on
+
+    def finish(self, prepared: list) -> list[CrystalPrediction]:
+        """Run the models on the prepared crystals of ``prepared`` (failures pass through), in
+        batches; a crystal whose batch fails is retried alone, so only it gets the error."""
         from gmtnet.prediction.properties import derived_properties
 
-        pred.properties = derived_properties(pred.tensors)
-        return pred
+        ready = [p for p in prepared if isinstance(p, PreparedCrystal)]
+        failed: dict[int, CrystalPrediction] = {}
+        for start in range(0, len(ready), self.batch_size):
+            chunk = ready[start:start + self.batch_size]
+            try:
+                self._run_models(chunk)
+            except (GmtnetError, ValueError, RuntimeError, np.linalg.LinAlgError):
+                for p in chunk:
+                    try:
+                        self._run_models([p])
+                    except (GmtnetError, ValueError, RuntimeError, np.linalg.LinAlgError) as exc:
+                        failed[id(p)] = self._failure(p.prediction.source, exc)
+        out = []
+        for p in prepared:
+            if not isinstance(p, PreparedCrystal):
+                out.append(p)
+            elif id(p) in failed:
+                out.append(failed[id(p)])
+            else:
+                try:
+                    p.prediction.properties = derived_properties(p.prediction.tensors)
+                    out.append(p.prediction)
+                except (ValueError, np.linalg.LinAlgError) as exc:
+                    out.append(self._failure(p.prediction.source, exc))
+        return out
 
-    def predict(self, items, sources=None, progress: bool = False) -> list[CrystalPrediction]:
-        """One CrystalPrediction per item (paths, pymatgen Structures or ASE Atoms), errors included."""
+    def _run_models(self, chunk: list[PreparedCrystal]) -> None:
+        for task, model in self.models.items():
+            tensors = model.predict_graphs([p.graphs[task] for p in chunk], batch_size=self.batch_size)
+            for p, t in zip(chunk, tensors):
+                p.prediction.tensors[task] = t
+
+    def predict_one(self, item, source: str) -> CrystalPrediction:
+        """Prediction of one item, or a CrystalPrediction carrying the one-line reason it failed."""
+        return self.finish([self.prepare(item, source)])[0]
+
+    def stream(self, items, sources=None, workers: int = 0, chunk_size: int = 256, progress: bool = False):
+        """Yield one CrystalPrediction per item, in order, holding at most a few chunks of
+        ``chunk_size`` crystals in memory; ``workers`` DataLoader processes do ``prepare``."""
+        from torch.utils.data import DataLoader
         from tqdm.auto import tqdm
 
         items = list(items)
         sources = sources or [str(i) if isinstance(i, (str, Path)) else f"structure {n}" for n, i in enumerate(items)]
-        return [self.predict_one(item, src)
-                for item, src in tqdm(list(zip(items, sources)), desc="predict", disable=not progress, unit="crystal")]
+        loader = DataLoader(_PrepareDataset(self, items, sources), batch_size=chunk_size, shuffle=False,
+                            num_workers=workers, collate_fn=list, worker_init_fn=_single_thread_worker)
+        with tqdm(total=len(items), desc="predict", disable=not progress, unit="crystal") as bar:
+            for prepared in loader:
+                for result in self.finish(prepared):
+                    bar.update(1)
+                    yield result
+
+    def predict(self, items, sources=None, progress: bool = False, workers: int = 0) -> list[CrystalPrediction]:
+        """One CrystalPrediction per item (paths, pymatgen Structures or ASE Atoms), errors included."""
+        return list(self.stream(items, sources, workers=workers, progress=progress))
+
+
+class _PrepareDataset:
+    """Item i -> Predictor.prepare(items[i], sources[i]) (map-style dataset for a DataLoader)."""
+
+    def __init__(self, predictor: Predictor, items: list, sources: list[str]):
+        self.predictor, self.items, self.sources = predictor, items, sources
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int):
+        return self.predictor.prepare(self.items[i], self.sources[i])
+
+
+def _single_thread_worker(_worker_id: int) -> None:
+    import torch
+
+    torch.set_num_threads(1)
 
 
 def independent_components(constraints) -> list[str]:

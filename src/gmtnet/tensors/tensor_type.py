@@ -6,7 +6,7 @@ symmetry projectors, the Voigt conversions and the metrics are written once agai
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import cached_property
 
 import numpy as np
@@ -41,6 +41,11 @@ class TensorType:
     response: str | None = None
     perturbation: str | None = None
     description: str = field(default="", compare=False)
+
+    def __reduce__(self):
+        """Pickle the defining fields only (cached e3nn objects are rebuilt on use, and cannot be
+        unpickled), e.g. to send prepared crystals from DataLoader workers."""
+        return (self.__class__, tuple(getattr(self, f.name) for f in fields(self)))
 
     def __post_init__(self) -> None:
         indices = self.formula.split("=")[0].replace("-", "")
