@@ -10,7 +10,7 @@ amount below 1%, as POSCAR) and a list file, then for each N runs
 (the shipped models, all three tasks) while sampling the memory (PSS: resident, shared pages counted
 once) of the command and its DataLoader workers every 0.1 s. Peak memory that does not grow with N is what lets a run over
 10^5 structures finish; the fit of peak memory against N is extrapolated to 10^5. For the largest
-N the run is also interrupted half way and resumed, and the output checked for duplicates.
+N the run is also killed half way (SIGKILL) and resumed, and the output checked for duplicates.
 Writes benchmarks/results/streaming.json and .md. Needs `gmtnet data fetch` first.
 """
 
@@ -54,23 +54,26 @@ def _tree_rss_mib(pid: int) -> float:
     return total
 
 
-def run_monitored(cmd: list[str], stop_after_rows: int | None = None, out: Path | None = None) -> dict:
-    """Run ``cmd``; peak tree RSS and wall time. With ``stop_after_rows``, send Ctrl-C (SIGINT)
-    once ``out`` holds that many lines."""
+def run_monitored(cmd: list[str], kill_after_rows: int | None = None, out: Path | None = None) -> dict:
+    """Run ``cmd``; peak memory and wall time. With ``kill_after_rows``, kill the command and its
+    workers outright (SIGKILL: no clean-up at all, the harshest interruption) once ``out`` holds
+    that many lines."""
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    peak, interrupted = 0.0, False
-    while proc.poll() is None:
-        peak = max(peak, _tree_rss_mib(proc.pid))
-        if stop_after_rows and not interrupted and out is not None and out.exists():
-            with open(out) as handle:
-                if sum(1 for _ in handle) >= stop_after_rows:
-                    proc.send_signal(signal.SIGINT)
-                    interrupted = True
-        time.sleep(0.1)
-    err = proc.stderr.read()
+    with tempfile.TemporaryFile(mode="w+") as err:
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, text=True, start_new_session=True)
+        peak, killed = 0.0, False
+        while proc.poll() is None:
+            peak = max(peak, _tree_rss_mib(proc.pid))
+            if kill_after_rows and not killed and out is not None and out.exists():
+                with open(out) as handle:
+                    if sum(1 for _ in handle) >= kill_after_rows:
+                        os.killpg(proc.pid, signal.SIGKILL)
+                        killed = True
+            time.sleep(0.1)
+        err.seek(0)
+        tail = err.read()[-400:]
     return {"returncode": proc.returncode, "wall_s": time.perf_counter() - t0, "peak_rss_mib": peak,
-            "interrupted": interrupted, "stderr_tail": err[-400:]}
+            "killed": killed, "stderr_tail": tail}
 
 
 def write_structures(n: int, folder: Path) -> Path:
@@ -100,10 +103,19 @@ def main() -> None:
     parser.add_argument("--sizes", default="500,1000,2000,4000")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    parser.add_argument("--report", type=Path, default=None,
+                        help="only recompute the fits and the markdown of a result JSON (rewritten next to it)")
     args = parser.parse_args()
-    sizes = [int(x) for x in args.sizes.split(",")]
+    if args.report:
+        from gmtnet.utils.io import atomic_write_text
 
-    import numpy as np
+        result = json.loads(args.report.read_text())
+        result.update(memory_fits(result["rows"]))
+        atomic_write_text(args.report, json.dumps(result, indent=1) + "\n")
+        atomic_write_text(args.report.with_suffix(".md"), report(result))
+        print(report(result))
+        return
+    sizes = [int(x) for x in args.sizes.split(",")]
 
     from _env import environment
     from gmtnet.utils.io import atomic_write_text
@@ -129,40 +141,60 @@ def main() -> None:
         out = Path(tmp) / "resumed.csv"
         cmd = gmtnet + ["predict", "--list", str(Path(tmp) / f"list{n}.txt"), "--format", "csv", "--out", str(out),
                         "--workers", str(args.workers)]
-        first = run_monitored(cmd, stop_after_rows=n // 2, out=out)
+        first = run_monitored(cmd, kill_after_rows=n // 2, out=out)
         with open(out) as handle:
-            after_stop = sum(1 for _ in csv.DictReader(handle))
+            after_stop = sum(1 for _ in handle) - 1  # data lines, a cut last line included
         second = run_monitored(cmd + ["--resume"])
         with open(out) as handle:
             sources = [r["source"] for r in csv.DictReader(handle)]
-        resume = {"structures": n, "interrupt_sent": first["interrupted"], "rows_after_interrupt": after_stop,
-                  "interrupt_returncode": first["returncode"],
+        resume = {"structures": n, "killed": first["killed"], "lines_after_kill": after_stop,
+                  "kill_returncode": first["returncode"],
                   "resume_returncode": second["returncode"], "rows_after_resume": len(sources),
                   "distinct_sources": len(set(sources)), "resume_wall_s": second["wall_s"]}
         print(json.dumps(resume), flush=True)
+    result = {"benchmark": "streaming", "workers": args.workers, "rows": rows, "resume": resume,
+              **memory_fits(rows), "environment": environment()}
+    args.out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(args.out / "streaming.json", json.dumps(result, indent=1) + "\n")
+    md = report(result)
+    atomic_write_text(args.out / "streaming.md", md)
+    print(md)
+
+
+def memory_fits(rows: list[dict]) -> dict:
+    """Peak memory against structures: a line through all sizes, and the slope between the two
+    largest, each extrapolated to 10^5 structures (MiB)."""
+    import numpy as np
+
     x = np.array([r["structures"] for r in rows], dtype=float)
     y = np.array([r["peak_rss_mib"] for r in rows])
     slope, intercept = np.polyfit(x, y, 1)
-    extrapolated = float(intercept + slope * 1e5)
-    result = {"benchmark": "streaming", "workers": args.workers, "rows": rows, "resume": resume,
-              "peak_rss_fit_mib": {"intercept": float(intercept), "per_structure": float(slope)},
-              "peak_rss_extrapolated_1e5_mib": extrapolated, "environment": environment()}
-    args.out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(args.out / "streaming.json", json.dumps(result, indent=1) + "\n")
-    env = result["environment"]
-    md = [f"# Screening many structures: gmtnet predict --list ... --format csv --out ... --workers {args.workers}", "",
+    last_slope = (y[-1] - y[-2]) / (x[-1] - x[-2])
+    return {"peak_rss_fit_mib": {"intercept": float(intercept), "per_structure": float(slope)},
+            "peak_rss_extrapolated_1e5_mib": float(intercept + slope * 1e5),
+            "peak_rss_last_interval_per_structure_mib": float(last_slope),
+            "peak_rss_extrapolated_1e5_last_interval_mib": float(y[-1] + last_slope * (1e5 - x[-1]))}
+
+
+def report(result: dict) -> str:
+    rows, resume, env, n = result["rows"], result["resume"], result["environment"], result["resume"]["structures"]
+    fit = result["peak_rss_fit_mib"]
+    md = [f"# Screening many structures: gmtnet predict --list ... --format csv --out ... --workers {result['workers']}", "",
           f"{env['date']}; {env['cpu']} ({env['cores_available']} cores); torch {env['torch']}; shipped models, "
           "all three tasks; peak memory (PSS) of the command and its workers, sampled every 0.1 s.", "",
           "| structures | rows written | wall s | crystals/s | peak PSS MiB |", "|---|---|---|---|---|"]
     md += [f"| {r['structures']} | {r['rows_written']} | {r['wall_s']:.1f} | {r['crystals_per_s']:.1f} | "
            f"{r['peak_rss_mib']:.0f} |" for r in rows]
-    md += ["", f"Linear fit of peak PSS against structures: {intercept:.0f} MiB + {slope * 1e3:.3f} MiB per 1000 "
-           f"structures; extrapolated to 10^5 structures: {extrapolated:.0f} MiB.", "",
-           f"Interrupt and resume ({n} structures): Ctrl-C after {resume['rows_after_interrupt']} rows "
-           f"(exit {resume['interrupt_returncode']}), then --resume (exit {resume['resume_returncode']}): "
+    md += ["", f"Extrapolation to 10^5 structures: a line through all sizes ({fit['intercept']:.0f} MiB + "
+           f"{fit['per_structure'] * 1e3:.1f} MiB per 1000 structures) gives "
+           f"{result['peak_rss_extrapolated_1e5_mib']:.0f} MiB; the slope between the two largest sizes "
+           f"({result['peak_rss_last_interval_per_structure_mib'] * 1e3:.1f} MiB per 1000) gives "
+           f"{result['peak_rss_extrapolated_1e5_last_interval_mib']:.0f} MiB.", "",
+           f"Kill and resume ({n} structures): the command and its worker killed (SIGKILL) once the output "
+           f"held {resume['lines_after_kill']} data lines (exit {resume['kill_returncode']}), then the same "
+           f"command with --resume (exit {resume['resume_returncode']}, {resume['resume_wall_s']:.0f} s): "
            f"{resume['rows_after_resume']} rows, {resume['distinct_sources']} distinct structures.", ""]
-    atomic_write_text(args.out / "streaming.md", "\n".join(md))
-    print("\n".join(md))
+    return "\n".join(md)
 
 
 if __name__ == "__main__":

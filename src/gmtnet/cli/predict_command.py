@@ -56,9 +56,10 @@ def predict(
 ) -> None:
     """Predict the tensors of crystals with the shipped models (exact symmetry, input frame).
 
-    With --format jsonl, or --format csv and --out, results are streamed: written chunk by
-    chunk as they are predicted (memory stays bounded for any number of structures), and an
-    interrupted run continues with --resume without redoing the structures already written."""
+    With --format jsonl, or --format csv and --out, results stream:
+    they are written chunk by chunk as they are predicted (memory stays
+    bounded for any number of structures), and an interrupted run
+    continues with --resume without redoing what is already written."""
     from gmtnet.errors import GmtnetError
     from gmtnet.model import load_model
     from gmtnet.prediction.formatting import FORMATS
