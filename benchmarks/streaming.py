@@ -163,7 +163,7 @@ def main() -> None:
 
 def memory_fits(rows: list[dict]) -> dict:
     """Peak memory against structures: a line through all sizes, and the slope between the two
-    largest, each extrapolated to 10^5 structures (MiB)."""
+    largest (taken as 0 if memory fell), each extrapolated to 10^5 structures (MiB)."""
     import numpy as np
 
     x = np.array([r["structures"] for r in rows], dtype=float)
@@ -173,7 +173,7 @@ def memory_fits(rows: list[dict]) -> dict:
     return {"peak_rss_fit_mib": {"intercept": float(intercept), "per_structure": float(slope)},
             "peak_rss_extrapolated_1e5_mib": float(intercept + slope * 1e5),
             "peak_rss_last_interval_per_structure_mib": float(last_slope),
-            "peak_rss_extrapolated_1e5_last_interval_mib": float(y[-1] + last_slope * (1e5 - x[-1]))}
+            "peak_rss_extrapolated_1e5_last_interval_mib": float(y[-1] + max(last_slope, 0.0) * (1e5 - x[-1]))}
 
 
 def report(result: dict) -> str:
@@ -188,7 +188,7 @@ def report(result: dict) -> str:
     md += ["", f"Extrapolation to 10^5 structures: a line through all sizes ({fit['intercept']:.0f} MiB + "
            f"{fit['per_structure'] * 1e3:.1f} MiB per 1000 structures) gives "
            f"{result['peak_rss_extrapolated_1e5_mib']:.0f} MiB; the slope between the two largest sizes "
-           f"({result['peak_rss_last_interval_per_structure_mib'] * 1e3:.1f} MiB per 1000) gives "
+           f"({result['peak_rss_last_interval_per_structure_mib'] * 1e3:.1f} MiB per 1000, taken as 0 if negative) gives "
            f"{result['peak_rss_extrapolated_1e5_last_interval_mib']:.0f} MiB.", "",
            f"Kill and resume ({n} structures): the command and its worker killed (SIGKILL) once the output "
            f"held {resume['lines_after_kill']} data lines (exit {resume['kill_returncode']}), then the same "
