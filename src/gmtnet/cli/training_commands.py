@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import typer
@@ -40,7 +41,8 @@ def train(
                       val_limit=max(1, limit // 8) if limit else None, seed=seed,
                       threads=threads, source=source, compile=compile_kernels)
     result = run(cfg, resume=resume)
-    typer.echo(f"best validation Fnorm {result['best_val_fnorm']:.4f}; model: {result['best']}")
+    if os.environ.get("RANK", "0") == "0":  # under torchrun, the first process reports
+        typer.echo(f"best validation Fnorm {result['best_val_fnorm']:.4f}; model: {result['best']}")
 
 
 def evaluate(

@@ -70,10 +70,14 @@ class GlobalBatchNorm1d(nn.BatchNorm1d):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not (self.training and dist.is_initialized() and dist.get_world_size() > 1):
             return super().forward(x)
+        import warnings
+
         from torch.distributed.nn.functional import all_reduce
 
         stats = torch.cat([x.sum(0), (x * x).sum(0), x.new_full((1,), float(x.shape[0]))])
-        stats = all_reduce(stats)  # differentiable sum over processes
+        with warnings.catch_warnings():  # newer torch calls it deprecated; its successor is private
+            warnings.simplefilter("ignore", FutureWarning)
+            stats = all_reduce(stats)  # differentiable sum over processes
         c = x.shape[1]
         n = stats[-1]
         mean = stats[:c] / n
