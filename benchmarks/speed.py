@@ -41,13 +41,14 @@ TASKS = ("dielectric", "piezoelectric", "elastic")
 SCALING_CELLS = [(1, 1, 1), (2, 1, 1), (2, 2, 1), (2, 2, 2), (4, 2, 2), (4, 4, 2), (4, 4, 4), (8, 4, 4), (10, 5, 5)]
 
 
-def _median_time(fn, repeats: int) -> float:
+def _median_time(fn, repeats: int) -> tuple[float, object]:
+    """(median seconds of ``repeats`` calls of fn, the last call's result)."""
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        fn()
+        result = fn()
         times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    return statistics.median(times), result
 
 
 def _sync(device: str) -> None:
@@ -94,7 +95,7 @@ def export_graphs(args) -> None:
             graphs, labels = load_graphs(task, split, args)
             with open(out / f"{task}-{split}.pkl", "wb") as handle:
                 pickle.dump({"graphs": _fresh(graphs), "labels": labels}, handle)
-    graphs = scaling_graphs(args)
+    graphs, _ = scaling_graphs(args)
     with open(out / "scaling.pkl", "wb") as handle:
         pickle.dump({"graphs": graphs}, handle)
     print(f"wrote graphs to {out}")
@@ -135,42 +136,27 @@ def bench_training(args) -> list[dict]:
     import torch
 
     from gmtnet.model import build_model
-    from gmtnet.training.optim import make_optimizer
+    from gmtnet.training.timing import training_step_times
 
     rows = []
     settings = [(t, False) for t in args.thread_list] if args.device == "cpu" else [(0, False)]
     if args.compile:
         settings += [(t, True) for t, _ in list(settings)]
+    warmup = 2  # first use of kernels, compilation, projector caches
     for task in args.task_list:
         graphs, labels = load_graphs(task, "train", args)
         order = np.random.default_rng(0).permutation(len(graphs))
-        n_batches = args.batches + 2
-        batches = [[int(i) for i in order[(b * 64) % len(order):][:64]] for b in range(n_batches)]
-        batches = [b if len(b) == 64 else [int(i) for i in order[:64]] for b in batches]
+        batches = [order[(b * 64) % len(order):][:64] for b in range(args.batches + warmup)]
+        batches = np.concatenate([b if len(b) == 64 else order[:64] for b in batches])
         for threads, compiled in settings:
             if threads:
                 torch.set_num_threads(threads)
             model = build_model(task, preset=args.preset).to(args.device)
             if compiled:
                 model.compile_kernels()
-            optimizer = make_optimizer(model, 1e-3, 1e-5)
-            model.train()
-            y = torch.as_tensor(labels, dtype=torch.float32, device=args.device)
-            times, collate_times, atoms = [], [], []
-            for b, idx in enumerate(batches):
-                t0 = time.perf_counter()
-                batch = model.collate([graphs[i] for i in idx])
-                _sync(args.device)
-                t1 = time.perf_counter()
-                optimizer.zero_grad()
-                loss = torch.nn.functional.huber_loss(model(batch), y[idx])
-                loss.backward()
-                optimizer.step()
-                _sync(args.device)
-                if b >= 2:  # warm-up: first use of kernels, compilation, projector caches
-                    times.append(time.perf_counter() - t1)
-                    collate_times.append(t1 - t0)
-                    atoms.append(sum(graphs[i].n_atoms for i in idx))
+            collate_times, times = training_step_times(model, [graphs[i] for i in batches], labels[batches], 64)
+            collate_times, times = collate_times[warmup:], times[warmup:]
+            atoms = [sum(graphs[i].n_atoms for i in b) for b in batches.reshape(-1, 64)[warmup:]]
             rows.append({"task": task, "device": args.device, "threads": threads or None, "compiled": compiled,
                          "preset": args.preset, "batches": len(times),
                          "median_s_per_batch": statistics.median(times), "mean_s_per_batch": statistics.fmean(times),
@@ -213,14 +199,21 @@ def bench_inference(args) -> list[dict]:
     return rows
 
 
-def scaling_graphs(args) -> list:
-    """Graphs of supercells (2 to 500 atoms) of the first 2-atom crystal of the dielectric test set."""
+def scaling_graphs(args) -> tuple[list, list[float]]:
+    """Graphs of supercells (2 to 500 atoms) of the first 2-atom crystal of the dielectric test
+    set, and the median seconds of building each (symmetry analysis + graph)."""
     from gmtnet.data import load_dataset
     from gmtnet.model import build_model
 
     base = next(r.structure for r in load_dataset("dielectric", split="test") if len(r.structure) == 2)
     model = build_model("dielectric", preset=args.preset)
-    return [model.graph(base * cell) for cell in SCALING_CELLS]
+    graphs, seconds = [], []
+    for cell in SCALING_CELLS:
+        structure = base * cell
+        t, graph = _median_time(lambda s=structure: model.graph(s), 3 if len(structure) <= 128 else 1)
+        graphs.append(graph)
+        seconds.append(t)
+    return graphs, seconds
 
 
 def _proc_status_mib(field: str) -> float:
@@ -258,7 +251,7 @@ def scaling_child(args) -> dict:
     def run():
         model.predict_graphs(_fresh([graph]), batch_size=1)
         _sync(args.device)
-    t = _median_time(run, 5 if graph.n_atoms <= 128 else 3)
+    t, _ = _median_time(run, 5 if graph.n_atoms <= 128 else 3)
     if args.device.startswith("cuda"):
         peak = (torch.cuda.max_memory_allocated() - base) / 2**20
     else:
@@ -278,17 +271,7 @@ def bench_scaling(args) -> dict:
             graphs = pickle.load(handle)["graphs"]
         prep = [None] * len(graphs)
     else:
-        from gmtnet.data import load_dataset
-        from gmtnet.graph import build_graph
-        from gmtnet.symmetry import analyze_symmetry
-
-        base = next(r.structure for r in load_dataset("dielectric", split="test") if len(r.structure) == 2)
-        graphs, prep = [], []
-        for cell in SCALING_CELLS:
-            s = base * cell
-            reps = 3 if len(s) <= 128 else 1
-            prep.append(_median_time(lambda s=s: build_graph(s, k=16, symmetry=analyze_symmetry(s, 1e-3)), reps))
-            graphs.append(build_graph(s, k=16, symmetry=analyze_symmetry(s, 1e-3)))
+        graphs, prep = scaling_graphs(args)
 
     with tempfile.TemporaryDirectory() as tmp:
         for g, t_prep in zip(graphs, prep):

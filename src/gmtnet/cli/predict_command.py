@@ -112,28 +112,23 @@ def _stream(predictor, files, fmt, out, plot, workers, resume, chunk_size) -> No
     from gmtnet.prediction.stream_output import ResultWriter
 
     writer = ResultWriter(out, fmt, predictor.tasks, resume=resume)
-    sources = [str(f) for f in files]
-    todo = [(f, s) for f, s in zip(files, sources) if s not in writer.done]
+    todo = [f for f in files if str(f) not in writer.done]
     if resume:
         typer.echo(f"resuming {out}: {len(files) - len(todo)} of {len(files)} structures already done", err=True)
     n_ok = n_failed = 0
-    chunk = []
     try:
-        for result in predictor.stream([f for f, _ in todo], [s for _, s in todo], workers=workers,
-                                       chunk_size=chunk_size, progress=out is not None and len(todo) > 1):
-            chunk.append(result)
-            if result.ok:
-                n_ok += 1
-                if plot is not None:
-                    _plot(result, plot)
-            else:
-                n_failed += 1
-                typer.echo(f"error: {result.source}: {result.error}", err=True)
-            if len(chunk) >= chunk_size:
-                writer.write(chunk)
-                chunk = []
-    finally:  # also on interruption: the finished rows of the current chunk are kept
-        writer.write(chunk)
+        for chunk in predictor.chunks(todo, [str(f) for f in todo], workers=workers,
+                                      chunk_size=chunk_size, progress=out is not None and len(todo) > 1):
+            writer.write(chunk)  # on disk before the next chunk is predicted
+            for result in chunk:
+                if result.ok:
+                    n_ok += 1
+                    if plot is not None:
+                        _plot(result, plot)
+                else:
+                    n_failed += 1
+                    typer.echo(f"error: {result.source}: {result.error}", err=True)
+    finally:
         writer.close()
     if out is not None:
         typer.echo(f"wrote {out}: {n_ok} predicted, {n_failed} failed in this run", err=True)

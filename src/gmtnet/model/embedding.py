@@ -37,18 +37,18 @@ class EdgeEmbedding(nn.Module):
         self.rbf = RadialBasis(vmin, vmax, bins)
         self.linear = nn.Linear(bins, edge_dim)
 
+    def _active_bins(self, x: torch.Tensor) -> tuple[int, int]:
+        """[lo, hi): the centres within reach of some value of ``x`` (empty if none)."""
+        if x.numel() == 0:
+            return 0, 0
+        reach = (-self.min_log_basis / self.rbf.gamma) ** 0.5  # exp(-gamma reach^2) = exp(min_log_basis)
+        idx = ((self.rbf.centres >= x.min() - reach) & (self.rbf.centres <= x.max() + reach)).nonzero().flatten()
+        return (int(idx[0]), int(idx[-1]) + 1) if idx.numel() else (0, 0)
+
     def forward(self, lengths: torch.Tensor) -> torch.Tensor:
         x = -self.c / lengths  # [E]
-        if x.numel() == 0:
-            return nn.functional.softplus(self.linear(self.rbf(x)))
-        centres = self.rbf.centres
-        reach = (-self.min_log_basis / self.rbf.gamma) ** 0.5  # exp(-gamma reach^2) = exp(min_log_basis)
-        active = (centres >= x.min() - reach) & (centres <= x.max() + reach)
-        idx = active.nonzero().flatten()
-        if idx.numel() == 0:
-            return nn.functional.softplus(self.linear.bias.expand(x.shape[0], -1))
-        lo, hi = int(idx[0]), int(idx[-1]) + 1
-        log_basis = -self.rbf.gamma * (x[:, None] - centres[lo:hi]) ** 2  # [E, active bins]
+        lo, hi = self._active_bins(x)
+        log_basis = -self.rbf.gamma * (x[:, None] - self.rbf.centres[lo:hi]) ** 2  # [E, active bins]
         basis = torch.exp(log_basis.clamp(min=self.min_log_basis)).masked_fill(log_basis < self.min_log_basis, 0.0)
         return nn.functional.softplus(nn.functional.linear(basis, self.linear.weight[:, lo:hi], self.linear.bias))
 

@@ -31,8 +31,7 @@ def wigner_matrices(rotations: np.ndarray, lmax: int) -> list[np.ndarray]:
     equivariant Clebsch-Gordan map C: (D^(l-1) (x) D^1) C = C D^l. Exact to rounding, and a few
     small matrix products instead of e3nn's matrix exponentials (the tests compare both)."""
     rots = np.asarray(rotations, dtype=np.float64).reshape(-1, 3, 3)
-    proper = rots * np.sign(np.linalg.det(rots))[:, None, None]
-    d1 = proper  # e3nn's l = 1 basis is (x, y, z)
+    d1 = rots * np.sign(np.linalg.det(rots))[:, None, None]  # proper part; e3nn's l = 1 basis is (x, y, z)
     out = [np.ones((len(rots), 1, 1)), d1]
     for l in range(2, lmax + 1):
         c, c_left = _coupling(l)

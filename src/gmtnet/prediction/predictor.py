@@ -199,9 +199,9 @@ class Predictor:
         """Prediction of one item, or a CrystalPrediction carrying the one-line reason it failed."""
         return self.finish([self.prepare(item, source)])[0]
 
-    def stream(self, items, sources=None, workers: int = 0, chunk_size: int = 256, progress: bool = False):
-        """Yield one CrystalPrediction per item, in order, holding at most a few chunks of
-        ``chunk_size`` crystals in memory; ``workers`` DataLoader processes do ``prepare``."""
+    def chunks(self, items, sources=None, workers: int = 0, chunk_size: int = 256, progress: bool = False):
+        """Yield lists of CrystalPredictions, ``chunk_size`` items at a time and in order, holding
+        only a few chunks in memory; ``workers`` DataLoader processes do ``prepare``."""
         from torch.utils.data import DataLoader
         from tqdm.auto import tqdm
 
@@ -211,9 +211,14 @@ class Predictor:
                             num_workers=workers, collate_fn=list, worker_init_fn=_single_thread_worker)
         with tqdm(total=len(items), desc="predict", disable=not progress, unit="crystal") as bar:
             for prepared in loader:
-                for result in self.finish(prepared):
-                    bar.update(1)
-                    yield result
+                results = self.finish(prepared)
+                bar.update(len(results))
+                yield results
+
+    def stream(self, items, sources=None, workers: int = 0, chunk_size: int = 256, progress: bool = False):
+        """Yield one CrystalPrediction per item, in order (see ``chunks``)."""
+        for chunk in self.chunks(items, sources, workers, chunk_size, progress):
+            yield from chunk
 
     def predict(self, items, sources=None, progress: bool = False, workers: int = 0) -> list[CrystalPrediction]:
         """One CrystalPrediction per item (paths, pymatgen Structures or ASE Atoms), errors included."""

@@ -14,7 +14,8 @@ def training_step_times(model, graphs, targets: np.ndarray, batch_size: int = 64
 
     A step is forward + Huber loss + backward + AdamW update; collation (with point-group
     projectors computed on a graph's first use) is timed separately. ``targets``: (N, 3, ..., 3)
-    labels in the model's units. The model is left in training mode with updated weights."""
+    labels in the model's units. The model is left in training mode with updated weights. On CUDA
+    each time ends with a synchronisation."""
     from gmtnet.training.optim import make_optimizer
 
     y = torch.as_tensor(np.asarray(targets), dtype=next(model.parameters()).dtype)
@@ -24,11 +25,15 @@ def training_step_times(model, graphs, targets: np.ndarray, batch_size: int = 64
     for start in range(0, len(graphs), batch_size):
         t0 = time.perf_counter()
         batch = model.collate(graphs[start:start + batch_size])
+        if batch.edge_vec.is_cuda:
+            torch.cuda.synchronize()
         t1 = time.perf_counter()
         optimizer.zero_grad()
         loss = torch.nn.functional.huber_loss(model(batch), y[start:start + batch_size].to(batch.edge_vec.device))
         loss.backward()
         optimizer.step()
+        if batch.edge_vec.is_cuda:
+            torch.cuda.synchronize()
         collate_times.append(t1 - t0)
         step_times.append(time.perf_counter() - t1)
     return collate_times, step_times

@@ -66,12 +66,13 @@ def _write_logs(out: Path, history: list[dict]) -> None:
     atomic_write_text(out / "log.csv", text.getvalue())
 
 
-def _global_mean_loss(loss: torch.Tensor, ctx: DistributedContext) -> float:
-    """The global batch's mean loss from this process's scaled shard loss (for the log)."""
-    loss = loss / ctx.world_size
+def _epoch_mean_loss(losses: list[torch.Tensor], ctx: DistributedContext) -> float:
+    """Mean over the epoch's steps of the global batches' mean losses, from this process's
+    scaled shard losses (one all-reduce per epoch, none per step)."""
+    total = torch.stack(losses).double().sum()
     if ctx.active:
-        torch.distributed.all_reduce(loss)
-    return float(loss)
+        torch.distributed.all_reduce(total)
+    return float(total) / (ctx.world_size * len(losses))
 
 
 def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, cache_dir=None) -> dict:
@@ -166,9 +167,9 @@ def _train(cfg: TrainConfig, ctx: DistributedContext, resume: bool, progress: bo
             loss.backward()
             optimizer.step()
             scheduler.step()
-            losses.append(_global_mean_loss(loss.detach(), ctx))
+            losses.append(loss.detach())
         val = tensor_metrics(model.predict_graphs(val_graphs, snap=False), val_labels, val_constraints, val_systems)["overall"]
-        row = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)), "val_fnorm": val.fnorm,
+        row = {"epoch": epoch + 1, "train_loss": _epoch_mean_loss(losses, ctx), "val_fnorm": val.fnorm,
                "val_ewt25": val.ewt25, "val_ewt10": val.ewt10, "val_ewt5": val.ewt5,
                "lr": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - t0}
         history.append(row)
