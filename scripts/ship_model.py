@@ -1,26 +1,28 @@
-"""Copy a finished training run's best model into the package and write its model card.
+"""Copy finished training runs' best models into the package and write the model card.
 
-    GMTNET_DATA=... python scripts/ship_model.py dielectric runs/gmtnet-dielectric ["HARDWARE"]
+    GMTNET_DATA=... python scripts/ship_model.py TASK RUN_DIR [RUN_DIR ...] [--hardware "..."]
 
-HARDWARE describes where the run trained (default: this machine's CPU).
+One RUN_DIR ships that run's best model; several ship their ensemble (the mean of their
+predictions, see gmtnet.model.ensemble). HARDWARE describes where the runs trained (default:
+this machine's CPU).
 
 The card (src/gmtnet/pretrained/<task>.json and .md) records the data, split, epochs, training
-hardware and wall time, and the test-split metrics from the same code as ``gmtnet evaluate``,
-in the original frame and in a random rotated and reflected frame.
+hardware and wall time of every run, and the test-split metrics from the same code as
+``gmtnet evaluate``, in the original frame and in a random rotated and reflected frame.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
 
 from gmtnet.data import load_dataset
 from gmtnet.model import load_model
-from gmtnet.model.io import read_model_file
+from gmtnet.model.io import combine_models, read_model_file
 from gmtnet.tensors.transform import random_orthogonal
 from gmtnet.training.evaluate import evaluate_model, metrics_json, metrics_table
 from gmtnet.utils.environment import environment
@@ -29,42 +31,60 @@ from gmtnet.utils.io import atomic_write_text
 PRETRAINED = Path(__file__).resolve().parent.parent / "src" / "gmtnet" / "pretrained"
 
 
-def main(task: str, run_dir: str, hardware: str | None = None) -> None:
-    run = Path(run_dir)
+def run_summary(run: Path) -> dict:
+    """What the card says of one training run."""
     history = json.loads((run / "log.json").read_text())
     config = json.loads((run / "config.json").read_text())
-    blob = read_model_file(run / "best.pt")
+    meta = read_model_file(run / "best.pt")["metadata"]
+    return {"run": run.name, "architecture": config["model"], "preset": config["preset"],
+            "loss": config.get("loss", "huber"), "seed": config["seed"], "epochs": config["epochs"],
+            "best_epoch": meta.get("epoch"), "val_fnorm": meta.get("val_fnorm"),
+            "training_wall_s": float(sum(h["seconds"] for h in history)), "train_config": config}
+
+
+def main(task: str, run_dirs: list[Path], hardware: str | None = None) -> None:
+    runs = [run_summary(r) for r in run_dirs]
     target = PRETRAINED / f"{task}.pt"
-    shutil.copyfile(run / "best.pt", target)
+    if len(run_dirs) == 1:
+        shutil.copyfile(run_dirs[0] / "best.pt", target)
+    else:
+        combine_models([r / "best.pt" for r in run_dirs], target)
     model = load_model(target)
+    val_result = evaluate_model(model, load_dataset(task).split("val"))
     data = load_dataset(task)
     test = data.split("test")
     result = evaluate_model(model, test)
     rotation = random_orthogonal(np.random.default_rng(2024), improper=True)
     rotated = evaluate_model(model, test, rotation=rotation)
     env = environment()
+    kind = "GMTNet" if len(runs) == 1 else f"ensemble of {len(runs)} GMTNet runs (mean prediction)"
     card = {
-        "task": task, "architecture": blob["architecture"], "preset": config["preset"],
+        "task": task, "model": kind, "n_members": len(runs), "runs": runs,
         "data": "Materials Project benchmark (matminer 0.3.9 CSVs), curated by gmtnet",
-        "split": "train", "validation": "val (best epoch by validation Fnorm)", "test": "test (never used in training)",
+        "split": "train", "validation": "val (best epoch of each run by validation Fnorm)",
+        "test": "test (never used in training or selection)",
         "n_train": len(data.split("train")), "n_test": len(test),
-        "epochs": config["epochs"], "best_epoch": blob["metadata"].get("epoch"),
-        "val_fnorm": blob["metadata"].get("val_fnorm"),
-        "training_wall_s": float(sum(h["seconds"] for h in history)),
+        "val_fnorm": val_result["overall"].fnorm,
+        "training_wall_s": float(sum(r["training_wall_s"] for r in runs)),
         "hardware": hardware or f"{env['cpu']}, 1 thread per run (CPU)", "date": env["date"], "torch": env["torch"],
-        "parameters": model.n_parameters(), "label_scale": model.config.output_scale,
-        "train_config": config,
+        "parameters": model.n_parameters(), "file_bytes": target.stat().st_size,
         "test_metrics": metrics_json(result),
         "test_metrics_rotated_reflected": metrics_json(rotated),
         "rotation": rotation.tolist(),
     }
     atomic_write_text(PRETRAINED / f"{task}.json", json.dumps(card, indent=1) + "\n")
     o, r = result["overall"], rotated["overall"]
-    md = (f"# Model card: GMTNet, {task}\n\n"
-          f"- data: {card['data']}; trained on the train split ({card['n_train']} crystals), best epoch "
-          f"{card['best_epoch']} of {card['epochs']} chosen on the val split; preset `{card['preset']}`, "
-          f"{card['parameters']:,} parameters\n"
-          f"- training: {card['training_wall_s'] / 60:.0f} min on {card['hardware']}, {card['date'][:10]}\n"
+    members = "\n".join(
+        f"  - `{x['run']}`: {x['architecture']} preset `{x['preset']}`, loss `{x['loss']}`, seed {x['seed']}, "
+        f"best epoch {x['best_epoch']} of {x['epochs']}, validation Fnorm {x['val_fnorm']:.3f}, "
+        f"{x['training_wall_s'] / 60:.0f} min" for x in runs)
+    md = (f"# Model card: {task}\n\n"
+          f"- model: {kind}, {card['parameters']:,} parameters, {card['file_bytes'] / 1e6:.1f} MB\n"
+          f"- data: {card['data']}; trained on the train split ({card['n_train']} crystals); each run's "
+          f"checkpoint chosen on the val split (ensemble validation Fnorm {card['val_fnorm']:.3f})\n"
+          f"- runs:\n{members}\n"
+          f"- training: {card['training_wall_s'] / 60:.0f} min in all on {card['hardware']}; card written "
+          f"{card['date'][:10]}\n"
           f"- test split ({len(test)} crystals), `gmtnet evaluate`:\n\n{metrics_table(result, model.ttype.unit)}\n"
           f"- same test set in a random rotated and reflected frame: Fnorm {r.fnorm:.4f} (original {o.fnorm:.4f}), "
           f"zero success {r.zero_success}, equality success {r.equality_success}\n")
@@ -73,4 +93,9 @@ def main(task: str, run_dir: str, hardware: str | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:4])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("task")
+    parser.add_argument("run_dirs", nargs="+", type=Path)
+    parser.add_argument("--hardware", default=None)
+    args = parser.parse_args()
+    main(args.task, args.run_dirs, args.hardware)

@@ -210,3 +210,61 @@ def test_reproduce_rejects_unknown_tables(capsys):
         main(["reproduce", "table99"])
     assert exit_info.value.code == 1
     assert "unknown table 'table99'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("kind", ["huber", "fnorm"])
+def test_shard_losses_add_up_to_the_global_batch_loss(kind, rng):
+    from gmtnet.training.losses import shard_loss
+
+    pred, target = (torch.as_tensor(rng.normal(size=(6, 3, 3, 3)) * 2) for _ in range(2))
+    whole = shard_loss(pred, target, kind, 6, huber_delta=0.5)
+    parts = shard_loss(pred[:2], target[:2], kind, 6, huber_delta=0.5) + shard_loss(pred[2:], target[2:], kind, 6, huber_delta=0.5)
+    torch.testing.assert_close(parts, whole, rtol=1e-12, atol=0)
+    if kind == "huber":
+        expected = torch.nn.functional.huber_loss(pred, target, delta=0.5)
+    else:  # the Fnorm metric: mean over crystals of the Frobenius norm of the error
+        expected = torch.stack([torch.linalg.norm((p - t).flatten()) for p, t in zip(pred, target)]).mean()
+    torch.testing.assert_close(whole, expected, rtol=1e-9, atol=0)
+
+
+def test_fnorm_loss_has_a_finite_gradient_at_an_exact_fit():
+    from gmtnet.training.losses import shard_loss
+
+    pred = torch.zeros(2, 3, 3, requires_grad=True)
+    shard_loss(pred, torch.zeros(2, 3, 3), "fnorm", 2).backward()
+    assert torch.isfinite(pred.grad).all()
+    with pytest.raises(ValueError, match="unknown loss"):
+        shard_loss(pred, pred, "l3", 2)
+
+
+def test_train_cli_takes_the_loss_and_refuses_an_unknown_one(tmp_path, mp_root, monkeypatch, capsys):
+    monkeypatch.setenv("GMTNET_DATA", str(mp_root))
+    with pytest.raises(SystemExit) as bad:
+        main(["train", "--task", "dielectric", "--loss", "l3", "--out", str(tmp_path / "bad")])
+    assert bad.value.code != 0 and not (tmp_path / "bad").exists()
+    with pytest.raises(SystemExit) as ok:
+        main(["train", "--task", "dielectric", "--preset", "fast", "--loss", "fnorm", "--huber-delta", "0.5",
+              "--epochs", "1", "--limit", "8", "--out", str(tmp_path / "run")])
+    assert ok.value.code in (0, None)
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert saved["loss"] == "fnorm" and saved["huber_delta"] == 0.5
+
+
+def test_reproduce_evaluates_a_run_of_several_seeds_as_their_ensemble(tmp_path, mp_root, monkeypatch):
+    from gmtnet.model.ensemble import EnsembleModel
+    from gmtnet.training import reproduce as rep
+
+    run = rep.Run("tiny", "dielectric", loss="fnorm", seeds=(3, 4), model_overrides=dict(TINY_GMTNET))
+    assert [p.name for p in run.run_dirs(tmp_path)] == ["tiny-s3-dielectric", "tiny-s4-dielectric"]
+    assert [p.name for p in rep.Run("one", "dielectric").run_dirs(tmp_path)] == ["one-dielectric"]
+    monkeypatch.setitem(rep.TABLES, "tiny-table", {"title": "tiny", "runs": [run]})
+    monkeypatch.setitem(rep.QUICK, "limit", 12)
+    report = rep.reproduce("tiny-table", quick=True, runs_root=tmp_path / "runs", reports=tmp_path / "reports",
+                           data_root=str(mp_root), progress=False, threads=1)
+    dirs = sorted(p.name for p in (tmp_path / "runs" / "quick").iterdir())
+    assert dirs == ["tiny-s3-dielectric", "tiny-s4-dielectric"]
+    configs = [json.loads((tmp_path / "runs" / "quick" / d / "config.json").read_text()) for d in dirs]
+    assert [(c["seed"], c["loss"]) for c in configs] == [(3, "fnorm"), (4, "fnorm")]
+    assert isinstance(rep._load_run_model([tmp_path / "runs" / "quick" / d / "best.pt" for d in dirs]), EnsembleModel)
+    row = json.loads(report.with_suffix(".json").read_text())["results"]["tiny-dielectric"]
+    assert np.isfinite(row["metrics"]["fnorm"]) and row["best_epoch"].count("/") == 1

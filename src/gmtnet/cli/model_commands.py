@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import typer
 
-app = typer.Typer(help="Inspect GMTNet models.", no_args_is_help=True)
+app = typer.Typer(help="Inspect GMTNet models and combine them into ensembles.", no_args_is_help=True)
 
 
 @app.command()
@@ -36,3 +37,18 @@ def info(
         typer.echo(f"  {name:<20} {n:>9,}")
     typer.echo(f"  lmax {summary['lmax']}; hidden irreps {summary['hidden_irreps']}")
     typer.echo(f"  output tensor irreps {summary['tensor_irreps']}")
+
+
+@app.command()
+def ensemble(
+    out: Path = typer.Argument(..., help="The ensemble model file to write."),
+    models: list[Path] = typer.Argument(..., help="Two or more trained model files (best.pt) of one task."),
+) -> None:
+    """Combine trained models of one task into one ensemble file whose prediction is their mean
+    (still exactly symmetric and equivariant); use it with evaluate and predict --model."""
+    from gmtnet.model.io import combine_models, load_model
+
+    combine_models(models, out)
+    model = load_model(out)
+    typer.echo(f"{out}: ensemble of {len(model.members)} {model.ttype.name} models, "
+               f"{model.n_parameters():,} parameters")

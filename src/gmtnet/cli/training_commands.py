@@ -17,6 +17,8 @@ def train(
     epochs: int = typer.Option(200, help="Training epochs (paper: 200)."),
     batch_size: int = typer.Option(64, help="Crystals per batch."),
     lr: float = typer.Option(1e-3, help="Initial learning rate (polynomial decay to 1e-5)."),
+    loss: str = typer.Option("huber", help="huber (the paper's, per entry) or fnorm (per-crystal Frobenius norm of the error)."),
+    huber_delta: float = typer.Option(1.0, help="Huber threshold in units of the label scale (RMS of the training labels)."),
     device: str = typer.Option("cpu", help="cpu or cuda."),
     out: Path = typer.Option(None, help="Run directory (default runs/<model>-<task>)."),
     limit: int = typer.Option(None, help="Use only the first N training crystals (and N/8 validation)."),
@@ -33,11 +35,14 @@ def train(
     from gmtnet.tensors import get_tensor_type
     from gmtnet.training import TrainConfig
     from gmtnet.training import train as run
+    from gmtnet.training.losses import LOSSES
 
     task = get_tensor_type(task).name
+    if loss not in LOSSES:
+        raise typer.BadParameter(f"unknown loss {loss!r}: expected one of {', '.join(LOSSES)}", param_hint="--loss")
     out = out or Path("runs") / f"{model}{'-ga' if group_average else ''}-{task}"
     cfg = TrainConfig(task=task, model=model, preset=preset, group_average=group_average, epochs=epochs,
-                      batch_size=batch_size, lr=lr, device=device, out=str(out), limit=limit,
+                      batch_size=batch_size, lr=lr, loss=loss, huber_delta=huber_delta, device=device, out=str(out), limit=limit,
                       val_limit=max(1, limit // 8) if limit else None, seed=seed,
                       threads=threads, source=source, compile=compile_kernels)
     result = run(cfg, resume=resume)
@@ -87,6 +92,7 @@ def reproduce(
     reports: Path = typer.Option(Path("reports"), help="Where the markdown tables go."),
     threads: int = typer.Option(0, help="CPU threads for torch (0: torch's default)."),
     device: str = typer.Option("cpu", help="cpu or cuda."),
+    compile_kernels: bool = typer.Option(False, "--compile", help="torch.compile the hot kernels of new runs."),
 ) -> None:
     """Train (or reuse) the models a paper table needs and write the table to REPORTS/."""
     import sys
@@ -97,5 +103,6 @@ def reproduce(
     tables = [t for t in TABLES if not t.startswith("learning-curve")] if table == "all" else [table]
     for name in tables:
         path = run(name, quick=quick, epochs=epochs, preset=preset, runs_root=runs, reports=reports,
-                   threads=threads, device=device, command="gmtnet " + " ".join(sys.argv[1:]))
+                   threads=threads, device=device, compile_kernels=compile_kernels,
+                   command="gmtnet " + " ".join(sys.argv[1:]))
         typer.echo(path.read_text())

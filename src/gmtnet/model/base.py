@@ -45,6 +45,15 @@ class TensorModel(nn.Module):
         """The SymmetryConstraints of a graph's crystal for this model's tensor type."""
         return graph_constraints(graph, self.ttype)
 
+    def prepare_graph(self, graph: CrystalGraph) -> None:
+        """Compute and cache on ``graph`` the point-group data this model's batches use (the
+        output projector and the averaged Wigner matrices), e.g. in a DataLoader worker."""
+        from gmtnet.model.batch import graph_wigner
+
+        self.constraints(graph)
+        if self.feature_irreps is not None:
+            graph_wigner(graph, self.feature_irreps)
+
     def collate(self, graphs: list[CrystalGraph]) -> GraphBatch:
         param = next(self.parameters())
         return collate(graphs, self.feature_irreps, self.ttype if self.projects_output else None,

@@ -14,6 +14,7 @@ from gmtnet.utils.io import atomic_write_bytes
 
 FORMAT = "gmtnet-model"
 VERSION = 1
+ENSEMBLE = "ensemble"
 
 
 def _architectures() -> dict:
@@ -56,12 +57,23 @@ def build_model_from_train_config(cfg, output_scale: float = 1.0):
     return build_model(cfg.task, cfg.model, group_average=cfg.group_average, output_scale=output_scale, **kw)
 
 
+def _model_blob(model, metadata: dict) -> dict:
+    """What a model file holds: architecture, hyperparameters, weights (members for an ensemble)."""
+    from gmtnet.model.ensemble import EnsembleModel
+
+    blob = {"format": FORMAT, "version": VERSION, "tensor_type": model.ttype.name, "metadata": metadata}
+    if isinstance(model, EnsembleModel):
+        members = [_model_blob(m, getattr(m, "metadata", {})) for m in model.members]
+        return {**blob, "architecture": ENSEMBLE, "members": members}
+    return {**blob, "architecture": architecture_of(model), "config": model.config.to_dict(),
+            "state_dict": model.state_dict()}
+
+
 def save_model(model, path: str | Path, **metadata) -> Path:
-    """Write the model atomically; ``metadata`` (e.g. training history) is stored alongside."""
+    """Write the model (or EnsembleModel) atomically; ``metadata`` (e.g. training history) is
+    stored alongside."""
     buffer = io.BytesIO()
-    torch.save({"format": FORMAT, "version": VERSION, "architecture": architecture_of(model),
-                "config": model.config.to_dict(), "tensor_type": model.ttype.name,
-                "state_dict": model.state_dict(), "metadata": metadata}, buffer)
+    torch.save(_model_blob(model, metadata), buffer)
     return atomic_write_bytes(path, buffer.getvalue())
 
 
@@ -79,11 +91,30 @@ def read_model_file(path: str | Path) -> dict:
     return blob
 
 
-def load_model(path: str | Path, map_location="cpu"):
-    """Rebuild a saved model (no trainer needed)."""
-    blob = read_model_file(path)
-    cls, config_cls = _architectures()[blob.get("architecture", "gmtnet")]
-    model = cls(config_cls(**blob["config"]))
-    model.load_state_dict(blob["state_dict"])
+def _model_from_blob(blob: dict):
+    from gmtnet.model.ensemble import EnsembleModel
+
+    architecture = blob.get("architecture", "gmtnet")
+    if architecture == ENSEMBLE:
+        model = EnsembleModel([_model_from_blob(m) for m in blob["members"]])
+    else:
+        cls, config_cls = _architectures()[architecture]
+        model = cls(config_cls(**blob["config"]))
+        model.load_state_dict(blob["state_dict"])
     model.metadata = blob.get("metadata", {})
-    return model.to(map_location)
+    return model
+
+
+def load_model(path: str | Path, map_location="cpu"):
+    """Rebuild a saved model or ensemble (no trainer needed)."""
+    return _model_from_blob(read_model_file(path)).to(map_location)
+
+
+def combine_models(paths: list[str | Path], out: str | Path, **metadata) -> Path:
+    """Write one ensemble file (see gmtnet.model.ensemble) from several model files of one task."""
+    from gmtnet.model.ensemble import EnsembleModel
+
+    models = [load_model(p) for p in paths]
+    for p, m in zip(paths, models):
+        m.metadata = {**m.metadata, "source_file": str(p)}
+    return save_model(EnsembleModel(models), out, **metadata)

@@ -134,7 +134,6 @@ class Predictor:
     def prepare(self, item, source: str) -> PreparedCrystal | CrystalPrediction:
         """The crystal ready for the models, or a CrystalPrediction carrying the one-line reason
         it cannot be predicted."""
-        from gmtnet.model.batch import graph_wigner
         from gmtnet.symmetry import analyze_symmetry
 
         try:
@@ -151,9 +150,8 @@ class Predictor:
                 if key not in by_settings:
                     by_settings[key] = model.graph(structure, symmetry=sym)
                 graph = graphs[task] = by_settings[key]
-                pred.independent[task] = independent_components(model.constraints(graph))  # caches the projector
-                if model.feature_irreps is not None:
-                    graph_wigner(graph, model.feature_irreps)
+                model.prepare_graph(graph)
+                pred.independent[task] = independent_components(model.constraints(graph))
             return PreparedCrystal(pred, graphs)
         except (GmtnetError, ValueError, OSError, np.linalg.LinAlgError) as exc:
             return self._failure(source, exc)  # one line per bad item; the batch goes on

@@ -18,6 +18,10 @@ class TrainConfig:
         weight_decay: AdamW decay (paper 1e-5), not applied to biases and normalisation weights.
         lr_power, lr_end: polynomial decay lr(t) = (lr - lr_end) (1 - t/T)^power + lr_end over all
             T optimizer steps.
+        loss: "huber" (the paper's: Huber on every tensor entry, averaged) or "fnorm" (the mean
+            over crystals of the Frobenius norm of the error: the evaluation's Fnorm metric
+            itself, an L1-type loss per crystal that is not pulled by the few crystals with huge
+            labels). Both work on labels divided by the label scale.
         huber_delta: Huber loss threshold, on labels divided by the label scale (RMS of the
             training labels' entries), so one setting fits all three tasks.
         source, data_root: where the curated data come from (see gmtnet.data.load_dataset).
@@ -42,6 +46,7 @@ class TrainConfig:
     weight_decay: float = 1e-5
     lr_power: float = 1.0
     lr_end: float = 1e-5
+    loss: str = "huber"
     huber_delta: float = 1.0
     source: str = "mp"
     data_root: str | None = None

@@ -50,7 +50,7 @@ def prepare_graphs(model, records, source: str = "mp", cache_dir: str | Path | N
     graphs = []
     for record in tqdm(records, desc=desc, disable=not progress, leave=False):
         graph = model.graph(record.structure)
-        model.collate([graph])  # fills the per-graph projector caches
+        model.prepare_graph(graph)  # the point-group projectors, cached on the graph
         graphs.append(graph)
     if path is not None:
         atomic_write_bytes(path, pickle.dumps(graphs, protocol=pickle.HIGHEST_PROTOCOL))

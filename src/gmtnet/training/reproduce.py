@@ -33,6 +33,15 @@ class Run:
     group_average: bool = False
     model_overrides: dict = field(default_factory=dict)
     limit: int | None = None  # train on the first N training crystals only (learning curves)
+    preset: str | None = None  # GMTNet preset of this run; None: the command's --preset
+    loss: str = "huber"  # the paper's; "fnorm" trains on the Fnorm metric itself (TrainConfig.loss)
+    seeds: tuple[int, ...] = (0,)  # several: one run per seed, evaluated as their ensemble (mean)
+
+    def run_dirs(self, root: Path) -> list[Path]:
+        """Where each seed's run lives: runs/<label>-<task> for one seed, else runs/<label>-s<seed>-<task>."""
+        if len(self.seeds) == 1:
+            return [root / f"{self.label}-{self.task}"]
+        return [root / f"{self.label}-s{seed}-{self.task}" for seed in self.seeds]
 
 
 DIEL_MODELS = [Run("megnet", "dielectric", "megnet"), Run("etgnn", "dielectric", "etgnn"),
@@ -75,19 +84,35 @@ def _finished(run_dir: Path) -> bool:
 
 
 def train_run(run: Run, quick: bool, epochs: int, preset: str, runs_root: Path, data_root, progress: bool,
-              threads: int = 0, device: str = "cpu") -> Path:
-    """Train (or resume, or reuse) one run; returns its best.pt."""
+              threads: int = 0, device: str = "cpu", compile_kernels: bool = False) -> list[Path]:
+    """Train (or resume, or reuse) a run's seeds; returns their best.pt files."""
     from gmtnet.training import TrainConfig, train
 
     settings = dict(QUICK, limit=min(QUICK["limit"], run.limit or QUICK["limit"])) if quick else \
         {"epochs": epochs, "limit": run.limit, "val_limit": None}
-    run_dir = runs_root / ("quick" if quick else "") / f"{run.label}-{run.task}"
-    cfg = TrainConfig(task=run.task, model=run.model, preset=preset, group_average=run.group_average,
-                      out=str(run_dir), data_root=data_root, model_overrides=dict(run.model_overrides),
-                      threads=threads, device=device, **settings)
-    if not _finished(run_dir):
-        train(cfg, resume=(run_dir / "last.pt").is_file(), progress=progress)
-    return run_dir / "best.pt"
+    bests = []
+    for seed, run_dir in zip(run.seeds, run.run_dirs(runs_root / ("quick" if quick else ""))):
+        cfg = TrainConfig(task=run.task, model=run.model, preset=run.preset or preset, group_average=run.group_average,
+                          loss=run.loss, seed=seed, out=str(run_dir), data_root=data_root,
+                          model_overrides=dict(run.model_overrides), threads=threads, device=device,
+                          compile=compile_kernels, **settings)
+        if not _finished(run_dir):
+            train(cfg, resume=(run_dir / "last.pt").is_file(), progress=progress)
+        bests.append(run_dir / "best.pt")
+    return bests
+
+
+def _load_run_model(bests: list[Path]):
+    """The trained model of a run: the one model, or the ensemble of its seeds' models."""
+    from gmtnet.model import load_model
+    from gmtnet.model.ensemble import EnsembleModel
+
+    models = [load_model(p) for p in bests]
+    if len(models) == 1:
+        return models[0]
+    ensemble = EnsembleModel(models)
+    ensemble.metadata = {"epoch": "/".join(str(m.metadata.get("epoch")) for m in models)}
+    return ensemble
 
 
 def _time_per_batch(model, records, n_batches: int = 3, batch_size: int = 64) -> float:
@@ -102,10 +127,9 @@ def _time_per_batch(model, records, n_batches: int = 3, batch_size: int = 64) ->
 
 def reproduce(table: str, quick: bool = False, epochs: int = 200, preset: str = "fast", runs_root="runs",
               reports="reports", data_root=None, progress: bool = True, threads: int = 0, device: str = "cpu",
-              command: str = "") -> Path:
+              compile_kernels: bool = False, command: str = "") -> Path:
     """Train what ``table`` needs, evaluate on the test split, write the markdown report; returns its path."""
     from gmtnet.data import load_dataset
-    from gmtnet.model import load_model
     from gmtnet.training.evaluate import axis_rotation, evaluate_model
     from gmtnet.utils.environment import environment
     from gmtnet.utils.io import atomic_write_text
@@ -117,13 +141,13 @@ def reproduce(table: str, quick: bool = False, epochs: int = 200, preset: str = 
     runs_root = Path(runs_root)
     rows, results, datasets = [], {}, {}
     for run in spec["runs"]:
-        best = train_run(run, quick, epochs, preset, runs_root, data_root, progress, threads, device)
-        model = load_model(best)
+        bests = train_run(run, quick, epochs, preset, runs_root, data_root, progress, threads, device, compile_kernels)
+        model = _load_run_model(bests)
         if run.task not in datasets:
             datasets[run.task] = load_dataset(run.task, root=data_root)
         test = datasets[run.task].split("test")
         unit = model.ttype.unit
-        run_config = json.loads((best.parent / "config.json").read_text())
+        run_config = json.loads((bests[0].parent / "config.json").read_text())
         entry = {"label": run.label, "task": run.task, "parameters": model.n_parameters(),
                  "best_epoch": model.metadata.get("epoch"), "epochs": run_config["epochs"]}
         if spec.get("timing"):

@@ -23,6 +23,7 @@ from gmtnet.errors import GmtnetError
 from gmtnet.training.config import TrainConfig
 from gmtnet.training.distributed import DistributedContext, setup_distributed, use_global_batchnorm
 from gmtnet.training.graphs import prepare_graphs
+from gmtnet.training.losses import shard_loss
 from gmtnet.training.metrics import tensor_metrics
 from gmtnet.training.optim import make_optimizer, polynomial_schedule
 from gmtnet.utils.io import atomic_write_bytes, atomic_write_text
@@ -160,9 +161,8 @@ def _train(cfg: TrainConfig, ctx: DistributedContext, resume: bool, progress: bo
                 continue
             mine = ctx.shard(idx)
             pred = network(model.collate([train_graphs[i] for i in mine])) / scale
-            # mean over the global batch's entries (times W: DDP averages the W gradients)
-            loss = torch.nn.functional.huber_loss(pred, y_all[mine].to(pred.device), delta=cfg.huber_delta,
-                                                  reduction="sum") * (ctx.world_size / (len(idx) * pred[0].numel()))
+            # the global batch's loss restricted to this shard, times W (DDP averages the W gradients)
+            loss = shard_loss(pred, y_all[mine].to(pred.device), cfg.loss, len(idx), cfg.huber_delta) * ctx.world_size
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

@@ -1,0 +1,69 @@
+"""An ensemble: the mean prediction of several trained models of one task.
+
+Every member's output already lies in the crystal's invariant subspace (each member projects
+it), so their mean does too, and the ensemble snaps it exactly as a single model does: forced
+zeros 0.0, forced equalities exact. Rotating the crystal rotates every member's prediction, so
+the mean is equivariant as well. Members must build the same graph (task, k, symprec, structure
+correction); their architectures and hyperparameters may differ.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from gmtnet.errors import GmtnetError
+from gmtnet.graph import CrystalGraph
+from gmtnet.model.base import TensorModel
+
+GRAPH_FIELDS = ("task", "k", "symprec", "refine_structure")
+
+
+class EnsembleModel(TensorModel):
+    """Mean of ``members`` (TensorModels of one task with the same graph settings).
+
+    ``config`` is the first member's: it sets the graph, symprec and snapping."""
+
+    def __init__(self, members: list[TensorModel]):
+        super().__init__()
+        if not members:
+            raise GmtnetError("an ensemble needs at least one model")
+        first = members[0]
+        for m in members[1:]:
+            for name in GRAPH_FIELDS:
+                if getattr(m.config, name) != getattr(first.config, name):
+                    raise GmtnetError(f"ensemble members differ in {name}: {getattr(first.config, name)!r} "
+                                      f"vs {getattr(m.config, name)!r}")
+        self.members = nn.ModuleList(members)
+        self.config = first.config
+        self.ttype = first.ttype
+
+    def forward(self, batches) -> torch.Tensor:
+        """(B, 3, ..., 3) mean of the members' outputs; ``batches`` holds one GraphBatch per member
+        (see ``collate``), as members may need different point-group data."""
+        return torch.stack([m(b) for m, b in zip(self.members, batches)]).mean(dim=0)
+
+    def collate(self, graphs: list[CrystalGraph]) -> list:
+        return [m.collate(graphs) for m in self.members]
+
+    def prepare_graph(self, graph: CrystalGraph) -> None:
+        for m in self.members:
+            m.prepare_graph(graph)
+
+    def graph_settings(self) -> dict:
+        return {"ensemble": [m.graph_settings() for m in self.members]}
+
+    @torch.no_grad()
+    def predict_graphs(self, graphs: list[CrystalGraph], batch_size: int = 64, snap: bool | None = None) -> np.ndarray:
+        """(N, 3, ..., 3) float64: the mean of the members' unsnapped predictions, then (with
+        ``snap``, default ``config.snap_output``) projected and snapped in float64."""
+        snap = self.config.snap_output if snap is None else snap
+        mean = np.mean([m.predict_graphs(graphs, batch_size, snap=False) for m in self.members], axis=0)
+        if snap:
+            mean = np.stack([self.constraints(g).project(x) for g, x in zip(graphs, mean)]) if len(graphs) else mean
+        return mean
+
+    def compile_kernels(self) -> None:
+        for m in self.members:
+            m.compile_kernels()
