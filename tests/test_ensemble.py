@@ -61,7 +61,7 @@ def test_ensemble_is_o3_equivariant(task):
 
 
 def test_ensemble_file_round_trip_and_combine(tmp_path, crystals):
-    a, b = two_members("elastic", dtype=torch.float32)
+    a, b = two_members("piezoelectric", dtype=torch.float32)
     pa, pb = save_model(a, tmp_path / "a.pt"), save_model(b, tmp_path / "b.pt")
     path = combine_models([pa, pb], tmp_path / "ens.pt", note="two")
     loaded = load_model(path)
