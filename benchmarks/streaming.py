@@ -107,18 +107,12 @@ def main() -> None:
                         help="only recompute the fits and the markdown of a result JSON (rewritten next to it)")
     args = parser.parse_args()
     if args.report:
-        from gmtnet.utils.io import atomic_write_text
-
         result = json.loads(args.report.read_text())
-        result.update(memory_fits(result["rows"]))
-        atomic_write_text(args.report, json.dumps(result, indent=1) + "\n")
-        atomic_write_text(args.report.with_suffix(".md"), report(result))
-        print(report(result))
+        save(result | memory_fits(result["rows"]), args.report)
         return
     sizes = [int(x) for x in args.sizes.split(",")]
 
     from _env import environment
-    from gmtnet.utils.io import atomic_write_text
 
     gmtnet = [sys.executable, "-m", "gmtnet"]
     rows = []
@@ -155,10 +149,16 @@ def main() -> None:
     result = {"benchmark": "streaming", "workers": args.workers, "rows": rows, "resume": resume,
               **memory_fits(rows), "environment": environment()}
     args.out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(args.out / "streaming.json", json.dumps(result, indent=1) + "\n")
-    md = report(result)
-    atomic_write_text(args.out / "streaming.md", md)
-    print(md)
+    save(result, args.out / "streaming.json")
+
+
+def save(result: dict, path: Path) -> None:
+    """Write the result JSON at ``path`` and its markdown report beside it; print the report."""
+    from gmtnet.utils.io import atomic_write_text
+
+    atomic_write_text(path, json.dumps(result, indent=1) + "\n")
+    atomic_write_text(path.with_suffix(".md"), report(result))
+    print(report(result))
 
 
 def memory_fits(rows: list[dict]) -> dict:

@@ -50,8 +50,8 @@ def main(task: str, run_dirs: list[Path], hardware: str | None = None) -> None:
     else:
         combine_models([r / "best.pt" for r in run_dirs], target)
     model = load_model(target)
-    val_result = evaluate_model(model, load_dataset(task).split("val"))
     data = load_dataset(task)
+    val_result = evaluate_model(model, data.split("val"))
     test = data.split("test")
     result = evaluate_model(model, test)
     rotation = random_orthogonal(np.random.default_rng(2024), improper=True)

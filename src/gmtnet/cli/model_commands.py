@@ -46,9 +46,9 @@ def ensemble(
 ) -> None:
     """Combine trained models of one task into one ensemble file whose prediction is their mean
     (still exactly symmetric and equivariant); use it with evaluate and predict --model."""
-    from gmtnet.model.io import combine_models, load_model
+    from gmtnet.model.io import load_ensemble, save_model
 
-    combine_models(models, out)
-    model = load_model(out)
+    model = load_ensemble(models)
+    save_model(model, out)
     typer.echo(f"{out}: ensemble of {len(model.members)} {model.ttype.name} models, "
                f"{model.n_parameters():,} parameters")

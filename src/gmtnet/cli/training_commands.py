@@ -35,11 +35,8 @@ def train(
     from gmtnet.tensors import get_tensor_type
     from gmtnet.training import TrainConfig
     from gmtnet.training import train as run
-    from gmtnet.training.losses import LOSSES
 
     task = get_tensor_type(task).name
-    if loss not in LOSSES:
-        raise typer.BadParameter(f"unknown loss {loss!r}: expected one of {', '.join(LOSSES)}", param_hint="--loss")
     out = out or Path("runs") / f"{model}{'-ga' if group_average else ''}-{task}"
     cfg = TrainConfig(task=task, model=model, preset=preset, group_average=group_average, epochs=epochs,
                       batch_size=batch_size, lr=lr, loss=loss, huber_delta=huber_delta, device=device, out=str(out), limit=limit,

@@ -73,12 +73,15 @@ class TensorModel(nn.Module):
             for start in range(0, len(graphs), batch_size):
                 chunk = graphs[start:start + batch_size]
                 t = self(self.collate(chunk)).double().cpu().numpy()
-                if snap:
-                    t = np.stack([self.constraints(g).project(x) for g, x in zip(chunk, t)])
-                out.append(t)
+                out.append(self.snap(chunk, t) if snap else t)
             return np.concatenate(out) if out else np.zeros((0, *self.ttype.shape))
         finally:
             self.train(was_training)
+
+    def snap(self, graphs: list[CrystalGraph], tensors: np.ndarray) -> np.ndarray:
+        """(N, 3, ..., 3) float64: each tensor projected onto its crystal's invariant subspace and
+        snapped (forced zeros exactly 0.0, forced equalities exact)."""
+        return np.stack([self.constraints(g).project(x) for g, x in zip(graphs, tensors)]) if len(graphs) else tensors
 
     def predict(self, structures, batch_size: int = 64) -> np.ndarray:
         """(N, 3, ..., 3) float64 tensors in label units, each in its structure's own Cartesian frame

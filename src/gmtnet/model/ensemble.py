@@ -60,9 +60,7 @@ class EnsembleModel(TensorModel):
         ``snap``, default ``config.snap_output``) projected and snapped in float64."""
         snap = self.config.snap_output if snap is None else snap
         mean = np.mean([m.predict_graphs(graphs, batch_size, snap=False) for m in self.members], axis=0)
-        if snap:
-            mean = np.stack([self.constraints(g).project(x) for g, x in zip(graphs, mean)]) if len(graphs) else mean
-        return mean
+        return self.snap(graphs, mean) if snap else mean
 
     def compile_kernels(self) -> None:
         for m in self.members:

@@ -110,11 +110,17 @@ def load_model(path: str | Path, map_location="cpu"):
     return _model_from_blob(read_model_file(path)).to(map_location)
 
 
-def combine_models(paths: list[str | Path], out: str | Path, **metadata) -> Path:
-    """Write one ensemble file (see gmtnet.model.ensemble) from several model files of one task."""
+def load_ensemble(paths: list[str | Path]):
+    """The EnsembleModel of several model files of one task (each member's metadata records its
+    ``source_file``)."""
     from gmtnet.model.ensemble import EnsembleModel
 
     models = [load_model(p) for p in paths]
     for p, m in zip(paths, models):
         m.metadata = {**m.metadata, "source_file": str(p)}
-    return save_model(EnsembleModel(models), out, **metadata)
+    return EnsembleModel(models)
+
+
+def combine_models(paths: list[str | Path], out: str | Path, **metadata) -> Path:
+    """Write one ensemble file (see gmtnet.model.ensemble) from several model files of one task."""
+    return save_model(load_ensemble(paths), out, **metadata)

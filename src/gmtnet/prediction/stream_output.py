@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from gmtnet.errors import GmtnetError
-from gmtnet.prediction.formatting import csv_row
+from gmtnet.prediction.formatting import as_jsonl, csv_row
 
 STREAM_FORMATS = ("csv", "jsonl")
 
@@ -102,11 +102,7 @@ class ResultWriter:
         """Append a chunk of results (durable on disk when this returns)."""
         if not results:
             return
-        if self.fmt == "jsonl":
-            text = "".join(json.dumps(r.to_dict()) + "\n" for r in results)
-        else:
-            text = self._csv_text([csv_row(r) for r in results])
-        self._write_text(text)
+        self._write_text(as_jsonl(results) if self.fmt == "jsonl" else self._csv_text([csv_row(r) for r in results]))
         self.done.update(r.source for r in results)
 
     def close(self) -> None:

@@ -59,5 +59,11 @@ class TrainConfig:
     out: str = "runs/run"
     model_overrides: dict = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        from gmtnet.training.losses import LOSSES
+
+        if self.loss not in LOSSES:
+            raise ValueError(f"unknown loss {self.loss!r}: expected one of {', '.join(LOSSES)}")
+
     def to_dict(self) -> dict:
         return asdict(self)

@@ -117,14 +117,12 @@ def train_run(run: Run, quick: bool, epochs: int, preset: str, runs_root: Path, 
 
 def _load_run_model(bests: list[Path]):
     """The trained model of a run: the one model, or the ensemble of its seeds' models."""
-    from gmtnet.model import load_model
-    from gmtnet.model.ensemble import EnsembleModel
+    from gmtnet.model.io import load_ensemble, load_model
 
-    models = [load_model(p) for p in bests]
-    if len(models) == 1:
-        return models[0]
-    ensemble = EnsembleModel(models)
-    ensemble.metadata = {"epoch": "/".join(str(m.metadata.get("epoch")) for m in models)}
+    if len(bests) == 1:
+        return load_model(bests[0])
+    ensemble = load_ensemble(bests)
+    ensemble.metadata = {"epoch": "/".join(str(m.metadata.get("epoch")) for m in ensemble.members)}
     return ensemble
 
 
