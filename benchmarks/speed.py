@@ -9,7 +9,8 @@ Writes benchmarks/results/speed-<label>.json and .md (label: --label, default th
 
 Sections (--sections, comma separated):
   preprocessing  symmetry analysis + k-NN graph + point-group projectors for every crystal of
-                 the dielectric training set, one thread: crystals/s.
+                 the dielectric training set, one thread: crystals/s, once per symmetry
+                 backend (--backends; spglib is the benchmark's definition, moyopy faster).
   training       seconds per batch of 64 (forward + Huber loss + backward + AdamW step) per task,
                  for each --threads (CPU) or on CUDA, after 2 warm-up batches, median of
                  --batches batches drawn like training draws them (seeded shuffle); with
@@ -102,7 +103,8 @@ def export_graphs(args) -> None:
 
 
 # ---- sections --------------------------------------------------------------------------------
-def bench_preprocessing(args) -> dict:
+def bench_preprocessing(args) -> list[dict]:
+    """One row per symmetry backend: seconds per crystal of symmetry analysis, graph and projectors."""
     import torch
 
     from gmtnet.data import load_dataset
@@ -113,22 +115,27 @@ def bench_preprocessing(args) -> dict:
     torch.set_num_threads(1)
     structures = [r.structure for r in load_dataset("dielectric", split="train")][: args.limit]
     model = build_model("dielectric", preset=args.preset)
-    t0 = time.perf_counter()
-    symmetries = [analyze_symmetry(s, 1e-3) for s in structures]
-    t_sym = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    graphs = [build_graph(s, k=16, symmetry=sym) for s, sym in zip(structures, symmetries)]
-    t_graph = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    for g in graphs:  # the point-group projectors a training batch needs (cached per graph)
-        model.collate([g])
-    t_proj = time.perf_counter() - t0
-    n = len(structures)
-    total = t_sym + t_graph + t_proj
-    return {"n_crystals": n, "mean_atoms": sum(len(s) for s in structures) / n,
-            "mean_edges": sum(g.n_edges for g in graphs) / n,
-            "symmetry_s_per_crystal": t_sym / n, "graph_s_per_crystal": t_graph / n,
-            "projectors_s_per_crystal": t_proj / n, "total_s_per_crystal": total / n, "crystals_per_s": n / total}
+    rows = []
+    for backend in args.backend_list:
+        t0 = time.perf_counter()
+        symmetries = [analyze_symmetry(s, 1e-3, backend=backend) for s in structures]
+        t_sym = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        graphs = [build_graph(s, k=16, symmetry=sym) for s, sym in zip(structures, symmetries)]
+        t_graph = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        for g in graphs:  # the point-group projectors a training batch needs (cached per graph)
+            model.collate([g])
+        t_proj = time.perf_counter() - t0
+        n = len(structures)
+        total = t_sym + t_graph + t_proj
+        rows.append({"backend": backend, "n_crystals": n, "mean_atoms": sum(len(s) for s in structures) / n,
+                     "mean_edges": sum(g.n_edges for g in graphs) / n,
+                     "symmetry_s_per_crystal": t_sym / n, "graph_s_per_crystal": t_graph / n,
+                     "projectors_s_per_crystal": t_proj / n, "total_s_per_crystal": total / n,
+                     "crystals_per_s": n / total})
+        print(json.dumps(rows[-1]), flush=True)
+    return rows
 
 
 def bench_training(args) -> list[dict]:
@@ -304,16 +311,17 @@ def markdown(result: dict) -> str:
     env = result["environment"]
     lines = [f"# gmtnet speed: {result['label']}", "",
              f"{env['date']}; CPU {env['cpu']} ({env['cores_available']} cores available); GPU {env.get('gpu')}; "
-             f"torch {env['torch']}, e3nn {env['e3nn']}, numpy {env['numpy']}, spglib {env['spglib']}; "
+             f"torch {env['torch']}, e3nn {env['e3nn']}, numpy {env['numpy']}, spglib {env['spglib']}, moyopy {env.get('moyopy')}; "
              f"model preset {result['preset']}; code {result.get('code', '')}", ""]
     if "preprocessing" in result:
-        p = result["preprocessing"]
         lines += ["## Preprocessing (dielectric train set, 1 thread)", "",
-                  "| crystals | mean atoms | symmetry s | graph s | projectors s | total s/crystal | crystals/s |",
-                  "|---|---|---|---|---|---|---|",
-                  f"| {p['n_crystals']} | {p['mean_atoms']:.1f} | {p['symmetry_s_per_crystal']:.5f} | "
-                  f"{p['graph_s_per_crystal']:.5f} | {p['projectors_s_per_crystal']:.5f} | "
-                  f"{p['total_s_per_crystal']:.5f} | {p['crystals_per_s']:.1f} |", ""]
+                  "| symmetry backend | crystals | mean atoms | symmetry s | graph s | projectors s | total s/crystal | crystals/s |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for p in result["preprocessing"]:
+            lines.append(f"| {p['backend']} | {p['n_crystals']} | {p['mean_atoms']:.1f} | {p['symmetry_s_per_crystal']:.5f} | "
+                         f"{p['graph_s_per_crystal']:.5f} | {p['projectors_s_per_crystal']:.5f} | "
+                         f"{p['total_s_per_crystal']:.5f} | {p['crystals_per_s']:.1f} |")
+        lines.append("")
     if "training" in result:
         lines += ["## Training step (batch 64: forward + loss + backward + AdamW)", "",
                   "| task | device | threads | compiled | median s/batch | mean s/batch | min s/batch | batches |",
@@ -360,6 +368,7 @@ def main() -> None:
     parser.add_argument("--no-flush-denormal", action="store_true",
                         help="leave subnormal floats on (gmtnet train flushes them; older versions did not)")
     parser.add_argument("--limit", type=int, default=None, help="preprocessing: first N crystals only")
+    parser.add_argument("--backends", default="spglib,moyopy", help="preprocessing: symmetry backends to time")
     parser.add_argument("--graphs", default=None, help="read prebuilt graphs from this --export-graphs folder")
     parser.add_argument("--export-graphs", default=None)
     parser.add_argument("--scaling-child", default=None, help=argparse.SUPPRESS)
@@ -369,6 +378,7 @@ def main() -> None:
     args = parser.parse_args()
     args.thread_list = [int(t) for t in args.threads.split(",") if t]
     args.task_list = [t for t in args.tasks.split(",") if t]
+    args.backend_list = [b for b in args.backends.split(",") if b]
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 
     import torch
@@ -392,7 +402,6 @@ def main() -> None:
     sections = [s for s in args.sections.split(",") if s]
     if "preprocessing" in sections and not args.graphs:
         result["preprocessing"] = bench_preprocessing(args)
-        print(json.dumps(result["preprocessing"]), flush=True)
     if "training" in sections:
         result["training"] = bench_training(args)
     if "inference" in sections:

@@ -90,6 +90,18 @@ def test_predictions_rotate_with_the_input_frame(tiny_models, crystals, improper
         np.testing.assert_allclose(b[task][0], rotate_tensor(a[task][0], r), atol=1e-4 * scale)
 
 
+def test_moyopy_symmetry_backend_gives_the_same_predictions(tiny_models, crystals):
+    structures = [crystals[n] for n in ("wurtzite_ZnO", "alpha_quartz", "rutile_TiO2", "monoclinic_2", "triclinic_1")]
+    a = Predictor("all", tiny_models).predict(structures)
+    b = Predictor("all", tiny_models, symmetry_backend="moyopy").predict(structures)
+    for x, y in zip(a, b):
+        assert x.ok and y.ok and (x.spacegroup_symbol, x.point_group) == (y.spacegroup_symbol, y.point_group)
+        for task in TASKS:
+            np.testing.assert_array_equal(x.tensors[task], y.tensors[task])
+    with pytest.raises(gmtnet.errors.GmtnetError, match="unknown symmetry backend 'x'"):
+        Predictor("all", tiny_models, symmetry_backend="x")
+
+
 def test_one_atom_cell_is_predicted(tiny_models):
     cu = Structure(Lattice.cubic(3.61).matrix * 0.5 + 0.0, ["Cu"], [[0, 0, 0]])  # simple cubic, one atom
     result = Predictor("all", tiny_models).predict([cu])[0]
@@ -208,6 +220,11 @@ def test_predict_cli_formats_plots_and_batch_errors(tiny_model_files, tmp_path, 
     assert code == 0 and "elastic_C11" in header and "dielectric_k_vrh" not in header
     code, out, _ = _run(["predict", str(folder / "ZnO.cif"), *models, "--task", "dielectric"], capsys)
     assert "hexagonal" in out and "independent (2): eps11, eps33" in out
+    code, fast, _ = _run(["predict", str(folder / "ZnO.cif"), *models, "--task", "dielectric",
+                          "--symmetry-backend", "moyopy"], capsys)
+    assert code == 0 and fast == out
+    code, _, err = _run(["predict", str(folder / "ZnO.cif"), *models, "--symmetry-backend", "nope"], capsys)
+    assert code == 1 and err.count("\n") == 1 and "unknown symmetry backend 'nope'" in err
 
 
 def test_predict_cli_single_bad_file_fails_and_keeps_existing_output(tiny_model_files, tmp_path, capsys):

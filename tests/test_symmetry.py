@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gmtnet.symmetry import (
+    SYMMETRY_BACKENDS,
     SymmetryConstraints,
     SymmetryError,
     analyze_symmetry,
@@ -165,6 +166,68 @@ def test_symmetry_rotates_with_the_crystal(crystals, seed):
     t = rng.normal(size=(3, 3, 3))
     np.testing.assert_allclose(c1.project(rotate_tensor(t, q, PIEZOELECTRIC), exact=False),
                                rotate_tensor(c0.project(t, exact=False), q, PIEZOELECTRIC), atol=1e-9)
+
+
+# ---- the two symmetry backends ------------------------------------------------------------------
+def _same_symmetry(a, b) -> None:
+    assert (a.spacegroup_number, a.international, a.point_group, a.crystal_system) == (
+        b.spacegroup_number, b.international, b.point_group, b.crystal_system)
+    np.testing.assert_array_equal(a.lattice_rotations, b.lattice_rotations)
+    np.testing.assert_allclose(a.rotations, b.rotations, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", list(EXPECTED))
+def test_moyopy_backend_finds_the_same_point_group_as_spglib(crystals, name):
+    number, point_group, system, _ = EXPECTED[name]
+    fast = analyze_symmetry(crystals[name], backend="moyopy")
+    assert fast.backend == "moyopy" and analyze_symmetry(crystals[name]).backend == "spglib"
+    assert (fast.spacegroup_number, fast.point_group, fast.crystal_system) == (number, point_group, system)
+    _same_symmetry(fast, analyze_symmetry(crystals[name], backend="spglib"))
+
+
+@settings(max_examples=10, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), name=st.sampled_from(["wurtzite_ZnO", "alpha_quartz", "zincblende_GaAs",
+                                                             "monoclinic_2", "orthorhombic_mm2"]))
+def test_backends_agree_in_any_frame_origin_and_atom_order(crystals, seed, name):
+    """Rotated (proper or improper), translated and permuted copies: both backends give the same
+    group, and it is the original one conjugated by the rotation."""
+    from pymatgen.core import Lattice, Structure
+
+    rng = np.random.default_rng(seed)
+    s = crystals[name]
+    q = random_orthogonal(rng, improper=bool(rng.integers(2)))
+    order = rng.permutation(len(s))
+    moved = Structure(Lattice(s.lattice.matrix @ q.T), [s.species[i] for i in order],
+                      (s.frac_coords[order] + rng.uniform(size=3)) % 1.0)
+    a, b = analyze_symmetry(moved, backend="spglib"), analyze_symmetry(moved, backend="moyopy")
+    _same_symmetry(a, b)
+    conjugated = np.einsum("ij,njk,lk->nil", q, analyze_symmetry(s).rotations, q)
+    key = lambda m: np.round(m.reshape(len(m), -1), 8).tolist()  # noqa: E731
+    assert sorted(key(conjugated)) == sorted(key(b.rotations))
+
+
+def test_backends_agree_on_the_mp_fixture_crystals(mp_root):
+    from gmtnet.data import load_dataset
+
+    structures = [r.structure for task in ("dielectric", "piezoelectric", "elastic")
+                  for r in load_dataset(task, root=mp_root)]
+    assert len(structures) > 20
+    for s in structures:
+        _same_symmetry(analyze_symmetry(s, backend="spglib"), analyze_symmetry(s, backend="moyopy"))
+
+
+def test_unknown_backend_is_refused_by_name(crystals):
+    assert SYMMETRY_BACKENDS == ("spglib", "moyopy")
+    with pytest.raises(ValueError, match="unknown symmetry backend 'fast'"):
+        analyze_symmetry(crystals["rocksalt_NaCl"], backend="fast")
+
+
+def test_refinement_from_a_moyopy_analysis_matches_spglib(crystals, rng):
+    distorted = _distort(crystals["alpha_quartz"], rng)
+    a = refine_structure(distorted, symmetry=analyze_symmetry(distorted, 1e-2, backend="moyopy"))
+    b = refine_structure(distorted, symprec=1e-2)
+    np.testing.assert_allclose(a.lattice.matrix, b.lattice.matrix, atol=1e-12)
+    np.testing.assert_allclose(a.cart_coords, b.cart_coords, atol=1e-12)
 
 
 def test_crystal_system_from_number():

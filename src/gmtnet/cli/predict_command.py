@@ -53,6 +53,8 @@ def predict(
                                 "(-1: none for under 256 structures, else up to 4)."),
     resume: bool = typer.Option(False, "--resume", help="Streaming: continue --out, skipping structures already in it."),
     chunk_size: int = typer.Option(256, help="Streaming: structures per chunk (memory is bounded by a few chunks)."),
+    symmetry_backend: str = typer.Option("spglib", help="spglib (the benchmark's definition) or moyopy (5-12x faster "
+                                         "symmetry analysis; differs only for crystals at the tolerance)."),
 ) -> None:
     """Predict the tensors of crystals with the shipped models (exact symmetry, input frame).
 
@@ -80,7 +82,7 @@ def predict(
         raise GmtnetError("no structure files found in " + ", ".join(map(str, (paths or []) + ([list_file] if list_file else []))))
     if workers < 0:
         workers = 0 if len(files) < 256 else max(0, min(4, (os.cpu_count() or 1) - 1))
-    predictor = Predictor(task, models)
+    predictor = Predictor(task, models, symmetry_backend=symmetry_backend)
     streaming = fmt == "jsonl" or (fmt == "csv" and out is not None)
     if streaming:
         _stream(predictor, files, fmt, out, plot, workers, resume, chunk_size)

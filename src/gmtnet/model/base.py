@@ -25,7 +25,7 @@ class TensorModel(nn.Module):
         """The graph this model uses for a structure (refined first if configured).
 
         ``symmetry``: the structure's CrystalSymmetry if already known; it is reused only when
-        computed at this model's symprec."""
+        computed at this model's symprec (by either backend); otherwise spglib analyses it."""
         from gmtnet.symmetry import analyze_symmetry, refine_structure
 
         if symmetry is None or symmetry.symprec != self.config.symprec:

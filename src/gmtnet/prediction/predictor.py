@@ -27,7 +27,7 @@ class CrystalPrediction:
     Attributes:
         source: the file path, or "structure <i>" for in-memory input.
         formula, spacegroup_symbol, spacegroup_number, point_group, crystal_system: from spglib
-            (symprec of the model, 1e-3 A).
+            or moyopy (the Predictor's symmetry_backend) at the model's symprec, 1e-3 A.
         tensors: {task: Cartesian tensor (3,)*order}, float64, in the input frame.
         independent: {task: names of the independent components (one per equality group)}.
         properties: {task: derived quantities} (see gmtnet.prediction.properties).
@@ -109,13 +109,21 @@ class Predictor:
     crystal, CPU, run in DataLoader workers by ``stream``) and ``finish`` (the models on batches
     of prepared crystals, then derived properties)."""
 
-    def __init__(self, task: str = "all", models: dict | None = None, batch_size: int = 64):
+    def __init__(self, task: str = "all", models: dict | None = None, batch_size: int = 64,
+                 symmetry_backend: str = "spglib"):
+        """``symmetry_backend``: "spglib" (the benchmark's definition) or "moyopy" (5-12x faster
+        symmetry analysis; the same point group except for crystals at the tolerance, see
+        gmtnet.symmetry.point_group)."""
         from gmtnet.prediction.pretrained import load_pretrained
+        from gmtnet.symmetry import SYMMETRY_BACKENDS
 
         self.tasks = _tasks(task)
         models = dict(models or {})
         self.models = {t: models[t] if t in models else load_pretrained(t) for t in self.tasks}
         self.batch_size = batch_size
+        if symmetry_backend not in SYMMETRY_BACKENDS:
+            raise GmtnetError(f"unknown symmetry backend {symmetry_backend!r}: expected one of {', '.join(SYMMETRY_BACKENDS)}")
+        self.symmetry_backend = symmetry_backend
 
     def _load(self, item):
         from gmtnet.data.structures import as_structure, read_structure, validate_structure
@@ -141,7 +149,7 @@ class Predictor:
             pred = CrystalPrediction(source=source, formula=structure.composition.reduced_formula,
                                      n_atoms=len(structure))
             first = next(iter(self.models.values()))
-            sym = analyze_symmetry(structure, first.config.symprec)
+            sym = analyze_symmetry(structure, first.config.symprec, backend=self.symmetry_backend)
             pred.spacegroup_symbol, pred.spacegroup_number = sym.international, sym.spacegroup_number
             pred.point_group, pred.crystal_system = sym.point_group, sym.crystal_system
             by_settings, graphs = {}, {}
@@ -262,8 +270,11 @@ def independent_components(constraints) -> list[str]:
     return chosen
 
 
-def predict(structures, task: str = "all", as_pymatgen: bool = False, models: dict | None = None):
+def predict(structures, task: str = "all", as_pymatgen: bool = False, models: dict | None = None,
+            symmetry_backend: str = "spglib"):
     """Predict tensors for structures (pymatgen Structures, ASE Atoms or file paths).
+
+    ``symmetry_backend``: "spglib" or "moyopy" (faster), as for Predictor.
 
     Returns:
         task != "all": (N, 3, ..., 3) float64 array in each input's frame (or a list of pymatgen
@@ -273,7 +284,7 @@ def predict(structures, task: str = "all", as_pymatgen: bool = False, models: di
     """
     single = not isinstance(structures, (list, tuple))
     items = [structures] if single else list(structures)
-    results = Predictor(task, models).predict(items)
+    results = Predictor(task, models, symmetry_backend=symmetry_backend).predict(items)
     for r in results:
         if not r.ok:
             raise StructureError(f"{r.source}: {r.error}")

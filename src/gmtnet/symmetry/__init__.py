@@ -2,6 +2,7 @@
 
 from gmtnet.symmetry.point_group import (
     CRYSTAL_SYSTEMS,
+    SYMMETRY_BACKENDS,
     CrystalSymmetry,
     SymmetryError,
     analyze_symmetry,
@@ -13,6 +14,7 @@ from gmtnet.symmetry.refine import refine_structure
 
 __all__ = [
     "CRYSTAL_SYSTEMS",
+    "SYMMETRY_BACKENDS",
     "CrystalSymmetry",
     "SymmetryError",
     "analyze_symmetry",

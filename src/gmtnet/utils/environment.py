@@ -19,6 +19,13 @@ def environment() -> dict:
     except ImportError:  # e.g. a GPU machine that only runs the model on exported graphs
         spglib_version = None
 
+    try:
+        import moyopy
+
+        moyopy_version = moyopy.__version__
+    except ImportError:
+        moyopy_version = None
+
     cpu = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as handle:
@@ -34,6 +41,7 @@ def environment() -> dict:
         "e3nn": e3nn.__version__,
         "numpy": numpy.__version__,
         "spglib": spglib_version,
+        "moyopy": moyopy_version,
         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         "cuda": torch.version.cuda if torch.cuda.is_available() else None,
     }
