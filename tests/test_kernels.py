@@ -4,6 +4,8 @@ the windowed radial basis against the full one, and whole models built either wa
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 import torch
@@ -87,6 +89,28 @@ def test_models_with_fused_and_e3nn_kernels_agree(crystals, task):
     for (name, p), q in zip(fused.named_parameters(), plain.parameters()):
         assert torch.allclose(p.grad, q.grad, rtol=1e-8, atol=1e-10), name
     assert np.allclose(fused.predict(structures), plain.predict(structures), rtol=1e-9, atol=1e-10)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (shutil.which("c++") or shutil.which("g++")), reason="torch.compile on CPU needs a C++ compiler")
+def test_compiled_kernels_compute_the_same_values_and_gradients(crystals):
+    """``compile_kernels`` (torch.compile of the invariant and equivariant layers) against eager,
+    float64, on two batches of different sizes (dynamic shapes): outputs and gradients."""
+    small = dict(node_dim=16, edge_dim=16, rbf_bins=64, mul_scalars=4, mul_vectors=2, radial_hidden=8,
+                 dtype="float64", inner_lmax=2, message_mul=2, n_invariant=1, n_equivariant=2)
+    eager = build_model("piezoelectric", **small)
+    compiled = build_model("piezoelectric", **small)
+    compiled.load_state_dict(eager.state_dict())
+    compiled.compile_kernels()
+    eager.train(), compiled.train()
+    for names in (("rutile_TiO2", "triclinic_1", "wurtzite_ZnO"), ("alpha_quartz", "monoclinic_2")):
+        graphs = [eager.graph(crystals[n]) for n in names]
+        a, b = eager(eager.collate(graphs)), compiled(compiled.collate(graphs))
+        assert torch.allclose(a, b, rtol=1e-9, atol=1e-12)
+        a.square().sum().backward()
+        b.square().sum().backward()
+    for (name, p), q in zip(eager.named_parameters(), compiled.parameters()):
+        assert torch.allclose(p.grad, q.grad, rtol=1e-8, atol=1e-12), name
 
 
 @settings(max_examples=15, deadline=None)

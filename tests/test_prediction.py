@@ -13,6 +13,7 @@ from pymatgen.core import Lattice, Structure
 import gmtnet
 from gmtnet.cli.app import main
 from gmtnet.model import build_model, save_model
+from gmtnet.model.network import GMTNet
 from gmtnet.prediction import Predictor, load_pretrained, model_card, pretrained_path
 from gmtnet.prediction.plots import compliance, directional_magnitude, plot_surface
 from gmtnet.prediction.properties import elastic_properties, piezoelectric_properties
@@ -195,7 +196,7 @@ def _run(args, capsys):
     return exit_info.value.code or 0, out.out, out.err
 
 
-def test_predict_cli_formats_plots_and_batch_errors(tiny_model_files, tmp_path, capsys, crystals):
+def test_predict_cli_formats_plots_and_batch_errors(tiny_model_files, tmp_path, capsys, crystals, monkeypatch):
     models = [f"--model={t}={p}" for t, p in tiny_model_files.items()]
     folder = tmp_path / "in"
     folder.mkdir()
@@ -223,6 +224,10 @@ def test_predict_cli_formats_plots_and_batch_errors(tiny_model_files, tmp_path, 
     code, fast, _ = _run(["predict", str(folder / "ZnO.cif"), *models, "--task", "dielectric",
                           "--symmetry-backend", "moyopy"], capsys)
     assert code == 0 and fast == out
+    compiled = []
+    monkeypatch.setattr(GMTNet, "compile_kernels", lambda self: compiled.append(self.config.task))
+    code, again, _ = _run(["predict", str(folder / "ZnO.cif"), *models, "--task", "dielectric", "--compile"], capsys)
+    assert code == 0 and again == out and compiled == ["dielectric"]
     code, _, err = _run(["predict", str(folder / "ZnO.cif"), *models, "--symmetry-backend", "nope"], capsys)
     assert code == 1 and err.count("\n") == 1 and "unknown symmetry backend 'nope'" in err
 
