@@ -191,8 +191,10 @@ def bench_inference(args) -> list[dict]:
             model = build_model(task, preset=args.preset).to(args.device)
             if compiled:
                 model.compile_kernels()
-            for _ in range(3 if compiled else 1):  # warm-up (compilation for the shapes seen)
-                model.predict_graphs(_fresh(graphs[:64]))
+            # warm-up; compiled: twice over the whole split, so that compilation for every batch
+            # shape (one-off, 1-2 min) stays out of the throughput
+            for _ in range(2 if compiled else 1):
+                model.predict_graphs(_fresh(graphs if compiled else graphs[:64]))
             row = {"task": task, "device": args.device, "threads": threads, "compiled": compiled,
                    "n_crystals": len(graphs)}
             for batch_size in ((64,) if compiled else (64, 1)):
