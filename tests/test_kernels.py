@@ -94,7 +94,7 @@ def test_models_with_fused_and_e3nn_kernels_agree(crystals, task):
 @pytest.mark.slow
 @pytest.mark.skipif(not (shutil.which("c++") or shutil.which("g++")), reason="torch.compile on CPU needs a C++ compiler")
 def test_compiled_kernels_compute_the_same_values_and_gradients(crystals):
-    """``compile_kernels`` (torch.compile of the invariant and equivariant layers) against eager,
+    """``compile_kernels`` (torch.compile of the invariant layers and fused tensor products) against eager,
     float64, on two batches of different sizes (dynamic shapes): outputs and gradients."""
     small = dict(node_dim=16, edge_dim=16, rbf_bins=64, mul_scalars=4, mul_vectors=2, radial_hidden=8,
                  dtype="float64", inner_lmax=2, message_mul=2, n_invariant=1, n_equivariant=2)

@@ -56,7 +56,7 @@ def predict(
     symmetry_backend: str = typer.Option("spglib", help="spglib (the benchmark's definition) or moyopy (5-12x faster "
                                          "symmetry analysis; differs only for crystals at the tolerance)."),
     compile_kernels: bool = typer.Option(False, "--compile", help="torch.compile the models' hot kernels first "
-                                         "(1-2 min once; about 1.4x more crystals/s, worth it for large screens)."),
+                                         "(1-2 min once; about 1.3x more crystals/s, worth it for large screens)."),
 ) -> None:
     """Predict the tensors of crystals with the shipped models (exact symmetry, input frame).
 
