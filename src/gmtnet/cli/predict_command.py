@@ -53,7 +53,7 @@ def predict(
                                 "(-1: none for under 256 structures, else up to 4)."),
     resume: bool = typer.Option(False, "--resume", help="Streaming: continue --out, skipping structures already in it."),
     chunk_size: int = typer.Option(256, help="Streaming: structures per chunk (memory is bounded by a few chunks)."),
-    symmetry_backend: str = typer.Option("spglib", help="spglib (the benchmark's definition) or moyopy (5-12x faster "
+    symmetry_backend: str = typer.Option("spglib", help="spglib (the benchmark's definition) or moyopy (2-5x faster "
                                          "symmetry analysis; differs only for crystals at the tolerance)."),
     compile_kernels: bool = typer.Option(False, "--compile", help="torch.compile the models' hot kernels first "
                                          "(1-2 min once; about 1.3x more crystals/s, worth it for large screens)."),

@@ -111,18 +111,20 @@ class Predictor:
 
     def __init__(self, task: str = "all", models: dict | None = None, batch_size: int = 64,
                  symmetry_backend: str = "spglib"):
-        """``symmetry_backend``: "spglib" (the benchmark's definition) or "moyopy" (5-12x faster
+        """``symmetry_backend``: "spglib" (the benchmark's definition) or "moyopy" (faster
         symmetry analysis; the same point group except for crystals at the tolerance, see
         gmtnet.symmetry.point_group)."""
         from gmtnet.prediction.pretrained import load_pretrained
-        from gmtnet.symmetry import SYMMETRY_BACKENDS
+        from gmtnet.symmetry.point_group import check_backend
 
         self.tasks = _tasks(task)
         models = dict(models or {})
         self.models = {t: models[t] if t in models else load_pretrained(t) for t in self.tasks}
         self.batch_size = batch_size
-        if symmetry_backend not in SYMMETRY_BACKENDS:
-            raise GmtnetError(f"unknown symmetry backend {symmetry_backend!r}: expected one of {', '.join(SYMMETRY_BACKENDS)}")
+        try:  # refused here, before any structure, rather than as an error row per structure
+            check_backend(symmetry_backend)
+        except ValueError as exc:
+            raise GmtnetError(str(exc)) from None
         self.symmetry_backend = symmetry_backend
 
     def _load(self, item):

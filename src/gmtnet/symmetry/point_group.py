@@ -3,8 +3,8 @@
 Two symmetry backends give the same result apart from crystals that sit at the tolerance:
 
 - ``spglib`` (default): the benchmark's definition (data curation, evaluation patterns).
-- ``moyopy``: spglib's Rust successor, 5-12x faster on high-symmetry cells (a cubic cell costs
-  spglib 8-30 ms, most of the preprocessing). On the 2,786 crystals of the three MP benchmark
+- ``moyopy``: spglib's Rust successor, 2-5x faster on the benchmark sets and up to 12x on cubic
+  cells (a small cubic cell costs spglib 8-30 ms, most of the preprocessing). On the 2,786 crystals of the three MP benchmark
   sets it finds the same point group for all but 4 (0.14%), all of them between two groups at
   symprec 1e-3; ``benchmarks/symmetry_backends.py`` measures this.
 
@@ -30,7 +30,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-SYMMETRY_BACKENDS = ("spglib", "moyopy")
 CRYSTAL_SYSTEMS = ("triclinic", "monoclinic", "orthorhombic", "tetragonal", "trigonal", "hexagonal", "cubic")
 
 
@@ -126,14 +125,10 @@ def check_integer_group(lattice_rotations: np.ndarray) -> None:
     if not (w == np.eye(3, dtype=np.int64).reshape(9)).all(axis=1).any():
         raise SymmetryError("point group has no identity")
     products = pairwise_products(w.reshape(-1, 3, 3)).reshape(-1, 9)
-    if np.abs(w).max() <= 31:  # fast exact membership through sorted integer keys
-        keys = np.sort(_matrix_keys(w))
-        in_range = bool((np.abs(products) <= 31).all())
-        closed = in_range and bool((np.diff(keys) != 0).all())
-        if closed:
-            wanted = _matrix_keys(products)
-            found = keys[np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)]
-            closed = bool((found == wanted).all())
+    if max(np.abs(w).max(), np.abs(products).max()) <= 31:  # exact membership through sorted integer keys
+        keys, wanted = np.sort(_matrix_keys(w)), _matrix_keys(products)
+        found = keys[np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)]
+        closed = bool((np.diff(keys) != 0).all() and (found == wanted).all())
     else:
         members = {tuple(row) for row in w.tolist()}
         closed = len(members) == len(w) and all(tuple(row) in members for row in products.tolist())
@@ -228,18 +223,24 @@ def _moyopy_symbols(number: int) -> tuple[str, str]:
     return kind.hm_short.replace(" ", ""), str(kind.geometric_crystal_class)
 
 
+_ANALYSERS = {"spglib": _spglib_dataset, "moyopy": _moyopy_dataset}
+SYMMETRY_BACKENDS = tuple(_ANALYSERS)
+
+
+def check_backend(backend: str) -> None:
+    """Raise ValueError naming ``backend`` unless it is one of SYMMETRY_BACKENDS."""
+    if backend not in _ANALYSERS:
+        raise ValueError(f"unknown symmetry backend {backend!r}: expected one of {', '.join(SYMMETRY_BACKENDS)}")
+
+
 def analyze_symmetry(structure, symprec: float = 1e-3, angle_tolerance: float = -1.0,
                      backend: str = "spglib") -> CrystalSymmetry:
     """Space group and Cartesian point group of a pymatgen Structure (default symprec 1e-3 A).
 
     ``backend``: "spglib" (the benchmark's definition) or "moyopy" (faster; see module doc)."""
-    if backend == "spglib":
-        analyse = _spglib_dataset
-    elif backend == "moyopy":
-        analyse = _moyopy_dataset
-    else:
-        raise ValueError(f"unknown symmetry backend {backend!r}: expected one of {', '.join(SYMMETRY_BACKENDS)}")
-    ops_w, number, international, point_group, dataset = analyse(_spglib_cell(structure), symprec, angle_tolerance)
+    check_backend(backend)
+    ops_w, number, international, point_group, dataset = _ANALYSERS[backend](
+        _spglib_cell(structure), symprec, angle_tolerance)
     unique = distinct_matrices(ops_w)
     lat_cols = np.asarray(structure.lattice.matrix, dtype=float).T
     raw = lat_cols @ unique @ np.linalg.inv(lat_cols)

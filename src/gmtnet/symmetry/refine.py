@@ -26,9 +26,7 @@ def idealized_fractional_positions(structure, symmetry: CrystalSymmetry) -> np.n
     from the spglib dataset ``symmetry`` was derived from."""
     dataset = symmetry.dataset
     if symmetry.backend != "spglib":  # the standard-cell fields below are spglib's
-        from gmtnet.symmetry.point_group import _spglib_cell, _spglib_dataset
-
-        dataset = _spglib_dataset(_spglib_cell(structure), symmetry.symprec, -1.0)[-1]
+        dataset = analyze_symmetry(structure, symmetry.symprec).dataset
     p_mat = np.asarray(dataset.transformation_matrix, dtype=float)
     shift = np.asarray(dataset.origin_shift, dtype=float)
     std_pos = np.asarray(dataset.std_positions, dtype=float)

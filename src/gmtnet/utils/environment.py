@@ -3,28 +3,23 @@
 from __future__ import annotations
 
 import datetime
+import importlib
 import os
 import platform
+
+
+def _version(module: str) -> str | None:
+    """The installed version of an optional module, or None."""
+    try:
+        return importlib.import_module(module).__version__
+    except ImportError:
+        return None
 
 
 def environment() -> dict:
     import e3nn
     import numpy
     import torch
-
-    try:
-        import spglib
-
-        spglib_version = spglib.__version__
-    except ImportError:  # e.g. a GPU machine that only runs the model on exported graphs
-        spglib_version = None
-
-    try:
-        import moyopy
-
-        moyopy_version = moyopy.__version__
-    except ImportError:
-        moyopy_version = None
 
     cpu = platform.processor() or platform.machine()
     try:
@@ -40,8 +35,8 @@ def environment() -> dict:
         "torch": torch.__version__,
         "e3nn": e3nn.__version__,
         "numpy": numpy.__version__,
-        "spglib": spglib_version,
-        "moyopy": moyopy_version,
+        "spglib": _version("spglib"),  # None e.g. on a GPU machine that runs exported graphs only
+        "moyopy": _version("moyopy"),
         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         "cuda": torch.version.cuda if torch.cuda.is_available() else None,
     }
