@@ -268,3 +268,55 @@ def test_reproduce_evaluates_a_run_of_several_seeds_as_their_ensemble(tmp_path, 
     assert isinstance(rep._load_run_model([tmp_path / "runs" / "quick" / d / "best.pt" for d in dirs]), EnsembleModel)
     row = json.loads(report.with_suffix(".json").read_text())["results"]["tiny-dielectric"]
     assert np.isfinite(row["metrics"]["fnorm"]) and row["best_epoch"].count("/") == 1
+
+
+# ---- transfer learning: pre-training without the fine-tuning task's evaluation crystals ----------
+def test_exclude_leaves_out_another_tasks_split(tmp_path, mp_root, monkeypatch):
+    import gmtnet.training.trainer as trainer
+    from gmtnet.data import load_dataset
+    from gmtnet.errors import GmtnetError
+
+    piezo = load_dataset("piezoelectric", root=mp_root)
+    assert trainer.excluded_ids("piezoelectric:val+test", root=str(mp_root)) == {
+        r.material_id for r in piezo if r.split in ("val", "test")}
+    for bad in ("piezoelectric", "piezoelectric:holdout"):
+        with pytest.raises(GmtnetError, match="TASK:SPLIT"):
+            trainer.excluded_ids(bad, root=str(mp_root))
+    # the committed fixtures share no crystal between tasks: hold out some dielectric ones instead
+    plain = trainer.load_split_records(_cfg(tmp_path, mp_root, limit=None))
+    held_out = {plain[0][0].material_id, plain[0][3].material_id, plain[1][0].material_id}
+    seen = []
+    monkeypatch.setattr(trainer, "excluded_ids", lambda spec, source, root: seen.append(spec) or held_out)
+    kept = trainer.load_split_records(_cfg(tmp_path, mp_root, limit=None, exclude="some:test"))
+    assert seen == ["some:test"]
+    for before, after in zip(plain, kept):
+        assert [r.material_id for r in after] == [r.material_id for r in before if r.material_id not in held_out]
+    assert sum(map(len, plain)) - sum(map(len, kept)) == 3
+
+
+def test_init_from_copies_every_matching_weight_and_leaves_the_head(tmp_path, mp_root):
+    from gmtnet.errors import GmtnetError
+    from gmtnet.model import build_model
+    from gmtnet.model.io import save_model, transfer_weights
+
+    torch.manual_seed(0)
+    source = build_model("dielectric", **TINY_GMTNET)
+    path = save_model(source, tmp_path / "dielectric.pt")
+    torch.manual_seed(1)
+    target = build_model("piezoelectric", **TINY_GMTNET)
+    before = {k: v.clone() for k, v in target.state_dict().items()}
+    copied, kept = transfer_weights(target, path)
+    state, src = target.state_dict(), source.state_dict()
+    assert any(k.startswith("head.") for k in kept) and any(k.startswith("invariant_layers.") for k in copied)
+    for k in copied:
+        assert torch.equal(state[k], src[k]), k
+    for k in kept:
+        assert torch.equal(state[k], before[k]), k
+    assert any(not torch.equal(before[k], src[k]) for k in copied)  # something was really copied
+    with pytest.raises(GmtnetError, match="cannot initialise"):
+        transfer_weights(build_model("piezoelectric", architecture="megnet"), path)
+    # and through the training loop, recorded in the run's config
+    result = train(_cfg(tmp_path, mp_root, "tuned", task="piezoelectric", epochs=1, init_from=str(path)),
+                   progress=False, cache_dir=tmp_path / "cache")
+    assert json.loads((tmp_path / "tuned" / "config.json").read_text())["init_from"] == str(path)
+    assert np.isfinite(result["best_val_fnorm"])

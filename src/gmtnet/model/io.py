@@ -105,6 +105,22 @@ def _model_from_blob(blob: dict):
     return model
 
 
+def transfer_weights(model, path: str | Path) -> tuple[list[str], list[str]]:
+    """Initialise ``model`` from the saved single model at ``path`` (transfer learning): every
+    parameter and buffer whose name and shape match is copied, the rest (for another task: the
+    last equivariant layer and the output head) keeps its value. Returns (copied, kept) names."""
+    blob = read_model_file(path)
+    if blob.get("architecture", "gmtnet") != architecture_of(model):
+        raise GmtnetError(f"{path}: a {blob.get('architecture', 'gmtnet')} model cannot initialise a {architecture_of(model)}")
+    source = blob["state_dict"]
+    own = model.state_dict()
+    copied = [k for k, v in own.items() if k in source and source[k].shape == v.shape]
+    if not copied:
+        raise GmtnetError(f"{path}: no parameter matches the model (another preset?)")
+    model.load_state_dict({**own, **{k: source[k].to(own[k].dtype) for k in copied}})
+    return copied, [k for k in own if k not in copied]
+
+
 def load_model(path: str | Path, map_location="cpu"):
     """Rebuild a saved model or ensemble (no trainer needed)."""
     return _model_from_blob(read_model_file(path)).to(map_location)

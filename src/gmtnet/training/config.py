@@ -32,6 +32,12 @@ class TrainConfig:
         threads: torch CPU threads (0 leaves torch's default).
         compile: compile the model's hot kernels with torch.compile (needs a C++ compiler on CPU;
             costs about a minute once, then training steps are about 1.6x faster on CPU).
+        init_from: a saved model (another run's best.pt, any task, same architecture and preset)
+            whose parameters of matching name and shape initialise the network: transfer learning,
+            e.g. dielectric -> piezoelectric. The rest (last layer, head) starts at random.
+        exclude: "TASK:SPLIT[+SPLIT...]": leave out of this run's train and validation crystals
+            every material id of those splits of TASK's data, e.g. "piezoelectric:val+test" when
+            pre-training on dielectric for a piezoelectric fine-tuning that is evaluated there.
         out: run directory (checkpoints, logs).
         model_overrides: extra ModelConfig (or baseline) hyperparameters.
     """
@@ -56,6 +62,8 @@ class TrainConfig:
     device: str = "cpu"
     threads: int = 0
     compile: bool = False
+    init_from: str | None = None
+    exclude: str | None = None
     out: str = "runs/run"
     model_overrides: dict = field(default_factory=dict)
 

@@ -36,14 +36,33 @@ def label_scale(tensors: np.ndarray) -> float:
     return float(np.sqrt(np.mean(np.square(tensors)))) or 1.0
 
 
+def excluded_ids(spec: str, source: str = "mp", root=None) -> set[str]:
+    """Material ids of "TASK:SPLIT[+SPLIT...]" (e.g. "piezoelectric:val+test")."""
+    from gmtnet.data import load_dataset
+    from gmtnet.tensors import get_tensor_type
+
+    task, _, splits = spec.partition(":")
+    names = [s for s in splits.split("+") if s]
+    if not names or any(s not in ("train", "val", "test") for s in names):
+        raise GmtnetError(f"exclude {spec!r}: expected TASK:SPLIT[+SPLIT...] with splits train, val, test")
+    data = load_dataset(get_tensor_type(task).name, source=source, root=root)
+    return {r.material_id for name in names for r in data.split(name)}
+
+
 def load_split_records(cfg: TrainConfig):
     """(train, val) TensorDatasets of the run, ``limit`` and ``val_limit`` applied."""
-    from gmtnet.data import load_dataset
+    from gmtnet.data import TensorDataset, load_dataset
 
     data = load_dataset(cfg.task, source=cfg.source, root=cfg.data_root)
     train_records, val_records = data.split("train"), data.split("val")
     if not len(train_records) or not len(val_records):
         raise GmtnetError(f"{cfg.task} ({cfg.source}): the data has no train/val split")
+    if cfg.exclude:
+        excluded = excluded_ids(cfg.exclude, cfg.source, cfg.data_root)
+        train_records = TensorDataset([r for r in train_records if r.material_id not in excluded],
+                                      data.task, data.source, data.report)
+        val_records = TensorDataset([r for r in val_records if r.material_id not in excluded],
+                                    data.task, data.source, data.report)
     if cfg.limit:
         train_records = train_records[: cfg.limit]
     if cfg.val_limit:
@@ -99,7 +118,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, cache_d
 
 
 def _train(cfg: TrainConfig, ctx: DistributedContext, resume: bool, progress: bool, cache_dir) -> dict:
-    from gmtnet.model.io import build_model_from_train_config, save_model
+    from gmtnet.model.io import build_model_from_train_config, save_model, transfer_weights
 
     out = Path(cfg.out)
     last_path, best_path = out / "last.pt", out / "best.pt"
@@ -121,7 +140,12 @@ def _train(cfg: TrainConfig, ctx: DistributedContext, resume: bool, progress: bo
     train_records, val_records = load_split_records(cfg)
     targets = np.stack([r.tensor for r in train_records])
     scale = state["output_scale"] if state else label_scale(targets)
-    model = build_model_from_train_config(cfg, output_scale=scale).to(ctx.device)
+    model = build_model_from_train_config(cfg, output_scale=scale)
+    if cfg.init_from and not state:
+        copied, kept = transfer_weights(model, cfg.init_from)
+        if ctx.is_main and progress:
+            print(f"initialised {len(copied)} tensors from {cfg.init_from}; {len(kept)} start fresh", flush=True)
+    model = model.to(ctx.device)
     dtype = next(model.parameters()).dtype
     train_graphs = prepare_graphs(model, train_records, cfg.source, cache_dir, progress, desc="train")
     val_graphs = prepare_graphs(model, val_records, cfg.source, cache_dir, progress, desc="val")
