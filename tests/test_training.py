@@ -6,6 +6,8 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 import torch
 
 from gmtnet.cli.app import main
@@ -15,6 +17,7 @@ from gmtnet.symmetry import SymmetryConstraints
 from gmtnet.tensors import DIELECTRIC, ELASTIC, PIEZOELECTRIC, rotate_tensor
 from gmtnet.tensors.transform import random_orthogonal
 from gmtnet.training import TrainConfig, tensor_metrics, train
+from gmtnet.training.metrics import bootstrap_interval
 from gmtnet.training.evaluate import rotate_structure
 from gmtnet.training.optim import make_optimizer, polynomial_schedule
 
@@ -45,6 +48,38 @@ def test_triclinic_crystals_do_not_count_towards_success_rates(crystals):
     c = SymmetryConstraints.from_structure(crystals["triclinic_1"], DIELECTRIC)
     m = tensor_metrics(np.eye(3)[None], np.eye(3)[None], [c], ["triclinic"])["overall"]
     assert m.zero_success is None and m.n_with_zeros == 0 and m.fnorm == 0.0
+
+
+def test_bootstrap_interval_of_the_mean():
+    rng = np.random.default_rng(1)
+    values = rng.normal(3.0, 2.0, size=400)
+    low, high = bootstrap_interval(values)
+    # normal theory: mean +- 1.96 sigma / sqrt(n); the percentile bootstrap agrees to a few percent
+    half = 1.96 * values.std() / np.sqrt(len(values))
+    assert low < values.mean() < high
+    assert (high - low) / 2 == pytest.approx(half, rel=0.1)
+    assert bootstrap_interval(values) == (low, high)  # fixed seed: the same interval every time
+    inner = bootstrap_interval(values, level=0.5)
+    assert low < inner[0] < inner[1] < high
+    assert bootstrap_interval(np.full(7, 2.5)) == (2.5, 2.5)
+    assert all(np.isnan(bootstrap_interval(np.array([]))))
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.floats(0.0, 1e3), min_size=1, max_size=50))
+def test_bootstrap_interval_lies_within_the_sample(values):
+    low, high = bootstrap_interval(np.array(values), resamples=200)
+    assert min(values) - 1e-9 <= low <= high <= max(values) + 1e-9
+
+
+def test_metrics_report_the_fnorm_interval(crystals):
+    c = SymmetryConstraints.from_structure(crystals["rutile_TiO2"], DIELECTRIC)
+    label = np.diag([2.0, 2.0, 4.0])
+    preds = np.stack([label, label * 1.1, label * 1.5, label])
+    o = tensor_metrics(preds, np.stack([label] * 4), [c] * 4, ["tetragonal"] * 4)["overall"]
+    errors = np.linalg.norm((preds - label).reshape(4, -1), axis=1)
+    assert o.fnorm_ci95 == bootstrap_interval(errors)
+    assert o.fnorm_ci95[0] <= o.fnorm <= o.fnorm_ci95[1]
 
 
 # ---- optimisation ----------------------------------------------------------------------------
@@ -205,6 +240,44 @@ def test_evaluate_cli_and_rotated_frames(tmp_path, mp_root, capsys, monkeypatch)
     assert (tmp_path / "ev.md").read_text().startswith("# ")
 
 
+def test_evaluate_compares_with_another_model_and_the_trivial_predictors(tmp_path, mp_root, capsys, monkeypatch):
+    from gmtnet.data import load_dataset
+    from gmtnet.training.metrics import bootstrap_interval, paired_difference
+
+    monkeypatch.setenv("GMTNET_DATA", str(mp_root))
+    train(_cfg(tmp_path, mp_root, epochs=1), progress=False, cache_dir=tmp_path / "cache")
+    best = str(tmp_path / "run" / "best.pt")
+    records = load_dataset("dielectric", root=mp_root, split="train")
+    labels = np.stack([r.tensor for r in records])
+    outputs = {}
+    for other in (best, "zero", "train-mean"):
+        for extra in ([], ["--rotate", "45", "--axis", "x", "--reflect"]):
+            with pytest.raises(SystemExit) as exit_info:
+                main(["evaluate", best, "--split", "train", "--json", "--compare", other, *extra])
+            assert exit_info.value.code in (0, None)
+            outputs[other, bool(extra)] = json.loads(capsys.readouterr().out)
+    for rotated in (False, True):
+        same = outputs[best, rotated]["comparison"]  # a model against itself: no difference at all
+        assert same["difference"] == 0.0 and same["ci95"] == [0.0, 0.0] and same["verdict"] == "not distinguishable"
+        zero = outputs["zero", rotated]
+        # zero predictor's Fnorm is the mean label norm, whatever the frame
+        zero_fnorm = np.linalg.norm(labels.reshape(len(labels), -1), axis=1).mean()
+        assert zero["overall"]["fnorm"] - zero["comparison"]["difference"] == pytest.approx(zero_fnorm, rel=1e-9)
+    mean = labels.mean(0)
+    tm = outputs["train-mean", False]
+    mean_fnorm = np.linalg.norm((labels - mean).reshape(len(labels), -1), axis=1).mean()
+    assert tm["overall"]["fnorm"] - tm["comparison"]["difference"] == pytest.approx(mean_fnorm, rel=1e-9)
+    # the paired interval is the bootstrap interval of the per-crystal differences
+    a, b = np.array([1.0, 2.0, 3.0, 4.0]), np.array([1.5, 2.5, 3.5, 4.5])
+    assert paired_difference(a, b) == {"difference": -0.5, "ci95": [-0.5, -0.5], "verdict": "lower", "n": 4}
+    assert paired_difference(b, a)["verdict"] == "higher"
+    c = np.array([1.0, 3.0, 2.0, 5.0])
+    assert paired_difference(a, c)["ci95"] == list(bootstrap_interval(a - c))
+    with pytest.raises(SystemExit) as exit_info:
+        main(["evaluate", best, "--split", "train", "--compare", str(tmp_path / "missing.pt")])
+    assert exit_info.value.code != 0
+
+
 def test_reproduce_rejects_unknown_tables(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["reproduce", "table99"])
@@ -268,6 +341,29 @@ def test_reproduce_evaluates_a_run_of_several_seeds_as_their_ensemble(tmp_path, 
     assert isinstance(rep._load_run_model([tmp_path / "runs" / "quick" / d / "best.pt" for d in dirs]), EnsembleModel)
     row = json.loads(report.with_suffix(".json").read_text())["results"]["tiny-dielectric"]
     assert np.isfinite(row["metrics"]["fnorm"]) and row["best_epoch"].count("/") == 1
+
+
+def test_reproduce_fine_tunes_from_the_pretraining_run_of_the_table(tmp_path, mp_root, monkeypatch):
+    from gmtnet.training import reproduce as rep
+
+    tiny = dict(model_overrides=dict(TINY_GMTNET), loss="fnorm")
+    pre = rep.Run("pre", "dielectric", seeds=(1,), exclude="piezoelectric:val+test", **tiny)
+    tuned = rep.Run("tuned", "piezoelectric", seeds=(1,), init_from="pre-dielectric", **tiny)
+    monkeypatch.setitem(rep.TABLES, "tiny-transfer", {"title": "tiny", "runs": [pre, tuned]})
+    monkeypatch.setitem(rep.QUICK, "limit", 12)
+    report = rep.reproduce("tiny-transfer", quick=True, runs_root=tmp_path / "runs", reports=tmp_path / "reports",
+                           data_root=str(mp_root), progress=False, threads=1)
+    quick = tmp_path / "runs" / "quick"
+    pre_cfg = json.loads((quick / "pre-dielectric" / "config.json").read_text())
+    tuned_cfg = json.loads((quick / "tuned-piezoelectric" / "config.json").read_text())
+    assert pre_cfg["exclude"] == "piezoelectric:val+test" and pre_cfg["init_from"] is None
+    assert tuned_cfg["init_from"] == str(quick / "pre-dielectric" / "best.pt")
+    text = report.read_text()
+    assert "| pre | dielectric |" in text and "| tuned | piezoelectric |" in text and "Fnorm 95% interval" in text
+    # the shipped table: the fine-tuning runs start from the table's own pre-training run
+    runs = rep.TABLES["transfer-piezoelectric"]["runs"]
+    assert runs[0].exclude == "piezoelectric:val+test"
+    assert {r.init_from for r in runs[1:]} == {runs[0].run_dirs(tmp_path)[0].name}
 
 
 # ---- transfer learning: pre-training without the fine-tuning task's evaluation crystals ----------

@@ -60,8 +60,11 @@ def evaluate(
     reflect: bool = typer.Option(False, "--reflect", help="Also apply the inversion (an improper rotation)."),
     out: Path = typer.Option(None, help="Write OUT.json and OUT.md (atomically)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of the table."),
+    compare: str = typer.Option(None, help="Another model file, or 'zero' / 'train-mean' (trivial predictors): "
+                                "the mean Fnorm difference on the same crystals with its paired bootstrap interval."),
 ) -> None:
-    """The four metrics (zero and equality success, Fnorm, EwT 25/10/5) overall and per crystal system."""
+    """The four metrics (zero and equality success, Fnorm with a bootstrap 95% interval, EwT
+    25/10/5) overall and per crystal system; optionally against another model on the same crystals."""
     from gmtnet.data import load_dataset
     from gmtnet.model import load_model
     from gmtnet.training.evaluate import axis_rotation, evaluate_model, metrics_json, metrics_table
@@ -76,10 +79,41 @@ def evaluate(
     table = (f"# {checkpoint}: {model.config.task}, {split} split ({len(records)} crystals)"
              f"{f', rotated {rotate:g} deg about {axis}' if rotate else ''}{', inverted' if reflect else ''}\n\n"
              + metrics_table(result, model.ttype.unit))
+    if compare is not None:
+        comparison = compare_with(compare, model, records, source, path, rotation, result["errors"])
+        summary["comparison"] = comparison
+        table += (f"\nAgainst {compare} on the same {comparison['n']} crystals: Fnorm difference (this - other) "
+                  f"{comparison['difference']:+.3f} {model.ttype.unit}, 95% interval {comparison['ci95'][0]:+.3f} to "
+                  f"{comparison['ci95'][1]:+.3f} (paired bootstrap): {comparison['verdict']}.\n")
     if out is not None:
         atomic_write_text(out.with_suffix(".json"), json.dumps(summary, indent=1) + "\n")
         atomic_write_text(out.with_suffix(".md"), table)
     typer.echo(json.dumps(summary, indent=1) if as_json else table)
+
+
+def compare_with(other: str, model, records, source, path, rotation, errors) -> dict:
+    """Paired comparison of ``errors`` with another model file or a trivial predictor ("zero":
+    all entries 0; "train-mean": the mean training label) on the same crystals and frame."""
+    import numpy as np
+
+    from gmtnet.data import load_dataset
+    from gmtnet.errors import GmtnetError
+    from gmtnet.model import load_model
+    from gmtnet.tensors import rotate_tensor
+    from gmtnet.training.evaluate import evaluate_model
+    from gmtnet.training.metrics import paired_difference
+
+    labels = np.stack([r.tensor if rotation is None else rotate_tensor(r.tensor, rotation) for r in records])
+    if other in ("zero", "train-mean"):
+        mean = (np.zeros(labels.shape[1:]) if other == "zero" else
+                np.stack([r.tensor for r in load_dataset(model.config.task, source=source, split="train", path=path)]).mean(0))
+        other_errors = np.linalg.norm((labels - mean).reshape(len(labels), -1), axis=1)
+    else:
+        other_model = load_model(other)
+        if other_model.config.task != model.config.task:
+            raise GmtnetError(f"{other} predicts {other_model.config.task}, not {model.config.task}")
+        other_errors = evaluate_model(other_model, records, rotation=rotation)["errors"]
+    return paired_difference(errors, other_errors)
 
 
 def reproduce(

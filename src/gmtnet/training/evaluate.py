@@ -58,13 +58,13 @@ def _pct(x) -> str:
 def metrics_table(result: dict, unit: str = "") -> str:
     """A markdown table: one row per crystal system and an overall row."""
     header = (f"| crystal system | n | zero success | equality success | Fnorm{f' ({unit})' if unit else ''} "
-              "| EwT25 | EwT10 | EwT5 |\n|---|---|---|---|---|---|---|---|\n")
+              "| Fnorm 95% interval | EwT25 | EwT10 | EwT5 |\n|---|---|---|---|---|---|---|---|---|\n")
     rows = []
     by = result["by_crystal_system"]
     for name in [*[s for s in CRYSTAL_SYSTEMS if s in by], "overall"]:
         m = result["overall"] if name == "overall" else by[name]
         rows.append(f"| {name} | {m.n} | {_pct(m.zero_success)} | {_pct(m.equality_success)} | {m.fnorm:.3f} "
-                    f"| {_pct(m.ewt25)} | {_pct(m.ewt10)} | {_pct(m.ewt5)} |")
+                    f"| {m.fnorm_ci95[0]:.3f}-{m.fnorm_ci95[1]:.3f} | {_pct(m.ewt25)} | {_pct(m.ewt10)} | {_pct(m.ewt5)} |")
     return header + "\n".join(rows) + "\n"
 
 
