@@ -366,6 +366,28 @@ def test_reproduce_fine_tunes_from_the_pretraining_run_of_the_table(tmp_path, mp
     assert {r.init_from for r in runs[1:]} == {runs[0].run_dirs(tmp_path)[0].name}
 
 
+def test_learning_curve_tables_carry_the_trivial_predictors(tmp_path, mp_root, monkeypatch):
+    from gmtnet.data import load_dataset
+    from gmtnet.training import reproduce as rep
+
+    spec = rep.TABLES["learning-curve-piezoelectric"]
+    assert [r.limit for r in spec["runs"]] == [154, 308, 616] and {r.loss for r in spec["runs"]} == {"fnorm"}
+    run = rep.Run("tiny", "dielectric", limit=12, loss="fnorm", model_overrides=dict(TINY_GMTNET))
+    monkeypatch.setitem(rep.TABLES, "tiny-curve", {"title": "tiny", "runs": [run], "references": [None, 12]})
+    monkeypatch.setitem(rep.QUICK, "limit", 12)
+    report = rep.reproduce("tiny-curve", quick=True, runs_root=tmp_path / "runs", reports=tmp_path / "reports",
+                           data_root=str(mp_root), progress=False, threads=1)
+    results = json.loads(report.with_suffix(".json").read_text())["results"]
+    data = load_dataset("dielectric", root=mp_root)
+    test, train_labels = data.split("test"), np.stack([r.tensor for r in data.split("train")[:12]])
+    labels = np.stack([r.tensor for r in test])
+    zero = np.linalg.norm(labels.reshape(len(test), -1), axis=1).mean()
+    mean = np.linalg.norm((labels - train_labels.mean(0)).reshape(len(test), -1), axis=1).mean()
+    assert results["zero-dielectric"]["metrics"]["fnorm"] == pytest.approx(zero, rel=1e-12)
+    assert results["train-mean-n12-dielectric"]["metrics"]["fnorm"] == pytest.approx(mean, rel=1e-12)
+    assert "| zero | dielectric |" in report.read_text()
+
+
 # ---- transfer learning: pre-training without the fine-tuning task's evaluation crystals ----------
 def test_exclude_leaves_out_another_tasks_split(tmp_path, mp_root, monkeypatch):
     import gmtnet.training.trainer as trainer

@@ -83,7 +83,7 @@ def evaluate(
         comparison = compare_with(compare, model, records, source, path, rotation, result["errors"])
         summary["comparison"] = comparison
         table += (f"\nAgainst {compare} on the same {comparison['n']} crystals: Fnorm difference (this - other) "
-                  f"{comparison['difference']:+.3f} {model.ttype.unit}, 95% interval {comparison['ci95'][0]:+.3f} to "
+                  f"{comparison['difference']:+.3f}{' ' + model.ttype.unit if model.ttype.unit else ''}, 95% interval {comparison['ci95'][0]:+.3f} to "
                   f"{comparison['ci95'][1]:+.3f} (paired bootstrap): {comparison['verdict']}.\n")
     if out is not None:
         atomic_write_text(out.with_suffix(".json"), json.dumps(summary, indent=1) + "\n")
