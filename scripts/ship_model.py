@@ -1,10 +1,13 @@
 """Copy finished training runs' best models into the package and write the model card.
 
     GMTNET_DATA=... python scripts/ship_model.py TASK RUN_DIR [RUN_DIR ...] [--hardware "..."]
+    GMTNET_DATA=... python scripts/ship_model.py TASK [RUN_DIR ...] --keep-shipped
 
 One RUN_DIR ships that run's best model; several ship their ensemble (the mean of their
 predictions, see gmtnet.model.ensemble). HARDWARE describes where the runs trained (default:
-this machine's CPU).
+this machine's CPU). With --keep-shipped the shipped model's members (and their entries in the
+card) stay and the RUN_DIRs are added to them; with no RUN_DIR that only rewrites the card of
+the shipped model as it is.
 
 The card (src/gmtnet/pretrained/<task>.json and .md) records the data, split, epochs, training
 hardware and wall time of every run, and the test-split metrics from the same code as
@@ -42,13 +45,33 @@ def run_summary(run: Path) -> dict:
             "training_wall_s": float(sum(h["seconds"] for h in history)), "train_config": config}
 
 
-def main(task: str, run_dirs: list[Path], hardware: str | None = None) -> None:
+def shipped_members(target: Path) -> list:
+    """The networks of a shipped model file: its members, or the model itself."""
+    from gmtnet.model.ensemble import EnsembleModel
+
+    model = load_model(target)
+    return list(model.members) if isinstance(model, EnsembleModel) else [model]
+
+
+def main(task: str, run_dirs: list[Path], hardware: str | None = None, keep_shipped: bool = False) -> None:
+    from gmtnet.model.ensemble import EnsembleModel
+    from gmtnet.model.io import save_model
+
     runs = [run_summary(r) for r in run_dirs]
     target = PRETRAINED / f"{task}.pt"
-    if len(run_dirs) == 1:
+    if keep_shipped:
+        old_card = json.loads((PRETRAINED / f"{task}.json").read_text())
+        runs = old_card["runs"] + runs
+        hardware = hardware or old_card["hardware"]
+        if run_dirs:
+            members = shipped_members(target) + [load_model(r / "best.pt") for r in run_dirs]
+            save_model(EnsembleModel(members), target)
+    elif len(run_dirs) == 1:
         shutil.copyfile(run_dirs[0] / "best.pt", target)
-    else:
+    elif run_dirs:
         combine_models([r / "best.pt" for r in run_dirs], target)
+    else:
+        raise SystemExit("give at least one RUN_DIR, or --keep-shipped")
     model = load_model(target)
     data = load_dataset(task)
     val_result = evaluate_model(model, data.split("val"))
@@ -96,7 +119,9 @@ def main(task: str, run_dirs: list[Path], hardware: str | None = None) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("task")
-    parser.add_argument("run_dirs", nargs="+", type=Path)
+    parser.add_argument("run_dirs", nargs="*", type=Path)
     parser.add_argument("--hardware", default=None)
+    parser.add_argument("--keep-shipped", action="store_true",
+                        help="add the runs to the shipped model's members (none: rewrite its card only)")
     args = parser.parse_args()
-    main(args.task, args.run_dirs, args.hardware)
+    main(args.task, args.run_dirs, args.hardware, args.keep_shipped)
