@@ -438,3 +438,41 @@ def test_init_from_copies_every_matching_weight_and_leaves_the_head(tmp_path, mp
                    progress=False, cache_dir=tmp_path / "cache")
     assert json.loads((tmp_path / "tuned" / "config.json").read_text())["init_from"] == str(path)
     assert np.isfinite(result["best_val_fnorm"])
+
+
+# ---- shipping models (scripts/ship_model.py) ---------------------------------------------------
+def test_ship_model_adds_runs_to_the_shipped_ensemble_and_rewrites_its_card(tmp_path, mp_root, monkeypatch):
+    import importlib.util
+    from pathlib import Path
+
+    from gmtnet.model.ensemble import EnsembleModel
+
+    spec = importlib.util.spec_from_file_location("ship_model", Path(__file__).parents[1] / "scripts" / "ship_model.py")
+    ship = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ship)
+    monkeypatch.setenv("GMTNET_DATA", str(mp_root))
+    monkeypatch.setattr(ship, "PRETRAINED", tmp_path / "pretrained")
+    (tmp_path / "pretrained").mkdir()
+    runs = []
+    for seed in (1, 2, 3):
+        train(_cfg(tmp_path, mp_root, f"run{seed}", epochs=1, seed=seed), progress=False, cache_dir=tmp_path / "cache")
+        runs.append(tmp_path / f"run{seed}")
+    ship.main("dielectric", runs[:2], hardware="test machine")
+    first = json.loads((tmp_path / "pretrained" / "dielectric.json").read_text())
+    assert [r["seed"] for r in first["runs"]] == [1, 2] and first["hardware"] == "test machine"
+    before = load_model(tmp_path / "pretrained" / "dielectric.pt")
+    ship.main("dielectric", runs[2:], keep_shipped=True)
+    card = json.loads((tmp_path / "pretrained" / "dielectric.json").read_text())
+    assert [r["seed"] for r in card["runs"]] == [1, 2, 3] and card["n_members"] == 3 and card["hardware"] == "test machine"
+    after = load_model(tmp_path / "pretrained" / "dielectric.pt")
+    assert isinstance(after, EnsembleModel) and len(after.members) == 3
+    for old, new in zip(before.members, after.members):  # the shipped members are kept as they were
+        for (k, a), (_, b) in zip(old.state_dict().items(), new.state_dict().items()):
+            assert torch.equal(a, b), k
+    third = load_model(runs[2] / "best.pt").state_dict()
+    assert all(torch.equal(third[k], v) for k, v in after.members[2].state_dict().items())
+    assert "Fnorm 95% interval" in (tmp_path / "pretrained" / "dielectric.md").read_text()
+    shipped_bytes = (tmp_path / "pretrained" / "dielectric.pt").read_bytes()
+    ship.main("dielectric", [], keep_shipped=True)  # card only: the model file is left as it is
+    assert (tmp_path / "pretrained" / "dielectric.pt").read_bytes() == shipped_bytes
+    assert len(json.loads((tmp_path / "pretrained" / "dielectric.json").read_text())["runs"]) == 3

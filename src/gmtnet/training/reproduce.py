@@ -145,7 +145,7 @@ def _load_run_model(bests: list[Path]):
     return ensemble
 
 
-def reference_row(task: str, limit: int | None, train, test) -> tuple[str, dict]:
+def reference_row(task: str, limit: int | None, train, test) -> tuple[str, "TensorMetrics"]:
     """A trivial predictor's row: "zero" (limit None) or the mean label of the first ``limit``
     training crystals; the same metrics and interval as the trained models."""
     from gmtnet.training.evaluate import evaluate_predictions
