@@ -6,8 +6,8 @@
 One RUN_DIR ships that run's best model; several ship their ensemble (the mean of their
 predictions, see gmtnet.model.ensemble). HARDWARE describes where the runs trained (default:
 this machine's CPU). With --keep-shipped the shipped model's members (and their entries in the
-card) stay and the RUN_DIRs are added to them; with no RUN_DIR that only rewrites the card of
-the shipped model as it is.
+card) stay and the RUN_DIRs are added to them; --keep-members 1,3 keeps only those members (1 is
+the card's first run); with no RUN_DIR and all members kept, only the card is rewritten.
 
 The card (src/gmtnet/pretrained/<task>.json and .md) records the data, split, epochs, training
 hardware and wall time of every run, and the test-split metrics from the same code as
@@ -53,7 +53,8 @@ def shipped_members(target: Path) -> list:
     return list(model.members) if isinstance(model, EnsembleModel) else [model]
 
 
-def main(task: str, run_dirs: list[Path], hardware: str | None = None, keep_shipped: bool = False) -> None:
+def main(task: str, run_dirs: list[Path], hardware: str | None = None, keep_shipped: bool = False,
+         keep_members: list[int] | None = None) -> None:
     from gmtnet.model.ensemble import EnsembleModel
     from gmtnet.model.io import save_model
 
@@ -61,11 +62,14 @@ def main(task: str, run_dirs: list[Path], hardware: str | None = None, keep_ship
     target = PRETRAINED / f"{task}.pt"
     if keep_shipped:
         old_card = json.loads((PRETRAINED / f"{task}.json").read_text())
-        runs = old_card["runs"] + runs
+        old = list(zip(old_card["runs"], shipped_members(target)))
+        if keep_members is not None:
+            old = [old[i - 1] for i in keep_members]
+        runs = [r for r, _ in old] + runs
         hardware = hardware or old_card["hardware"]
-        if run_dirs:
-            members = shipped_members(target) + [load_model(r / "best.pt") for r in run_dirs]
-            save_model(EnsembleModel(members), target)
+        if run_dirs or keep_members is not None:
+            members = [m for _, m in old] + [load_model(r / "best.pt") for r in run_dirs]
+            save_model(members[0] if len(members) == 1 else EnsembleModel(members), target)
     elif len(run_dirs) == 1:
         shutil.copyfile(run_dirs[0] / "best.pt", target)
     elif run_dirs:
@@ -123,5 +127,8 @@ if __name__ == "__main__":
     parser.add_argument("--hardware", default=None)
     parser.add_argument("--keep-shipped", action="store_true",
                         help="add the runs to the shipped model's members (none: rewrite its card only)")
+    parser.add_argument("--keep-members", default=None,
+                        help="with --keep-shipped: comma-separated 1-based indices of the members to keep")
     args = parser.parse_args()
-    main(args.task, args.run_dirs, args.hardware, args.keep_shipped)
+    keep = [int(i) for i in args.keep_members.split(",")] if args.keep_members else None
+    main(args.task, args.run_dirs, args.hardware, args.keep_shipped, keep)

@@ -476,3 +476,9 @@ def test_ship_model_adds_runs_to_the_shipped_ensemble_and_rewrites_its_card(tmp_
     ship.main("dielectric", [], keep_shipped=True)  # card only: the model file is left as it is
     assert (tmp_path / "pretrained" / "dielectric.pt").read_bytes() == shipped_bytes
     assert len(json.loads((tmp_path / "pretrained" / "dielectric.json").read_text())["runs"]) == 3
+    ship.main("dielectric", [], keep_shipped=True, keep_members=[1, 3])  # drop the second member
+    card = json.loads((tmp_path / "pretrained" / "dielectric.json").read_text())
+    kept = load_model(tmp_path / "pretrained" / "dielectric.pt")
+    assert [r["seed"] for r in card["runs"]] == [1, 3] and len(kept.members) == 2
+    for old, new in zip([after.members[0], after.members[2]], kept.members):
+        assert all(torch.equal(a, b) for a, b in zip(old.state_dict().values(), new.state_dict().values()))
