@@ -67,7 +67,7 @@ def evaluate(
     25/10/5) overall and per crystal system; optionally against another model on the same crystals."""
     from gmtnet.data import load_dataset
     from gmtnet.model import load_model
-    from gmtnet.training.evaluate import axis_rotation, evaluate_model, metrics_json, metrics_table
+    from gmtnet.training.evaluate import axis_rotation, compare_with, evaluate_model, metrics_json, metrics_table
     from gmtnet.utils.io import atomic_write_text
 
     model = load_model(checkpoint)
@@ -80,7 +80,7 @@ def evaluate(
              f"{f', rotated {rotate:g} deg about {axis}' if rotate else ''}{', inverted' if reflect else ''}\n\n"
              + metrics_table(result, model.ttype.unit))
     if compare is not None:
-        comparison = compare_with(compare, model, records, source, path, rotation, result["errors"])
+        comparison = compare_with(compare, model, records, rotation, result["errors"], source, path)
         summary["comparison"] = comparison
         table += (f"\nAgainst {compare} on the same {comparison['n']} crystals: Fnorm difference (this - other) "
                   f"{comparison['difference']:+.3f}{' ' + model.ttype.unit if model.ttype.unit else ''}, 95% interval {comparison['ci95'][0]:+.3f} to "
@@ -89,31 +89,6 @@ def evaluate(
         atomic_write_text(out.with_suffix(".json"), json.dumps(summary, indent=1) + "\n")
         atomic_write_text(out.with_suffix(".md"), table)
     typer.echo(json.dumps(summary, indent=1) if as_json else table)
-
-
-def compare_with(other: str, model, records, source, path, rotation, errors) -> dict:
-    """Paired comparison of ``errors`` with another model file or a trivial predictor ("zero":
-    all entries 0; "train-mean": the mean training label) on the same crystals and frame."""
-    import numpy as np
-
-    from gmtnet.data import load_dataset
-    from gmtnet.errors import GmtnetError
-    from gmtnet.model import load_model
-    from gmtnet.tensors import rotate_tensor
-    from gmtnet.training.evaluate import evaluate_model
-    from gmtnet.training.metrics import paired_difference
-
-    labels = np.stack([r.tensor if rotation is None else rotate_tensor(r.tensor, rotation) for r in records])
-    if other in ("zero", "train-mean"):
-        mean = (np.zeros(labels.shape[1:]) if other == "zero" else
-                np.stack([r.tensor for r in load_dataset(model.config.task, source=source, split="train", path=path)]).mean(0))
-        other_errors = np.linalg.norm((labels - mean).reshape(len(labels), -1), axis=1)
-    else:
-        other_model = load_model(other)
-        if other_model.config.task != model.config.task:
-            raise GmtnetError(f"{other} predicts {other_model.config.task}, not {model.config.task}")
-        other_errors = evaluate_model(other_model, records, rotation=rotation)["errors"]
-    return paired_difference(errors, other_errors)
 
 
 def reproduce(

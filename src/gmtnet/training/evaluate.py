@@ -51,6 +51,30 @@ def evaluate_model(model, records, rotation: np.ndarray | None = None, batch_siz
     return result
 
 
+def compare_with(other: str, model, records, rotation: np.ndarray | None, errors: np.ndarray,
+                 source: str = "mp", path=None) -> dict:
+    """Paired comparison (``metrics.paired_difference``) of a model's per-crystal ``errors`` (n,)
+    on ``records`` with another model file or a trivial predictor on the same crystals and frame:
+    "zero" (every entry 0) or "train-mean" (the mean label of the task's train split)."""
+    from gmtnet.data import load_dataset
+    from gmtnet.errors import GmtnetError
+    from gmtnet.model import load_model
+    from gmtnet.tensors import rotate_tensor
+    from gmtnet.training.metrics import paired_difference
+
+    labels = np.stack([r.tensor if rotation is None else rotate_tensor(r.tensor, rotation) for r in records])
+    if other in ("zero", "train-mean"):
+        mean = (np.zeros(labels.shape[1:]) if other == "zero" else
+                np.stack([r.tensor for r in load_dataset(model.config.task, source=source, split="train", path=path)]).mean(0))
+        other_errors = np.linalg.norm((labels - mean).reshape(len(labels), -1), axis=1)
+    else:
+        other_model = load_model(other)
+        if other_model.config.task != model.config.task:
+            raise GmtnetError(f"{other} predicts {other_model.config.task}, not {model.config.task}")
+        other_errors = evaluate_model(other_model, records, rotation=rotation)["errors"]
+    return paired_difference(errors, other_errors)
+
+
 def _pct(x) -> str:
     return "n/a" if x is None else f"{100 * x:.1f}%"
 
