@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from gmtnet.errors import GmtnetError
+from gmtnet.training.metrics import TensorMetrics
 
 QUICK = {"epochs": 2, "limit": 64, "val_limit": 8}
 ROTATIONS_DEG = 45.0
@@ -145,7 +146,7 @@ def _load_run_model(bests: list[Path]):
     return ensemble
 
 
-def reference_row(task: str, limit: int | None, train, test) -> tuple[str, "TensorMetrics"]:
+def reference_row(task: str, limit: int | None, train, test) -> tuple[str, TensorMetrics]:
     """A trivial predictor's row: "zero" (limit None) or the mean label of the first ``limit``
     training crystals; the same metrics and interval as the trained models."""
     from gmtnet.training.evaluate import evaluate_predictions
