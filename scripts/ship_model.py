@@ -62,13 +62,12 @@ def main(task: str, run_dirs: list[Path], hardware: str | None = None, keep_ship
     target = PRETRAINED / f"{task}.pt"
     if keep_shipped:
         old_card = json.loads((PRETRAINED / f"{task}.json").read_text())
-        old = list(zip(old_card["runs"], shipped_members(target)))
-        if keep_members is not None:
-            old = [old[i - 1] for i in keep_members]
-        runs = [r for r, _ in old] + runs
+        keep = keep_members or range(1, len(old_card["runs"]) + 1)
+        runs = [old_card["runs"][i - 1] for i in keep] + runs
         hardware = hardware or old_card["hardware"]
         if run_dirs or keep_members is not None:
-            members = [m for _, m in old] + [load_model(r / "best.pt") for r in run_dirs]
+            shipped = shipped_members(target)
+            members = [shipped[i - 1] for i in keep] + [load_model(r / "best.pt") for r in run_dirs]
             save_model(members[0] if len(members) == 1 else EnsembleModel(members), target)
     elif len(run_dirs) == 1:
         shutil.copyfile(run_dirs[0] / "best.pt", target)

@@ -51,6 +51,14 @@ def evaluate_model(model, records, rotation: np.ndarray | None = None, batch_siz
     return result
 
 
+def trivial_tensor(train_records, shape: tuple[int, ...]) -> np.ndarray:
+    """The constant prediction of a trivial predictor, shape ``shape``: the mean label of
+    ``train_records``, or all zeros when they are None (the zero predictor)."""
+    if train_records is None:
+        return np.zeros(shape)
+    return np.stack([r.tensor for r in train_records]).mean(0)
+
+
 def compare_with(other: str, model, records, rotation: np.ndarray | None, errors: np.ndarray,
                  source: str = "mp", path=None) -> dict:
     """Paired comparison (``metrics.paired_difference``) of a model's per-crystal ``errors`` (n,)
@@ -64,9 +72,9 @@ def compare_with(other: str, model, records, rotation: np.ndarray | None, errors
 
     labels = np.stack([r.tensor if rotation is None else rotate_tensor(r.tensor, rotation) for r in records])
     if other in ("zero", "train-mean"):
-        mean = (np.zeros(labels.shape[1:]) if other == "zero" else
-                np.stack([r.tensor for r in load_dataset(model.config.task, source=source, split="train", path=path)]).mean(0))
-        other_errors = np.linalg.norm((labels - mean).reshape(len(labels), -1), axis=1)
+        train = load_dataset(model.config.task, source=source, split="train", path=path) if other == "train-mean" else None
+        constant = trivial_tensor(train, labels.shape[1:])
+        other_errors = np.linalg.norm((labels - constant).reshape(len(labels), -1), axis=1)
     else:
         other_model = load_model(other)
         if other_model.config.task != model.config.task:
@@ -79,6 +87,11 @@ def _pct(x) -> str:
     return "n/a" if x is None else f"{100 * x:.1f}%"
 
 
+def interval_text(interval) -> str:
+    """"low-high" of an Fnorm interval, three decimals."""
+    return f"{interval[0]:.3f}-{interval[1]:.3f}"
+
+
 def metrics_table(result: dict, unit: str = "") -> str:
     """A markdown table: one row per crystal system and an overall row."""
     header = (f"| crystal system | n | zero success | equality success | Fnorm{f' ({unit})' if unit else ''} "
@@ -88,7 +101,7 @@ def metrics_table(result: dict, unit: str = "") -> str:
     for name in [*[s for s in CRYSTAL_SYSTEMS if s in by], "overall"]:
         m = result["overall"] if name == "overall" else by[name]
         rows.append(f"| {name} | {m.n} | {_pct(m.zero_success)} | {_pct(m.equality_success)} | {m.fnorm:.3f} "
-                    f"| {m.fnorm_ci95[0]:.3f}-{m.fnorm_ci95[1]:.3f} | {_pct(m.ewt25)} | {_pct(m.ewt10)} | {_pct(m.ewt5)} |")
+                    f"| {interval_text(m.fnorm_ci95)} | {_pct(m.ewt25)} | {_pct(m.ewt10)} | {_pct(m.ewt5)} |")
     return header + "\n".join(rows) + "\n"
 
 

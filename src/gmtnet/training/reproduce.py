@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from gmtnet.errors import GmtnetError
+from gmtnet.training.evaluate import _pct, interval_text
 from gmtnet.training.metrics import TensorMetrics
 
 QUICK = {"epochs": 2, "limit": 64, "val_limit": 8}
@@ -102,10 +103,6 @@ for _task, _sizes in (("dielectric", (200, 400, 801)), ("piezoelectric", (154, 3
 ALIASES = {"table2": "table2-4", "table3": "table2-4", "table4": "table2-4"}
 
 
-def _pct(x) -> str:
-    return "n/a" if x is None else f"{100 * x:.1f}%"
-
-
 def _finished(run_dir: Path) -> bool:
     """A run directory whose training ran all the epochs its own config asked for."""
     log, config = run_dir / "log.json", run_dir / "config.json"
@@ -149,17 +146,17 @@ def _load_run_model(bests: list[Path]):
 def reference_row(task: str, limit: int | None, train, test) -> tuple[str, TensorMetrics]:
     """A trivial predictor's row: "zero" (limit None) or the mean label of the first ``limit``
     training crystals; the same metrics and interval as the trained models."""
-    from gmtnet.training.evaluate import evaluate_predictions
+    from gmtnet.training.evaluate import evaluate_predictions, trivial_tensor
 
     labels = np.stack([r.tensor for r in test])
-    mean = np.zeros(labels.shape[1:]) if limit is None else np.stack([r.tensor for r in train[:limit]]).mean(0)
-    metrics = evaluate_predictions(np.broadcast_to(mean, labels.shape), test, task)["overall"]
+    constant = trivial_tensor(None if limit is None else train[:limit], labels.shape[1:])
+    metrics = evaluate_predictions(np.broadcast_to(constant, labels.shape), test, task)["overall"]
     return ("zero" if limit is None else f"train-mean-n{limit}"), metrics
 
 
 def _metrics_row(label: str, task: str, m, unit: str, epochs: str) -> str:
     return (f"| {label} | {task} | {_pct(m.zero_success)} | {_pct(m.equality_success)} | "
-            f"{m.fnorm:.3f}{(' ' + unit) if unit else ''} | {m.fnorm_ci95[0]:.3f}-{m.fnorm_ci95[1]:.3f} | "
+            f"{m.fnorm:.3f}{(' ' + unit) if unit else ''} | {interval_text(m.fnorm_ci95)} | "
             f"{_pct(m.ewt25)} | {_pct(m.ewt10)} | {_pct(m.ewt5)} | {epochs} |")
 
 
@@ -213,12 +210,14 @@ def reproduce(table: str, quick: bool = False, epochs: int = 200, preset: str = 
             entry["metrics"] = m.to_dict()
             rows.append(_metrics_row(run.label, run.task, m, unit, f"{entry['best_epoch']} / {entry['epochs']}"))
         results[f"{run.label}-{run.task}"] = entry
-    for limit in spec.get("references", []):
+    if spec.get("references"):
         task = spec["runs"][0].task
-        data = datasets[task]
-        label, m = reference_row(task, QUICK["limit"] if quick and limit else limit, data.split("train"), data.split("test"))
-        rows.append(_metrics_row(label, task, m, get_tensor_type(task).unit, "no training"))
-        results[f"{label}-{task}"] = {"label": label, "task": task, "metrics": m.to_dict()}
+        train, test = datasets[task].split("train"), datasets[task].split("test")
+        for limit in spec["references"]:
+            limit = min(QUICK["limit"], limit) if quick and limit else limit  # as the runs' quick setting
+            label, m = reference_row(task, limit, train, test)
+            rows.append(_metrics_row(label, task, m, get_tensor_type(task).unit, "no training"))
+            results[f"{label}-{task}"] = {"label": label, "task": task, "metrics": m.to_dict()}
     if spec.get("timing"):
         header = "| model | parameters | s per training batch of 64 (CPU) |\n|---|---|---|"
     elif spec.get("rotations"):
