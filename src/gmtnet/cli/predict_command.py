@@ -55,6 +55,9 @@ def predict(
     chunk_size: int = typer.Option(256, help="Streaming: structures per chunk (memory is bounded by a few chunks)."),
     symmetry_backend: str = typer.Option("spglib", help="spglib (the benchmark's definition) or moyopy (2-5x faster "
                                          "symmetry analysis; differs only for crystals at the tolerance)."),
+    orbits: bool = typer.Option(True, "--orbits/--all-atoms", help="Evaluate the networks at one atom per orbit of "
+                                "symmetry-equivalent atoms (2-4x faster; the same function for a symmetric "
+                                "crystal) or at every atom."),
     compile_kernels: bool = typer.Option(False, "--compile", help="torch.compile the models' hot kernels first "
                                          "(1-2 min once; about 1.3x more crystals/s, worth it for large screens)."),
 ) -> None:
@@ -84,7 +87,7 @@ def predict(
         raise GmtnetError("no structure files found in " + ", ".join(map(str, (paths or []) + ([list_file] if list_file else []))))
     if workers < 0:
         workers = 0 if len(files) < 256 else max(0, min(4, (os.cpu_count() or 1) - 1))
-    predictor = Predictor(task, models, symmetry_backend=symmetry_backend)
+    predictor = Predictor(task, models, symmetry_backend=symmetry_backend, orbits=orbits)
     if compile_kernels:
         for m in predictor.models.values():
             m.compile_kernels()

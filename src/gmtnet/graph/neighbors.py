@@ -33,6 +33,10 @@ class CrystalGraph:
         edge_shift: (n_edges, 3) int64, lattice translation of the image (fractional units).
         lattice: (3, 3) float64, lattice vectors as rows.
         rotations: (n_r, 3, 3) float64 Cartesian point group (exactly orthogonal), or None.
+        orbit_rep: (n_atoms,) int64 representative atom of each atom's orbit under the space
+            group, or None (see ``gmtnet.graph.orbits``).
+        orbit_rotation: (n_atoms,) int64 index into ``rotations`` of the rotation carrying the
+            representative's neighbourhood onto the atom's (identity for representatives), or None.
         cache: per-graph results derived from ``rotations`` (projectors), filled on first use.
     """
 
@@ -43,6 +47,8 @@ class CrystalGraph:
     edge_shift: np.ndarray
     lattice: np.ndarray
     rotations: np.ndarray | None = None
+    orbit_rep: np.ndarray | None = None
+    orbit_rotation: np.ndarray | None = None
     cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -94,8 +100,10 @@ def knn_radius_edges(lattice: np.ndarray, positions: np.ndarray, k: int = DEFAUL
     return src[order], dst[order], vec[order], shift[order]
 
 
-def build_graph(structure, k: int = DEFAULT_K, symmetry=None, symprec: float | None = 1e-3) -> CrystalGraph:
-    """Graph of a pymatgen Structure; with ``symprec`` also its Cartesian point group.
+def build_graph(structure, k: int = DEFAULT_K, symmetry=None, symprec: float | None = 1e-3,
+                orbits: bool = True) -> CrystalGraph:
+    """Graph of a pymatgen Structure; with ``symprec`` also its Cartesian point group, and with
+    ``orbits`` its atoms' orbits (when the graph passes their check, see ``gmtnet.graph.orbits``).
 
     ``symmetry`` (a CrystalSymmetry) may be passed to avoid analysing the structure twice.
     """
@@ -105,11 +113,18 @@ def build_graph(structure, k: int = DEFAULT_K, symmetry=None, symprec: float | N
         from gmtnet.symmetry import analyze_symmetry
 
         symmetry = analyze_symmetry(structure, symprec)
+    orbit_map = None
     if symmetry is not None:
         rotations = symmetry.rotations
+        if orbits:
+            from gmtnet.graph.orbits import atom_orbits
+
+            orbit_map = atom_orbits(structure.frac_coords, structure.lattice.matrix, symmetry, src, dst, vec)
     return CrystalGraph(
         atomic_numbers=np.asarray(structure.atomic_numbers, dtype=np.int64),
         edge_src=src, edge_dst=dst, edge_vec=vec, edge_shift=shift,
         lattice=np.asarray(structure.lattice.matrix, dtype=np.float64),
         rotations=rotations,
+        orbit_rep=None if orbit_map is None else orbit_map[0],
+        orbit_rotation=None if orbit_map is None else orbit_map[1],
     )

@@ -20,6 +20,7 @@ class TensorModel(nn.Module):
     ttype: object
     feature_irreps = None  # e3nn Irreps to average over the point group, or None
     projects_output = False  # whether batches carry the Reynolds projector of the output
+    orbit_lmax = None  # highest l of the features to rotate if the model can run on orbit batches
 
     def graph(self, structure, symmetry=None) -> CrystalGraph:
         """The graph this model uses for a structure (refined first if configured).
@@ -54,17 +55,22 @@ class TensorModel(nn.Module):
         if self.feature_irreps is not None:
             graph_wigner(graph, self.feature_irreps)
 
-    def collate(self, graphs: list[CrystalGraph]) -> GraphBatch:
+    def collate(self, graphs: list[CrystalGraph], orbits: bool = False) -> GraphBatch:
+        """A batch for this model; with ``orbits`` (and a model that supports it) grouped by orbit."""
         param = next(self.parameters())
         return collate(graphs, self.feature_irreps, self.ttype if self.projects_output else None,
-                       dtype=param.dtype, device=param.device)
+                       dtype=param.dtype, device=param.device, orbit_lmax=self.orbit_lmax if orbits else None)
 
     @torch.no_grad()
-    def predict_graphs(self, graphs: list[CrystalGraph], batch_size: int = 64, snap: bool | None = None) -> np.ndarray:
+    def predict_graphs(self, graphs: list[CrystalGraph], batch_size: int = 64, snap: bool | None = None,
+                       orbits: bool = True) -> np.ndarray:
         """(N, 3, ..., 3) float64 tensors in label units for prebuilt graphs, in eval mode.
 
         With ``snap`` (default ``config.snap_output``) each result is projected in float64 and
-        snapped so that forced zeros are exactly 0.0 and forced equalities exact."""
+        snapped so that forced zeros are exactly 0.0 and forced equalities exact. With ``orbits``
+        a model that supports it is evaluated at one atom per orbit of symmetry-equivalent atoms
+        (the same function for a symmetric crystal; ``gmtnet.graph.orbits``); ``orbits=False``
+        evaluates every atom."""
         snap = self.config.snap_output if snap is None else snap
         was_training = self.training
         self.eval()
@@ -72,7 +78,7 @@ class TensorModel(nn.Module):
             out = []
             for start in range(0, len(graphs), batch_size):
                 chunk = graphs[start:start + batch_size]
-                t = self(self.collate(chunk)).double().cpu().numpy()
+                t = self(self.collate(chunk, orbits=orbits)).double().cpu().numpy()
                 out.append(self.snap(chunk, t) if snap else t)
             return np.concatenate(out) if out else np.zeros((0, *self.ttype.shape))
         finally:
@@ -83,13 +89,14 @@ class TensorModel(nn.Module):
         snapped (forced zeros exactly 0.0, forced equalities exact)."""
         return np.stack([self.constraints(g).project(x) for g, x in zip(graphs, tensors)]) if len(graphs) else tensors
 
-    def predict(self, structures, batch_size: int = 64) -> np.ndarray:
+    def predict(self, structures, batch_size: int = 64, orbits: bool = True) -> np.ndarray:
         """(N, 3, ..., 3) float64 tensors in label units, each in its structure's own Cartesian frame
-        (graphs are built one batch at a time; see ``predict_graphs`` for snapping)."""
+        (graphs are built one batch at a time; see ``predict_graphs`` for snapping and ``orbits``)."""
         from gmtnet.data.structures import as_structure
 
         structures = [as_structure(s) for s in structures]
-        out = [self.predict_graphs([self.graph(s) for s in structures[start:start + batch_size]], batch_size)
+        out = [self.predict_graphs([self.graph(s) for s in structures[start:start + batch_size]], batch_size,
+                                   orbits=orbits)
                for start in range(0, len(structures), batch_size)]
         return np.concatenate(out) if out else np.zeros((0, *self.ttype.shape))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -9,7 +10,7 @@ import torch
 from e3nn import o3
 
 from gmtnet.graph import CrystalGraph, atom_features
-from gmtnet.model.symmetrize import averaged_wigner
+from gmtnet.model.symmetrize import averaged_wigner, wigner_matrices
 from gmtnet.symmetry import SymmetryConstraints
 from gmtnet.tensors import TensorType
 
@@ -33,6 +34,40 @@ class GraphBatch:
     n_graphs: int
     feature_projectors: dict | None = None
     output_projector: torch.Tensor | None = None
+    orbits: "OrbitBatch | None" = None
+
+
+@dataclass
+class OrbitBatch:
+    """A batch's atoms grouped by orbit, for evaluating a network at one atom per orbit (inference).
+
+    With it, the GraphBatch's edges are only those into representatives: ``edge_dst`` indexes
+    ``rep_nodes`` and ``edge_src`` the batch's atoms. M representatives, N atoms.
+
+    Attributes:
+        rep_nodes: (M,) batch index of each representative atom.
+        node_rep: (N,) index into ``rep_nodes`` of each atom's representative.
+        wigner: [D^l (N, 2l+1, 2l+1) for l = 0..lmax] of the proper part of each atom's orbit
+            rotation (e3nn's real basis).
+        parity_sign: (N,) -1.0 where that rotation is improper, else 1.0.
+    """
+
+    rep_nodes: torch.Tensor
+    node_rep: torch.Tensor
+    wigner: list
+    parity_sign: torch.Tensor
+
+    def expand(self, x: torch.Tensor, irreps: o3.Irreps) -> torch.Tensor:
+        """(N, irreps.dim) features of every atom from its representative's (M, irreps.dim):
+        x_j = D^(l,p)(R_j) x_rep(j) per irrep block, with D^(l,p)(R) = p^k D^l(det(R) R)."""
+        x = x[self.node_rep]
+        n, blocks = x.shape[0], []
+        for (mul, ir), sl in zip(irreps, irreps.slices()):
+            block = x[:, sl]
+            if ir.l > 0:
+                block = torch.bmm(block.reshape(n, mul, ir.dim), self.wigner[ir.l].transpose(1, 2)).reshape(n, -1)
+            blocks.append(block * self.parity_sign[:, None] if ir.p == -1 else block)
+        return torch.cat(blocks, dim=1)
 
 
 def scatter_mean(x: torch.Tensor, index: torch.Tensor, n: int) -> torch.Tensor:
@@ -58,20 +93,65 @@ def graph_wigner(graph: CrystalGraph, irreps: o3.Irreps) -> dict:
     return graph.cache[key]
 
 
+def graph_orbits(graph: CrystalGraph, lmax: int) -> dict:
+    """Per-graph orbit data (cached on the graph): representatives, each atom's representative
+    position, its orbit rotation's Wigner matrices up to ``lmax`` and parity, and the edges into
+    representatives. A graph without an orbit map gets every atom as its own representative."""
+    key = ("orbits", lmax)
+    if key not in graph.cache:
+        n = graph.n_atoms
+        if graph.orbit_rep is not None:
+            rep, rot_index = graph.orbit_rep, graph.orbit_rotation
+            rots = graph.rotations[rot_index]
+            rots[rep == np.arange(n)] = np.eye(3)  # exactly (the Cartesian identity carries rounding)
+        else:
+            rep, rots = np.arange(n), np.broadcast_to(np.eye(3), (n, 3, 3))
+        reps = np.flatnonzero(rep == np.arange(n))
+        position = np.full(n, -1, dtype=np.int64)
+        position[reps] = np.arange(len(reps))
+        keep = position[graph.edge_dst] >= 0
+        graph.cache[key] = {
+            "reps": reps, "node_rep": position[rep], "wigner": wigner_matrices(rots, lmax),
+            "sign": np.where(np.linalg.det(rots) < 0, -1.0, 1.0),
+            "edge_src": graph.edge_src[keep], "edge_dst": position[graph.edge_dst[keep]], "edge_vec": graph.edge_vec[keep],
+        }
+    return graph.cache[key]
+
+
 def collate(graphs: list[CrystalGraph], irreps: o3.Irreps | None = None, ttype: TensorType | None = None,
-            dtype=torch.float32, device=None) -> GraphBatch:
-    """Batch graphs; with ``irreps`` / ``ttype`` also their point-group projectors (cached per graph)."""
-    offsets = np.concatenate(([0], np.cumsum([g.n_atoms for g in graphs])[:-1]))
+            dtype=torch.float32, device=None, orbit_lmax: int | None = None) -> GraphBatch:
+    """Batch graphs; with ``irreps`` / ``ttype`` also their point-group projectors (cached per graph);
+    with ``orbit_lmax`` grouped by orbit (``OrbitBatch``: only the edges into representatives)."""
+    counts = [g.n_atoms for g in graphs]
+    offsets = np.concatenate(([0], np.cumsum(counts)[:-1]))
     cat = np.concatenate
-    src = cat([g.edge_src + o for g, o in zip(graphs, offsets)])
-    dst = cat([g.edge_dst + o for g, o in zip(graphs, offsets)])
+    as_int = functools.partial(torch.as_tensor, device=device)
+    orbits = None
+    if orbit_lmax is None:
+        src = cat([g.edge_src + o for g, o in zip(graphs, offsets)])
+        dst = cat([g.edge_dst + o for g, o in zip(graphs, offsets)])
+        vec = cat([g.edge_vec for g in graphs])
+    else:
+        per_graph = [graph_orbits(g, orbit_lmax) for g in graphs]
+        rep_offsets = np.concatenate(([0], np.cumsum([len(p["reps"]) for p in per_graph])[:-1]))
+        src = cat([p["edge_src"] + o for p, o in zip(per_graph, offsets)])
+        dst = cat([p["edge_dst"] + o for p, o in zip(per_graph, rep_offsets)])
+        vec = cat([p["edge_vec"] for p in per_graph])
+        orbits = OrbitBatch(
+            rep_nodes=as_int(cat([p["reps"] + o for p, o in zip(per_graph, offsets)])),
+            node_rep=as_int(cat([p["node_rep"] + o for p, o in zip(per_graph, rep_offsets)])),
+            wigner=[torch.as_tensor(cat([p["wigner"][l] for p in per_graph]), dtype=dtype, device=device)
+                    for l in range(orbit_lmax + 1)],
+            parity_sign=torch.as_tensor(cat([p["sign"] for p in per_graph]), dtype=dtype, device=device),
+        )
     batch = GraphBatch(
         node_features=torch.as_tensor(cat([atom_features(g.atomic_numbers) for g in graphs]), dtype=dtype, device=device),
-        edge_src=torch.as_tensor(src, device=device),
-        edge_dst=torch.as_tensor(dst, device=device),
-        edge_vec=torch.as_tensor(cat([g.edge_vec for g in graphs]), dtype=dtype, device=device),
-        node_graph=torch.as_tensor(np.repeat(np.arange(len(graphs)), [g.n_atoms for g in graphs]), device=device),
+        edge_src=as_int(src),
+        edge_dst=as_int(dst),
+        edge_vec=torch.as_tensor(vec, dtype=dtype, device=device),
+        node_graph=as_int(np.repeat(np.arange(len(graphs)), counts)),
         n_graphs=len(graphs),
+        orbits=orbits,
     )
     have_rotations = all(g.rotations is not None for g in graphs)
     if irreps is not None and have_rotations:

@@ -44,8 +44,8 @@ class EnsembleModel(TensorModel):
         (see ``collate``), as members may need different point-group data."""
         return torch.stack([m(b) for m, b in zip(self.members, batches)]).mean(dim=0)
 
-    def collate(self, graphs: list[CrystalGraph]) -> list:
-        return [m.collate(graphs) for m in self.members]
+    def collate(self, graphs: list[CrystalGraph], orbits: bool = False) -> list:
+        return [m.collate(graphs, orbits=orbits) for m in self.members]
 
     def prepare_graph(self, graph: CrystalGraph) -> None:
         for m in self.members:
@@ -55,11 +55,13 @@ class EnsembleModel(TensorModel):
         return {"ensemble": [m.graph_settings() for m in self.members]}
 
     @torch.no_grad()
-    def predict_graphs(self, graphs: list[CrystalGraph], batch_size: int = 64, snap: bool | None = None) -> np.ndarray:
-        """(N, 3, ..., 3) float64: the mean of the members' unsnapped predictions, then (with
-        ``snap``, default ``config.snap_output``) projected and snapped in float64."""
+    def predict_graphs(self, graphs: list[CrystalGraph], batch_size: int = 64, snap: bool | None = None,
+                       orbits: bool = True) -> np.ndarray:
+        """(N, 3, ..., 3) float64: the mean of the members' unsnapped predictions (``orbits`` as for
+        a single model), then (with ``snap``, default ``config.snap_output``) projected and snapped
+        in float64."""
         snap = self.config.snap_output if snap is None else snap
-        mean = np.mean([m.predict_graphs(graphs, batch_size, snap=False) for m in self.members], axis=0)
+        mean = np.mean([m.predict_graphs(graphs, batch_size, snap=False, orbits=orbits) for m in self.members], axis=0)
         return self.snap(graphs, mean) if snap else mean
 
     def compile_kernels(self) -> None:

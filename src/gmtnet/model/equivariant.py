@@ -68,8 +68,12 @@ class EquivariantLayer(nn.Module):
         self.self_connection = o3.Linear(self.irreps_in, self.irreps_out)
         self.norm = 1.0 / avg_neighbors
 
-    def forward(self, f, edge_sh, edge_feats, src, dst):
+    def forward(self, f, edge_sh, edge_feats, src, dst, expand=None):
+        """(n_centres, irreps_out.dim). ``expand`` (orbit batches): maps the centres' features to
+        every atom's, ``expand(x, irreps)``; ``src`` then indexes atoms and ``dst`` centres."""
         g = self.linear_in(f) if self.linear_in is not None else f
+        if expand is not None:
+            g = expand(g, self.irreps_msg)
         weights = self.radial(edge_feats)  # [E, weight_numel]
         if self.fused_tp is not None:
             agg = self.fused_tp(g[src], edge_sh, weights, dst=dst, n_out=f.shape[0])  # [N, mid]

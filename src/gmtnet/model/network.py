@@ -60,16 +60,29 @@ class GMTNet(TensorModel):
 
     # ---- network ---------------------------------------------------------------------------
     def crystal_features(self, batch: GraphBatch) -> torch.Tensor:
-        """G (B, irreps_hidden.dim): mean over atoms of the equivariant node features (eq. 6)."""
-        f = self.atom_embedding(batch.node_features)  # [N, node_dim]
+        """G (B, irreps_hidden.dim): mean over atoms of the equivariant node features (eq. 6).
+
+        With an orbit batch (eval mode only) the layers run at one atom per orbit (M of the N
+        atoms, edges into them only); the other atoms' features are their representatives'
+        rotated by D(R) wherever they are needed (as neighbours, and in the mean)."""
+        orbits = batch.orbits
+        if orbits is not None and self.training:
+            raise ValueError("orbit batches are for inference: batch normalisation in training mode needs every atom")
+        nodes = batch.node_features if orbits is None else batch.node_features[orbits.rep_nodes]
+        f = self.atom_embedding(nodes)  # [N or M, node_dim]
         lengths = batch.edge_vec.norm(dim=1)
         f_edge = self.edge_embedding(lengths)  # [E, edge_dim]
+        src_invariant = batch.edge_src if orbits is None else orbits.node_rep[batch.edge_src]
         for layer in self.invariant_layers:
-            f = layer(f, f_edge, batch.edge_src, batch.edge_dst)
+            f = layer(f, f_edge, src_invariant, batch.edge_dst)
         sh = o3.spherical_harmonics(self.irreps_sh, batch.edge_vec, normalize=True, normalization="component")
         h = f
+        expand = None if orbits is None else orbits.expand
         for layer in self.equivariant_layers:
-            h = layer(h, sh[:, :layer.irreps_sh.dim], f_edge, batch.edge_src, batch.edge_dst)  # [N, irreps_out]
+            h = layer(h, sh[:, :layer.irreps_sh.dim], f_edge, batch.edge_src, batch.edge_dst,
+                      expand=expand)  # [N or M, irreps_out]
+        if orbits is not None:
+            h = orbits.expand(h, self.irreps_hidden)  # [N, irreps_hidden]
         g = scatter_mean(h, batch.node_graph, batch.n_graphs)
         if self.config.symmetrize_features and batch.feature_projectors is not None:
             g = symmetrize_features(g, self.irreps_hidden, batch.feature_projectors)
@@ -91,6 +104,11 @@ class GMTNet(TensorModel):
         for layer in self.equivariant_layers:
             if layer.fused_tp is not None:
                 layer.fused_tp.compile(dynamic=True)
+
+    @property
+    def orbit_lmax(self) -> int:
+        """Highest l of the features that orbit batches rotate (layer messages and the output)."""
+        return max([self.irreps_hidden.lmax] + [layer.irreps_msg.lmax for layer in self.equivariant_layers])
 
     @property
     def feature_irreps(self):

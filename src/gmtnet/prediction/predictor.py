@@ -110,10 +110,12 @@ class Predictor:
     of prepared crystals, then derived properties)."""
 
     def __init__(self, task: str = "all", models: dict | None = None, batch_size: int = 64,
-                 symmetry_backend: str = "spglib"):
+                 symmetry_backend: str = "spglib", orbits: bool = True):
         """``symmetry_backend``: "spglib" (the benchmark's definition) or "moyopy" (faster
         symmetry analysis; the same point group except for crystals at the tolerance, see
-        gmtnet.symmetry.point_group)."""
+        gmtnet.symmetry.point_group). ``orbits``: evaluate the networks at one atom per orbit of
+        symmetry-equivalent atoms (default; the same function for a symmetric crystal, see
+        gmtnet.graph.orbits), or at every atom."""
         from gmtnet.prediction.pretrained import load_pretrained
         from gmtnet.symmetry.point_group import check_backend
 
@@ -126,6 +128,7 @@ class Predictor:
         except ValueError as exc:
             raise GmtnetError(str(exc)) from None
         self.symmetry_backend = symmetry_backend
+        self.orbits = orbits
 
     def _load(self, item):
         from gmtnet.data.structures import as_structure, read_structure, validate_structure
@@ -199,7 +202,8 @@ class Predictor:
 
     def _run_models(self, chunk: list[PreparedCrystal]) -> None:
         for task, model in self.models.items():
-            tensors = model.predict_graphs([p.graphs[task] for p in chunk], batch_size=self.batch_size)
+            tensors = model.predict_graphs([p.graphs[task] for p in chunk], batch_size=self.batch_size,
+                                         orbits=self.orbits)
             for p, t in zip(chunk, tensors):
                 p.prediction.tensors[task] = t
 

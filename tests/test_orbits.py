@@ -1,0 +1,128 @@
+"""Evaluation at one atom per orbit against its definition: the orbit map carries neighbourhoods
+onto each other, the expansion rotates features by e3nn's Wigner matrices, and the network's
+predictions equal the atom-by-atom evaluation on ideal crystals of all seven crystal systems."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import spglib
+import torch
+from e3nn import o3
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pymatgen.core import Lattice, Structure
+
+from gmtnet.graph import build_graph
+from gmtnet.graph.orbits import atom_orbits
+from gmtnet.model import build_model
+from gmtnet.model.batch import collate
+from gmtnet.symmetry import analyze_symmetry
+from gmtnet.tensors import TENSOR_TYPES, random_orthogonal
+from gmtnet.tensors.irreps import float64_default
+
+from conftest import ideal_crystals
+
+SMALL = dict(node_dim=32, edge_dim=32, rbf_bins=64, mul_scalars=8, mul_vectors=4, radial_hidden=16)
+BARE = dict(symmetrize_features=False, project_output=False, snap_output=False)
+CRYSTALS = ideal_crystals()
+
+
+def with_supercell_and_frame():
+    """The ideal crystals, a supercell, and one crystal in a rotated and reflected frame."""
+    out = dict(CRYSTALS)
+    out["rutile_TiO2 x (2,1,2)"] = CRYSTALS["rutile_TiO2"] * (2, 1, 2)
+    q = random_orthogonal(np.random.default_rng(2), improper=True)
+    s = CRYSTALS["wurtzite_ZnO"]
+    out["wurtzite_ZnO reflected"] = Structure(Lattice(s.lattice.matrix @ q.T), s.species, s.frac_coords)
+    return out
+
+
+def graph_of(structure):
+    return build_graph(structure, symmetry=analyze_symmetry(structure))
+
+
+@pytest.mark.parametrize("name", list(with_supercell_and_frame()))
+def test_orbit_map_carries_each_neighbourhood_onto_the_atoms(name):
+    s = with_supercell_and_frame()[name]
+    g = graph_of(s)
+    assert g.orbit_rep is not None
+    cell = (s.lattice.matrix, s.frac_coords, s.atomic_numbers)
+    assert len(set(g.orbit_rep)) == len(set(spglib.get_symmetry_dataset(cell, symprec=1e-3).equivalent_atoms))
+    for j in range(g.n_atoms):
+        r, rot = g.orbit_rep[j], g.rotations[g.orbit_rotation[j]]
+        if r == j:
+            assert np.allclose(rot, np.eye(3), rtol=0, atol=1e-14)
+        mine = np.sort(np.round(g.edge_vec[g.edge_dst == j], 6), axis=0)
+        carried = np.sort(np.round(g.edge_vec[g.edge_dst == r] @ rot.T, 6), axis=0)
+        assert mine.shape == carried.shape
+        assert np.abs(mine - carried).max() < 1e-5, (name, j)
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), improper=st.booleans())
+def test_expand_applies_each_atoms_wigner_matrix(seed, improper):
+    """OrbitBatch.expand against e3nn's D_from_matrix, for every irrep of both parities up to l = 3."""
+    rng = np.random.default_rng(seed)
+    s = CRYSTALS["zincblende_GaAs"] * (1, 1, 2)
+    g = graph_of(s)
+    q = random_orthogonal(rng, improper=improper)  # stand-in orbit rotations: any group member works
+    g.rotations = np.stack([np.eye(3), q])
+    g.orbit_rep = np.zeros(g.n_atoms, dtype=np.int64)
+    g.orbit_rotation = np.array([0] + [1] * (g.n_atoms - 1), dtype=np.int64)
+    batch = collate([g], dtype=torch.float64, orbit_lmax=3)
+    irreps = o3.Irreps("2x0e+0o+1o+2x1e+2e+2o+3o+3e")
+    x = torch.as_tensor(rng.standard_normal((1, irreps.dim)))
+    out = batch.orbits.expand(x, irreps)
+    assert torch.allclose(out[0], x[0], rtol=0, atol=1e-14)
+    with float64_default():  # e3nn's angles in float64
+        expected = irreps.D_from_matrix(torch.as_tensor(q)) @ x[0]
+    assert torch.allclose(out[1:], expected.expand(g.n_atoms - 1, -1), atol=1e-12)
+
+
+@pytest.mark.parametrize("task", list(TENSOR_TYPES))
+@pytest.mark.parametrize("enforced", [True, False], ids=["enforced", "bare"])
+def test_orbit_evaluation_equals_atom_by_atom(task, enforced):
+    from gmtnet.symmetry import refine_structure
+
+    model = build_model(task, **SMALL, **({} if enforced else BARE), dtype="float64").eval()
+    # symmetric to float precision (the fixtures' positions are to ~1e-10 A, which the two orders
+    # of summation turn into ~1e-9 relative differences)
+    structures = [refine_structure(s) for s in with_supercell_and_frame().values()]
+    graphs = [model.graph(s) for s in structures]
+    full = model.predict_graphs(graphs, orbits=False)
+    by_orbit = model.predict_graphs(graphs, orbits=True)
+    scale = np.abs(full).max()
+    assert scale > 0
+    assert np.abs(by_orbit - full).max() < 1e-10 * scale
+    batch = model.collate(graphs, orbits=True)
+    assert len(batch.orbits.rep_nodes) < sum(g.n_atoms for g in graphs)  # it did skip atoms
+
+
+def test_a_graph_failing_the_check_is_evaluated_atom_by_atom():
+    """A displacement within symprec keeps the space group but, at a tight tolerance, breaks the map;
+    such a graph has no orbit map and mixes with mapped graphs in one orbit batch."""
+    s = CRYSTALS["rutile_TiO2"].copy()
+    s.translate_sites([1], [2e-4, 0, 0], frac_coords=False)
+    symmetry = analyze_symmetry(s)
+    assert symmetry.spacegroup_number == 136
+    graph = build_graph(s, symmetry=symmetry)
+    assert graph.orbit_rep is not None  # within the default tolerance (4 x symprec)
+    assert atom_orbits(s.frac_coords, s.lattice.matrix, symmetry, graph.edge_src, graph.edge_dst,
+                       graph.edge_vec, tol=1e-6) is None
+    graph.orbit_rep = graph.orbit_rotation = None
+    model = build_model("dielectric", **SMALL, **BARE, dtype="float64").eval()
+    quartz = model.graph(CRYSTALS["alpha_quartz"])
+    graphs = [graph, quartz]
+    batch = model.collate(graphs, orbits=True)
+    assert len(set(quartz.orbit_rep)) == 2  # Si and O
+    assert len(batch.orbits.rep_nodes) == graph.n_atoms + 2  # every atom of the first, one per orbit of quartz
+    assert np.allclose(model.predict_graphs(graphs, orbits=True), model.predict_graphs(graphs, orbits=False),
+                       rtol=0, atol=1e-10)
+
+
+def test_orbit_batches_are_refused_in_training_mode():
+    model = build_model("dielectric", **SMALL, dtype="float64").train()
+    batch = model.collate([model.graph(CRYSTALS["rocksalt_NaCl"])], orbits=True)
+    with pytest.raises(ValueError, match="inference"):
+        model(batch)
