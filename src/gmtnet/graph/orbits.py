@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from gmtnet.symmetry.point_group import _matrix_keys
+
 
 def _operations(symmetry) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """(W (n, 3, 3) int, t (n, 3), representative of each atom (n_atoms,)) from the backend's dataset."""
@@ -51,24 +53,35 @@ def atom_orbits(frac_coords: np.ndarray, lattice: np.ndarray, symmetry, edge_src
     frac = np.asarray(frac_coords, dtype=float)
     lattice = np.asarray(lattice, dtype=float)
     # index of each operation's rotation part among the graph's (distinct) point-group rotations
-    unique = np.asarray(symmetry.lattice_rotations, dtype=int).reshape(len(symmetry.lattice_rotations), 9)
-    keys = {tuple(u): k for k, u in enumerate(unique)}
-    op_rotation = np.array([keys[tuple(w.reshape(9))] for w in w_ops])
+    unique = np.asarray(symmetry.lattice_rotations, dtype=int).reshape(-1, 9)
+    unique_keys = _matrix_keys(unique)
+    sorter = np.argsort(unique_keys)
+
+    def rotation_index(mats: np.ndarray) -> np.ndarray:
+        return sorter[np.searchsorted(unique_keys, _matrix_keys(mats.reshape(-1, 9)), sorter=sorter)]
+
+    op_rotation = rotation_index(w_ops)
     # the same choices whichever backend (and operation order) found the group: each orbit's
     # lowest atom index represents it, and among the operations sending the representative onto an
     # atom (within tol) the one with the first rotation in the canonical order is used
     first = {}
     rep = np.array([first.setdefault(label, j) for j, label in enumerate(rep)], dtype=np.int64)
-    images = np.einsum("oij,aj->aoi", w_ops, frac[rep]) + t_ops[None]  # [n_atoms, n_ops, 3]
-    delta = images - frac[:, None, :]
-    delta -= np.round(delta)
-    dist = np.linalg.norm(delta @ lattice, axis=2)  # [n_atoms, n_ops]
-    rank = np.where(dist <= tol, op_rotation[None, :], len(unique))
-    if np.any(rank.min(axis=1) == len(unique)):
+    # ranks of the operations sending each atom's representative onto it, in blocks of atoms
+    # (a supercell has n_atoms x n_ops pairs)
+    rank = np.empty(n, dtype=np.int64)
+    block = max(1, 2**20 // max(1, len(w_ops)))
+    for lo in range(0, n, block):
+        atoms = np.arange(lo, min(n, lo + block))
+        images = np.einsum("oij,aj->aoi", w_ops, frac[rep[atoms]]) + t_ops[None]  # [atoms, n_ops, 3]
+        delta = images - frac[atoms, None, :]
+        delta -= np.round(delta)
+        close = np.linalg.norm(delta @ lattice, axis=2) <= tol  # [atoms, n_ops]
+        rank[atoms] = np.where(close, op_rotation[None, :], len(unique)).min(axis=1)
+    if np.any(rank == len(unique)):
         return None
     orbit_rep = rep
-    orbit_rotation = rank.min(axis=1).astype(np.int64)
-    identity = keys[tuple(np.eye(3, dtype=int).reshape(9))]
+    orbit_rotation = rank
+    identity = int(rotation_index(np.eye(3, dtype=int))[0])
     orbit_rotation[orbit_rep == np.arange(n)] = identity  # a representative is its own image
     if not neighbourhoods_match(orbit_rep, orbit_rotation, symmetry.rotations, edge_src, edge_dst, edge_vec, tol):
         return None
@@ -78,23 +91,29 @@ def atom_orbits(frac_coords: np.ndarray, lattice: np.ndarray, symmetry, edge_src
 def neighbourhoods_match(orbit_rep, orbit_rotation, rotations, edge_src, edge_dst, edge_vec, tol: float) -> bool:
     """Whether each atom's incoming edges are R (its orbit rotation) applied to its representative's:
     one-to-one, vectors within ``tol`` Angstrom, and neighbours in matching orbits."""
-    order = np.argsort(edge_dst, kind="stable")
-    src, dst, vec = edge_src[order], edge_dst[order], edge_vec[order]
     n = len(orbit_rep)
-    counts = np.bincount(dst, minlength=n)
-    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
-    for j in range(n):
-        r = orbit_rep[j]
-        if r == j:
-            continue
-        if counts[j] != counts[r]:
-            return False
-        ej, er = slice(starts[j], starts[j] + counts[j]), slice(starts[r], starts[r] + counts[r])
-        mapped = vec[er] @ rotations[orbit_rotation[j]].T  # R v for each edge into r
-        gap = np.linalg.norm(mapped[:, None, :] - vec[ej][None, :, :], axis=2)  # [edges of r, edges of j]
-        partner = gap.argmin(axis=1)
-        if (gap[np.arange(len(partner)), partner].max() > tol
-                or np.bincount(partner, minlength=counts[j]).max() != 1
-                or np.any(orbit_rep[src[er]] != orbit_rep[src[ej][partner]])):
-            return False
-    return True
+    counts = np.bincount(edge_dst, minlength=n)
+    if np.any(counts != counts[orbit_rep]):
+        return False
+    moved = np.flatnonzero(orbit_rep != np.arange(n))
+    if not len(moved):
+        return True
+    width = int(counts.max())
+    order = np.argsort(edge_dst, kind="stable")
+    dst = edge_dst[order]
+    slot = np.arange(len(dst)) - np.concatenate(([0], np.cumsum(counts)[:-1]))[dst]  # position among the atom's edges
+    vectors = np.full((n, width, 3), np.inf)  # padding far from every vector
+    vectors[dst, slot] = edge_vec[order]
+    orbit_of_src = np.full((n, width), -1)
+    orbit_of_src[dst, slot] = orbit_rep[edge_src[order]]
+    rep = orbit_rep[moved]
+    valid = np.arange(width)[None, :] < counts[moved][:, None]  # [m, width]
+    mapped = np.einsum("mij,mkj->mki", rotations[orbit_rotation[moved]], np.where(valid[..., None], vectors[rep], 0.0))
+    gap = np.linalg.norm(mapped[:, :, None, :] - vectors[moved][:, None, :, :], axis=3)  # [m, rep's edge, atom's edge]
+    partner = gap.argmin(axis=2)
+    if np.any(np.take_along_axis(gap, partner[..., None], 2)[..., 0][valid] > tol):
+        return False
+    distinct = np.sort(np.where(valid, partner, width + np.arange(width)), axis=1)
+    if np.any(distinct[:, 1:] == distinct[:, :-1]):
+        return False
+    return bool(np.all((orbit_of_src[rep] == np.take_along_axis(orbit_of_src[moved], partner, 1))[valid]))
