@@ -13,9 +13,11 @@ Sections (--sections, comma separated):
                  backend (--backends; spglib is the benchmark's definition, moyopy faster).
   training       seconds per batch of 64 (forward + Huber loss + backward + AdamW step) per task,
                  for each --threads (CPU) or on CUDA, after 2 warm-up batches, median of
-                 --batches batches drawn like training draws them (seeded shuffle); with
+                 --batches batches drawn like training draws them (seeded shuffle); also with
+                 batches at one atom per orbit (train --orbits; first thread count); with
                  --compile also with the hot kernels compiled.
-  inference      crystals/s of batched prediction (batch 64 and batch 1) on the test split, from
+  inference      crystals/s of batched prediction (batch 64 and batch 1) on the test split (median
+                 of --inference-passes passes, after a warm-up pass), from
                  prebuilt graphs (projectors included), at one atom per orbit (the default of
                  prediction) and at every atom; on CPU also end to end from structures; with
                  --compile also batch 64 with the hot kernels compiled.
@@ -150,26 +152,36 @@ def bench_training(args) -> list[dict]:
     from gmtnet.model import build_model
     from gmtnet.training.timing import training_step_times
 
+    import inspect
+
     rows = []
-    settings = [(t, False) for t in args.thread_list] if args.device == "cpu" else [(0, False)]
+    # (threads, compiled, orbits); code from before orbit batches (PYTHONPATH=<old checkout>/src)
+    # has no orbits mode
+    has_orbits = "orbits" in inspect.signature(training_step_times).parameters
+    plain = [(t, False) for t in args.thread_list] if args.device == "cpu" else [(0, False)]
+    settings = [(t, c, False) for t, c in plain]
+    if has_orbits:
+        settings += [(plain[0][0], False, True)]
     if args.compile:
-        settings += [(t, True) for t, _ in list(settings)]
+        settings += [(t, True, False) for t, _ in plain] + ([(plain[0][0], True, True)] if has_orbits else [])
     warmup = 2  # first use of kernels, compilation, projector caches
     for task in args.task_list:
         graphs, labels = load_graphs(task, "train", args)
         order = np.random.default_rng(0).permutation(len(graphs))
         batches = [order[(b * 64) % len(order):][:64] for b in range(args.batches + warmup)]
         batches = np.concatenate([b if len(b) == 64 else order[:64] for b in batches])
-        for threads, compiled in settings:
+        for threads, compiled, orbits in settings:
             if threads:
                 torch.set_num_threads(threads)
             model = build_model(task, preset=args.preset).to(args.device)
             if compiled:
                 model.compile_kernels()
-            collate_times, times = training_step_times(model, [graphs[i] for i in batches], labels[batches], 64)
+            collate_times, times = training_step_times(model, [graphs[i] for i in batches], labels[batches], 64,
+                                                       **({"orbits": True} if orbits else {}))
             collate_times, times = collate_times[warmup:], times[warmup:]
             atoms = [sum(graphs[i].n_atoms for i in b) for b in batches.reshape(-1, 64)[warmup:]]
             rows.append({"task": task, "device": args.device, "threads": threads or None, "compiled": compiled,
+                         "orbits": orbits,
                          "preset": args.preset, "batches": len(times),
                          "median_s_per_batch": statistics.median(times), "mean_s_per_batch": statistics.fmean(times),
                          "min_s_per_batch": min(times), "median_collate_s": statistics.median(collate_times),
@@ -189,30 +201,41 @@ def bench_inference(args) -> list[dict]:
         torch.set_num_threads(threads)
     for task in args.task_list:
         graphs, _ = load_graphs(task, "test", args)
-        modes = [(False, True), (False, False)] + ([(True, True)] if args.compile else [])
+        # code from before orbit evaluation (measured with PYTHONPATH=<old checkout>/src) has one mode
+        import inspect
+
+        from gmtnet.model.base import TensorModel
+
+        has_orbits = "orbits" in inspect.signature(TensorModel.predict_graphs).parameters
+        modes = [(False, True), (False, False)] if has_orbits else [(False, None)]
+        modes += [(True, True if has_orbits else None)] if args.compile else []
         for compiled, orbits in modes:
+            mode = {} if orbits is None else {"orbits": orbits}
             model = build_model(task, preset=args.preset).to(args.device)
             if compiled:
                 model.compile_kernels()
             # warm-up; compiled: twice over the whole split, so that compilation for every batch
             # shape (one-off, 1-2 min) stays out of the throughput
             for _ in range(2 if compiled else 1):
-                model.predict_graphs(_fresh(graphs if compiled else graphs[:64]), orbits=orbits)
+                model.predict_graphs(_fresh(graphs), **mode)
             row = {"task": task, "device": args.device, "threads": threads, "compiled": compiled,
-                   "orbits": orbits, "n_crystals": len(graphs)}
+                   "orbits": orbits, "n_crystals": len(graphs), "passes": args.inference_passes}
             for batch_size in ((64,) if compiled else (64, 1)):
-                fresh = _fresh(graphs)
-                _sync(args.device)
-                t0 = time.perf_counter()
-                model.predict_graphs(fresh, batch_size=batch_size, orbits=orbits)
-                _sync(args.device)
-                row[f"graphs_batch{batch_size}_crystals_per_s"] = len(graphs) / (time.perf_counter() - t0)
+                times = []
+                for _ in range(args.inference_passes if batch_size > 1 else max(1, args.inference_passes // 2)):
+                    fresh = _fresh(graphs)
+                    _sync(args.device)
+                    t0 = time.perf_counter()
+                    model.predict_graphs(fresh, batch_size=batch_size, **mode)
+                    _sync(args.device)
+                    times.append(time.perf_counter() - t0)
+                row[f"graphs_batch{batch_size}_crystals_per_s"] = len(graphs) / statistics.median(times)
             if not args.graphs and args.device == "cpu" and not compiled:
                 from gmtnet.data import load_dataset
 
                 structures = [r.structure for r in load_dataset(task, split="test")]
                 t0 = time.perf_counter()
-                model.predict(structures, batch_size=64, orbits=orbits)
+                model.predict(structures, batch_size=64, **mode)
                 row["end_to_end_batch64_crystals_per_s"] = len(structures) / (time.perf_counter() - t0)
             rows.append(row)
             print(json.dumps(row), flush=True)
@@ -268,10 +291,13 @@ def scaling_child(args) -> dict:
         base = torch.cuda.memory_allocated()
     # every atom evaluated: a supercell at one atom per orbit would cost what its primitive cell
     # does, and the cost of a crystal without symmetry is what the scaling is about
-    model.predict_graphs(_fresh([graph]), batch_size=1, orbits=False)  # warm-up
+    import inspect
+
+    mode = {"orbits": False} if "orbits" in inspect.signature(model.predict_graphs).parameters else {}
+    model.predict_graphs(_fresh([graph]), batch_size=1, **mode)  # warm-up
 
     def run():
-        model.predict_graphs(_fresh([graph]), batch_size=1, orbits=False)
+        model.predict_graphs(_fresh([graph]), batch_size=1, **mode)
         _sync(args.device)
     t, _ = _median_time(run, 5 if graph.n_atoms <= 128 else 3)
     if args.device.startswith("cuda"):
@@ -339,10 +365,11 @@ def markdown(result: dict) -> str:
         lines.append("")
     if "training" in result:
         lines += ["## Training step (batch 64: forward + loss + backward + AdamW)", "",
-                  "| task | device | threads | compiled | median s/batch | mean s/batch | min s/batch | batches |",
-                  "|---|---|---|---|---|---|---|---|"]
+                  "| task | device | threads | compiled | atoms evaluated | median s/batch | mean s/batch | min s/batch | batches |",
+                  "|---|---|---|---|---|---|---|---|---|"]
         for r in result["training"]:
             lines.append(f"| {r['task']} | {r['device']} | {r['threads'] or ''} | {'yes' if r['compiled'] else 'no'} | "
+                         f"{'one per orbit' if r.get('orbits') else 'all'} | "
                          f"{r['median_s_per_batch']:.3f} | {r['mean_s_per_batch']:.3f} | {r['min_s_per_batch']:.3f} | "
                          f"{r['batches']} |")
         lines.append("")
@@ -379,6 +406,8 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", default="1,2", help="CPU thread counts for training (the first one for the rest)")
     parser.add_argument("--batches", type=int, default=20)
+    parser.add_argument("--inference-passes", type=int, default=7,
+                        help="passes over the test split per inference figure (median; half as many at batch 1)")
     parser.add_argument("--preset", default="fast")
     parser.add_argument("--compile", action="store_true", help="also time training and inference with compile_kernels()")
     parser.add_argument("--no-flush-denormal", action="store_true",

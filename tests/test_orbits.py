@@ -121,8 +121,50 @@ def test_a_graph_failing_the_check_is_evaluated_atom_by_atom():
                        rtol=0, atol=1e-10)
 
 
-def test_orbit_batches_are_refused_in_training_mode():
-    model = build_model("dielectric", **SMALL, dtype="float64").train()
-    batch = model.collate([model.graph(CRYSTALS["rocksalt_NaCl"])], orbits=True)
-    with pytest.raises(ValueError, match="inference"):
-        model(batch)
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), rows=st.integers(2, 12))
+def test_weighted_batch_norm_equals_repeated_rows(seed, rows):
+    """Rows of integer weight w count as w copies: outputs and running statistics as BatchNorm1d's."""
+    from gmtnet.model.norm import WeightedBatchNorm1d
+
+    rng = np.random.default_rng(seed)
+    x = torch.as_tensor(rng.standard_normal((rows, 5)) * 3 + 1)
+    w = torch.as_tensor(rng.integers(1, 5, rows)).double()
+    weighted, plain = WeightedBatchNorm1d(5).double(), torch.nn.BatchNorm1d(5).double()
+    with torch.no_grad():
+        weighted.weight.copy_(torch.as_tensor(rng.standard_normal(5)))
+        plain.weight.copy_(weighted.weight)
+    out = weighted(x, w)
+    repeated = plain(x.repeat_interleave(w.long(), dim=0))
+    assert torch.allclose(out.repeat_interleave(w.long(), dim=0), repeated, atol=1e-12)
+    assert torch.allclose(weighted.running_mean, plain.running_mean, atol=1e-12)
+    assert torch.allclose(weighted.running_var, plain.running_var, atol=1e-12)
+    weighted.eval(), plain.eval()
+    assert torch.allclose(weighted(x), plain(x), atol=1e-12)
+
+
+@pytest.mark.parametrize("task", list(TENSOR_TYPES))
+def test_orbit_training_step_equals_atom_by_atom(task):
+    """In training mode (batch statistics) an orbit batch gives the same outputs, gradients and
+    running statistics as the batch of every atom (float64, crystals symmetric to float precision)."""
+    from gmtnet.symmetry import refine_structure
+
+    structures = [refine_structure(s) for s in with_supercell_and_frame().values()]
+    results = []
+    for orbits in (False, True):
+        model = build_model(task, **SMALL, dtype="float64").train()
+        batch = model.collate([model.graph(s) for s in structures], orbits=orbits)
+        out = model(batch)
+        target = torch.as_tensor(np.random.default_rng(0).standard_normal(out.shape))
+        ((out - target) ** 2).sum().backward()
+        grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+        stats = {n: b.clone() for n, b in model.named_buffers() if "running" in n}
+        results.append((out.detach(), grads, stats))
+    (out_a, grads_a, stats_a), (out_b, grads_b, stats_b) = results
+    assert torch.allclose(out_b, out_a, rtol=0, atol=1e-10 * out_a.abs().max())
+    assert grads_a.keys() == grads_b.keys() and stats_a.keys() == stats_b.keys() and stats_a
+    for name in grads_a:
+        scale = max(grads_a[name].abs().max().item(), 1e-12)
+        assert (grads_b[name] - grads_a[name]).abs().max().item() < 1e-8 * scale, name
+    for name in stats_a:
+        assert torch.allclose(stats_b[name], stats_a[name], rtol=1e-10, atol=1e-12), name

@@ -157,6 +157,30 @@ def test_interrupted_training_resumes_to_the_same_weights(tmp_path, mp_root):
     assert [r["val_fnorm"] for r in cut["history"]] == [r["val_fnorm"] for r in full["history"]]
 
 
+def test_training_at_one_atom_per_orbit_takes_the_same_steps(tmp_path, mp_root):
+    """train --orbits: the fixture crystals (MP structures, symmetric to ~1e-5 A or better) give the
+    same validation curve and weights as atom-by-atom training, to the inputs' asymmetry."""
+    cache = tmp_path / "cache"
+    f64 = dict(TINY_GMTNET, dtype="float64")
+    runs = {o: train(_cfg(tmp_path, mp_root, f"orbits-{o}", model_overrides=f64, orbits=o), progress=False,
+                     cache_dir=cache) for o in (False, True)}
+    assert json.loads((tmp_path / "orbits-True" / "config.json").read_text())["orbits"] is True
+    curves = [[r["val_fnorm"] for r in json.loads((tmp_path / f"orbits-{o}" / "log.json").read_text())]
+              for o in (False, True)]
+    np.testing.assert_allclose(curves[1], curves[0], rtol=1e-5)
+    a = torch.load(tmp_path / "orbits-False" / "last.pt", weights_only=False)["model"]
+    b = torch.load(tmp_path / "orbits-True" / "last.pt", weights_only=False)["model"]
+    for k in a:
+        if a[k].is_floating_point() and a[k].numel():
+            assert (a[k] - b[k]).abs().max() <= 1e-5 * max(a[k].abs().max().item(), 1e-3), k
+    model = load_model(runs[True]["best"])
+    from gmtnet.data import load_dataset
+
+    graphs = [model.graph(r.structure) for r in load_dataset("dielectric", split="train", root=mp_root)[:16]]
+    batch = model.collate(graphs, orbits=True)
+    assert len(batch.orbits.rep_nodes) < sum(g.n_atoms for g in graphs)  # the orbit batches were smaller
+
+
 def test_resume_without_checkpoint_is_a_clear_error(tmp_path, mp_root):
     from gmtnet.errors import GmtnetError
 

@@ -39,7 +39,7 @@ class GraphBatch:
 
 @dataclass
 class OrbitBatch:
-    """A batch's atoms grouped by orbit, for evaluating a network at one atom per orbit (inference).
+    """A batch's atoms grouped by orbit, for evaluating a network at one atom per orbit.
 
     With it, the GraphBatch's edges are only those into representatives: ``edge_dst`` indexes
     ``rep_nodes`` and ``edge_src`` the batch's atoms. M representatives, N atoms.
@@ -50,12 +50,14 @@ class OrbitBatch:
         wigner: [D^l (N, 2l+1, 2l+1) for l = 0..lmax] of the proper part of each atom's orbit
             rotation (e3nn's real basis).
         parity_sign: (N,) -1.0 where that rotation is improper, else 1.0.
+        rep_weight: (M,) atoms in each representative's orbit (float, the batch's dtype).
     """
 
     rep_nodes: torch.Tensor
     node_rep: torch.Tensor
     wigner: list
     parity_sign: torch.Tensor
+    rep_weight: torch.Tensor
 
     def expand(self, x: torch.Tensor, irreps: o3.Irreps) -> torch.Tensor:
         """(N, irreps.dim) features of every atom from its representative's (M, irreps.dim):
@@ -85,11 +87,20 @@ def graph_constraints(graph: CrystalGraph, ttype: TensorType) -> SymmetryConstra
     return graph.cache[key]
 
 
+def rotation_wigner(graph: CrystalGraph, lmax: int) -> list[np.ndarray]:
+    """[D^l (n_r, 2l+1, 2l+1) of each point-group rotation of the graph, l = 0..L], L >= lmax
+    (cached on the graph, shared by the averaged matrices and the orbit data)."""
+    cached = graph.cache.get("rotation_wigner")
+    if cached is None or len(cached) <= lmax:
+        graph.cache["rotation_wigner"] = cached = wigner_matrices(graph.rotations, lmax)
+    return cached
+
+
 def graph_wigner(graph: CrystalGraph, irreps: o3.Irreps) -> dict:
     """The crystal's averaged Wigner matrices for ``irreps`` (cached on the graph)."""
     key = ("wigner", str(irreps))
     if key not in graph.cache:
-        graph.cache[key] = averaged_wigner(graph.rotations, irreps)
+        graph.cache[key] = averaged_wigner(graph.rotations, irreps, rotation_wigner(graph, irreps.lmax))
     return graph.cache[key]
 
 
@@ -102,17 +113,19 @@ def graph_orbits(graph: CrystalGraph, lmax: int) -> dict:
         n = graph.n_atoms
         if graph.orbit_rep is not None:
             rep, rot_index = graph.orbit_rep, graph.orbit_rotation
-            rots = graph.rotations[rot_index]
-            rots[rep == np.arange(n)] = np.eye(3)  # exactly (the Cartesian identity carries rounding)
+            per_rotation = rotation_wigner(graph, lmax)
+            wigner = [d[rot_index] for d in per_rotation[:lmax + 1]]
+            sign = np.where(np.linalg.det(graph.rotations) < 0, -1.0, 1.0)[rot_index]
         else:
-            rep, rots = np.arange(n), np.broadcast_to(np.eye(3), (n, 3, 3))
+            rep = np.arange(n)
+            wigner = [np.broadcast_to(np.eye(2 * l + 1), (n, 2 * l + 1, 2 * l + 1)) for l in range(lmax + 1)]
+            sign = np.ones(n)
         reps = np.flatnonzero(rep == np.arange(n))
         position = np.full(n, -1, dtype=np.int64)
         position[reps] = np.arange(len(reps))
         keep = position[graph.edge_dst] >= 0
         graph.cache[key] = {
-            "reps": reps, "node_rep": position[rep], "wigner": wigner_matrices(rots, lmax),
-            "sign": np.where(np.linalg.det(rots) < 0, -1.0, 1.0),
+            "reps": reps, "node_rep": position[rep], "wigner": wigner, "sign": sign,
             "edge_src": graph.edge_src[keep], "edge_dst": position[graph.edge_dst[keep]], "edge_vec": graph.edge_vec[keep],
         }
     return graph.cache[key]
@@ -137,9 +150,11 @@ def collate(graphs: list[CrystalGraph], irreps: o3.Irreps | None = None, ttype: 
         src = cat([p["edge_src"] + o for p, o in zip(per_graph, offsets)])
         dst = cat([p["edge_dst"] + o for p, o in zip(per_graph, rep_offsets)])
         vec = cat([p["edge_vec"] for p in per_graph])
+        node_rep = cat([p["node_rep"] + o for p, o in zip(per_graph, rep_offsets)])
         orbits = OrbitBatch(
             rep_nodes=as_int(cat([p["reps"] + o for p, o in zip(per_graph, offsets)])),
-            node_rep=as_int(cat([p["node_rep"] + o for p, o in zip(per_graph, rep_offsets)])),
+            node_rep=as_int(node_rep),
+            rep_weight=torch.as_tensor(np.bincount(node_rep), dtype=dtype, device=device),
             wigner=[torch.as_tensor(cat([p["wigner"][l] for p in per_graph]), dtype=dtype, device=device)
                     for l in range(orbit_lmax + 1)],
             parity_sign=torch.as_tensor(cat([p["sign"] for p in per_graph]), dtype=dtype, device=device),

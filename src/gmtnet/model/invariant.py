@@ -7,6 +7,8 @@ import math
 import torch
 from torch import nn
 
+from gmtnet.model.norm import WeightedBatchNorm1d
+
 
 class InvariantLayer(nn.Module):
     """f_i <- softplus(f_i + BN(sum_j msg_ji)), msg_ji = sigmoid(BN(alpha_ji)) * xi_V(v_ji),
@@ -22,11 +24,14 @@ class InvariantLayer(nn.Module):
         self.lin_e = nn.Linear(edge_dim, d)
         self.xi_k = nn.Sequential(nn.Linear(2 * d, d), nn.SiLU(), nn.Linear(d, d))
         self.xi_v = nn.Sequential(nn.Linear(3 * d, d), nn.SiLU(), nn.Linear(d, d))
-        self.bn_alpha = nn.BatchNorm1d(d)
-        self.bn_msg = nn.BatchNorm1d(d)
+        self.bn_alpha = WeightedBatchNorm1d(d)
+        self.bn_msg = WeightedBatchNorm1d(d)
         self.scale = 1.0 / math.sqrt(d)
 
-    def forward(self, f: torch.Tensor, f_edge: torch.Tensor, src: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
+    def forward(self, f: torch.Tensor, f_edge: torch.Tensor, src: torch.Tensor, dst: torch.Tensor,
+                node_weight: torch.Tensor | None = None, edge_weight: torch.Tensor | None = None) -> torch.Tensor:
+        """(N, d). ``node_weight`` (N,) / ``edge_weight`` (E,): how many atoms / edges each row stands
+        for in the batch-norm statistics (orbit batches in training), or None for one each."""
         # The first linear maps of xi_K and xi_V act on concatenations [a_i | a_j | ...]; they are
         # split by blocks and applied per node before gathering to the edges, and LN_E is folded
         # into xi_V's edge block: the same function and parameters, with E x d x d work per map
@@ -42,9 +47,9 @@ class InvariantLayer(nn.Module):
         v_pre = (v_all @ wv[:, :d].T)[dst] + (v_all @ wv[:, d:2 * d].T)[src] + nn.functional.linear(f_edge, w_edge, b_edge)
         value = self.xi_v[2](self.xi_v[1](v_pre))  # [E, d]
         alpha = q * key * self.scale
-        msg = torch.sigmoid(self.bn_alpha(alpha)) * value  # [E, d]
+        msg = torch.sigmoid(self.bn_alpha(alpha, edge_weight)) * value  # [E, d]
         agg = torch.zeros_like(f).index_add_(0, dst, msg)  # [N, d]
-        return nn.functional.softplus(f + self.bn_msg(agg))
+        return nn.functional.softplus(f + self.bn_msg(agg, node_weight))
 
     def forward_reference(self, f: torch.Tensor, f_edge: torch.Tensor, src: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
         """The layer written as its equations, edge by edge (the tests compare it with forward)."""

@@ -62,19 +62,23 @@ class GMTNet(TensorModel):
     def crystal_features(self, batch: GraphBatch) -> torch.Tensor:
         """G (B, irreps_hidden.dim): mean over atoms of the equivariant node features (eq. 6).
 
-        With an orbit batch (eval mode only) the layers run at one atom per orbit (M of the N
-        atoms, edges into them only); the other atoms' features are their representatives'
-        rotated by D(R) wherever they are needed (as neighbours, and in the mean)."""
+        With an orbit batch the layers run at one atom per orbit (M of the N atoms, edges into
+        them only); the other atoms' features are their representatives' rotated by D(R) wherever
+        they are needed (as neighbours, and in the mean). In training, batch normalisation counts
+        each representative (and each of its edges) once per atom of its orbit, so that its
+        statistics are those of the whole batch."""
         orbits = batch.orbits
+        node_weight = edge_weight = None
         if orbits is not None and self.training:
-            raise ValueError("orbit batches are for inference: batch normalisation in training mode needs every atom")
+            node_weight = orbits.rep_weight
+            edge_weight = node_weight[batch.edge_dst]
         nodes = batch.node_features if orbits is None else batch.node_features[orbits.rep_nodes]
         f = self.atom_embedding(nodes)  # [N or M, node_dim]
         lengths = batch.edge_vec.norm(dim=1)
         f_edge = self.edge_embedding(lengths)  # [E, edge_dim]
         src_invariant = batch.edge_src if orbits is None else orbits.node_rep[batch.edge_src]
         for layer in self.invariant_layers:
-            f = layer(f, f_edge, src_invariant, batch.edge_dst)
+            f = layer(f, f_edge, src_invariant, batch.edge_dst, node_weight, edge_weight)
         sh = o3.spherical_harmonics(self.irreps_sh, batch.edge_vec, normalize=True, normalization="component")
         h = f
         expand = None if orbits is None else orbits.expand

@@ -41,12 +41,14 @@ def wigner_matrices(rotations: np.ndarray, lmax: int) -> list[np.ndarray]:
     return out[: lmax + 1]
 
 
-def averaged_wigner(rotations: np.ndarray, irreps: o3.Irreps) -> dict[tuple[int, int], np.ndarray]:
-    """{(l, p): (2l+1, 2l+1) float64 average of D^(l,p)(R) over ``rotations`` (n_r, 3, 3)}."""
+def averaged_wigner(rotations: np.ndarray, irreps: o3.Irreps, matrices: list | None = None) -> dict[tuple[int, int], np.ndarray]:
+    """{(l, p): (2l+1, 2l+1) float64 average of D^(l,p)(R) over ``rotations`` (n_r, 3, 3)}.
+    ``matrices``: wigner_matrices(rotations, L) already computed, for some L >= irreps' lmax."""
     rots = np.asarray(rotations, dtype=np.float64).reshape(-1, 3, 3)
     improper = np.linalg.det(rots) < 0
     wanted = {(ir.l, ir.p) for _, ir in irreps}
-    d = wigner_matrices(rots, max((l for l, _ in wanted), default=0))
+    lmax = max((l for l, _ in wanted), default=0)
+    d = matrices if matrices is not None and len(matrices) > lmax else wigner_matrices(rots, lmax)
     out = {}
     for l, p in wanted:
         sign = np.where(improper, float(p), 1.0)  # D^(l,p)(R) = p^k D^l(det(R) R), k = 1 if improper

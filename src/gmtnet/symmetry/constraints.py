@@ -31,8 +31,18 @@ def reynolds_projector(rotations: np.ndarray, ttype: TensorType) -> np.ndarray:
     return group_action_matrices(rots, ttype).mean(axis=0) @ ttype.index_symmetrizer
 
 
+_COMPONENTS: dict[TensorType, list] = {}
+
+
 def _components(ttype: TensorType) -> list[tuple[int, np.ndarray, np.ndarray]]:
-    """Orbits of flat indices under the index symmetry: (representative, members, member signs)."""
+    """Orbits of flat indices under the index symmetry: (representative, members, member signs);
+    a property of the tensor type alone, computed once per type."""
+    if ttype not in _COMPONENTS:
+        _COMPONENTS[ttype] = _compute_components(ttype)
+    return _COMPONENTS[ttype]
+
+
+def _compute_components(ttype: TensorType) -> list[tuple[int, np.ndarray, np.ndarray]]:
     s = ttype.index_symmetrizer
     seen: set[int] = set()
     comps = []
@@ -90,22 +100,44 @@ class SymmetryConstraints:
     @cached_property
     def _pattern(self) -> tuple[list[int], list[list[tuple[int, int]]]]:
         rows = self.projector[[rep for rep, _, _ in self.components]]
+        # [c, c']: rows equal / opposite (all pairs at once; the grouping below only looks them up)
+        same = np.abs(rows[:, None, :] - rows[None, :, :]).max(axis=2) < _ROW_TOL
+        opposite = np.abs(rows[:, None, :] + rows[None, :, :]).max(axis=2) < _ROW_TOL
+        zero = np.abs(rows).max(axis=1) < _ROW_TOL
         zeros, groups = [], []
-        for c, row in enumerate(rows):
-            if np.abs(row).max() < _ROW_TOL:
+        for c in range(len(rows)):
+            if zero[c]:
                 zeros.append(c)
                 continue
             for group in groups:
-                ref = rows[group[0][0]]
-                if np.abs(row - ref).max() < _ROW_TOL:
+                ref = group[0][0]
+                if same[c, ref]:
                     group.append((c, 1))
                     break
-                if np.abs(row + ref).max() < _ROW_TOL:
+                if opposite[c, ref]:
                     group.append((c, -1))
                     break
             else:
                 groups.append([(c, 1)])
         return zeros, groups
+
+    @cached_property
+    def _snap_plan(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Index arrays of ``project``'s snapping: for every (group member, sign) the flat index
+        of its representative and its group; for every tensor entry of a member its group and sign."""
+        reps, rep_signs, rep_groups, entries, entry_groups, entry_signs = [], [], [], [], [], []
+        for g, group in enumerate(self._pattern[1]):
+            for c, sign in group:
+                rep, members, signs = self.components[c]
+                reps.append(rep)
+                rep_signs.append(sign)
+                rep_groups.append(g)
+                entries += list(members)
+                entry_groups += [g] * len(members)
+                entry_signs += list(sign * signs)
+        as_int = lambda x: np.asarray(x, dtype=np.int64)  # noqa: E731
+        return (as_int(reps), np.asarray(rep_signs, dtype=float), as_int(rep_groups), as_int(entries),
+                as_int(entry_groups), np.asarray(entry_signs, dtype=float))
 
     @property
     def zero_components(self) -> list[tuple[int, ...]]:
@@ -180,9 +212,13 @@ class SymmetryConstraints:
         if not exact:
             return flat.reshape(*batch, *self.ttype.shape)
         out = np.zeros_like(flat)  # forced-zero components stay exactly 0.0
-        for group in self._pattern[1]:
-            values = np.mean([s * flat[..., self.components[c][0]] for c, s in group], axis=0)
-            for c, s in group:
-                _, members, signs = self.components[c]
-                out[..., members] = (s * values)[..., None] * signs
+        reps, rep_signs, rep_groups, entries, entry_groups, entry_signs = self._snap_plan
+        n_groups = len(self._pattern[1])
+        if n_groups:
+            # each group's value: the mean of its members' signed projected values (one number per
+            # group, so members equal or opposite bit for bit), written to every entry of the group
+            sizes = np.bincount(rep_groups, minlength=n_groups)  # members are listed group by group
+            starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+            values = np.add.reduceat(flat[..., reps] * rep_signs, starts, axis=-1) / sizes
+            out[..., entries] = values[..., entry_groups] * entry_signs
         return out.reshape(*batch, *self.ttype.shape)

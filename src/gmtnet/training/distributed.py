@@ -20,6 +20,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from gmtnet.model.norm import WeightedBatchNorm1d
+
 
 @dataclass
 class DistributedContext:
@@ -63,39 +65,32 @@ def setup_distributed(device: str = "cpu") -> DistributedContext:
     return DistributedContext(rank=dist.get_rank(), world_size=dist.get_world_size(), device=device, owns_group=owns)
 
 
-class GlobalBatchNorm1d(nn.BatchNorm1d):
-    """BatchNorm1d whose training statistics cover the rows of every process (same parameters,
-    buffers and evaluation behaviour as BatchNorm1d). Input (M, C) on each process."""
+class GlobalBatchNorm1d(WeightedBatchNorm1d):
+    """Batch normalisation whose training statistics cover the rows of every process (same
+    parameters, buffers and evaluation behaviour as BatchNorm1d). Input (M, C) on each process,
+    optionally with row weights (M,) as WeightedBatchNorm1d."""
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
         if not (self.training and dist.is_initialized() and dist.get_world_size() > 1):
-            return super().forward(x)
+            return super().forward(x, weight)
         import warnings
 
         from torch.distributed.nn.functional import all_reduce
 
-        stats = torch.cat([x.sum(0), (x * x).sum(0), x.new_full((1,), float(x.shape[0]))])
+        w = x.new_ones(x.shape[0]) if weight is None else weight
+        stats = torch.cat([(w[:, None] * x).sum(0), (w[:, None] * x * x).sum(0), w.sum().reshape(1)])
         with warnings.catch_warnings():  # newer torch calls it deprecated; its successor is private
             warnings.simplefilter("ignore", FutureWarning)
             stats = all_reduce(stats)  # differentiable sum over processes
         c = x.shape[1]
         n = stats[-1]
         mean = stats[:c] / n
-        var = stats[c:2 * c] / n - mean * mean  # biased, as BatchNorm normalises with
-        if self.track_running_stats and self.running_mean is not None:
-            with torch.no_grad():
-                self.num_batches_tracked += 1
-                m = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked)
-                self.running_mean.mul_(1 - m).add_(m * mean.detach())
-                self.running_var.mul_(1 - m).add_(m * var.detach() * n / (n - 1))
-        y = (x - mean) / torch.sqrt(var + self.eps)
-        return y * self.weight + self.bias if self.affine else y
+        return self.normalise(x, mean, stats[c:2 * c] / n - mean * mean, n)
 
 
 def use_global_batchnorm(model: nn.Module) -> nn.Module:
-    """Turn every BatchNorm1d of ``model`` into a GlobalBatchNorm1d in place (state unchanged)."""
+    """Turn every batch normalisation of ``model`` into a GlobalBatchNorm1d in place (state unchanged)."""
     for module in model.modules():
-        if type(module) is nn.BatchNorm1d:
+        if type(module) in (nn.BatchNorm1d, WeightedBatchNorm1d):
             module.__class__ = GlobalBatchNorm1d
     return model
-

@@ -9,12 +9,14 @@ import torch
 
 
 def training_step_times(model, graphs, targets: np.ndarray, batch_size: int = 64,
-                        lr: float = 1e-3, weight_decay: float = 1e-5) -> tuple[list[float], list[float]]:
+                        lr: float = 1e-3, weight_decay: float = 1e-5,
+                        orbits: bool = False) -> tuple[list[float], list[float]]:
     """(collate seconds, step seconds) for each consecutive batch of ``graphs``.
 
     A step is forward + Huber loss + backward + AdamW update; collation (with point-group
     projectors computed on a graph's first use) is timed separately. ``targets``: (N, 3, ..., 3)
-    labels in the model's units. The model is left in training mode with updated weights. On CUDA
+    labels in the model's units. ``orbits``: batches at one atom per orbit (TrainConfig.orbits).
+    The model is left in training mode with updated weights. On CUDA
     each time ends with a synchronisation."""
     from gmtnet.training.optim import make_optimizer
 
@@ -24,7 +26,7 @@ def training_step_times(model, graphs, targets: np.ndarray, batch_size: int = 64
     collate_times, step_times = [], []
     for start in range(0, len(graphs), batch_size):
         t0 = time.perf_counter()
-        batch = model.collate(graphs[start:start + batch_size])
+        batch = model.collate(graphs[start:start + batch_size], orbits=orbits)
         if batch.edge_vec.is_cuda:
             torch.cuda.synchronize()
         t1 = time.perf_counter()

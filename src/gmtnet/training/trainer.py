@@ -129,6 +129,7 @@ def _train(cfg: TrainConfig, ctx: DistributedContext, resume: bool, progress: bo
         state = torch.load(last_path, map_location="cpu", weights_only=False)
         saved = TrainConfig(**state["train_config"])
         saved.epochs, saved.device, saved.threads, saved.compile = cfg.epochs, cfg.device, cfg.threads, cfg.compile
+        saved.orbits = cfg.orbits
         cfg = saved
     if ctx.is_main:
         out.mkdir(parents=True, exist_ok=True)
@@ -184,7 +185,7 @@ def _train(cfg: TrainConfig, ctx: DistributedContext, resume: bool, progress: bo
             if len(idx) < 2 and len(order) > 1:  # BatchNorm needs two crystals
                 continue
             mine = ctx.shard(idx)
-            pred = network(model.collate([train_graphs[i] for i in mine])) / scale
+            pred = network(model.collate([train_graphs[i] for i in mine], orbits=cfg.orbits)) / scale
             # the global batch's loss restricted to this shard, times W (DDP averages the W gradients)
             loss = shard_loss(pred, y_all[mine].to(pred.device), cfg.loss, len(idx), cfg.huber_delta) * ctx.world_size
             optimizer.zero_grad(set_to_none=True)
