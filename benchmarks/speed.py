@@ -57,6 +57,14 @@ def _median_time(fn, repeats: int) -> tuple[float, object]:
     return statistics.median(times), result
 
 
+def _has_orbits(fn) -> bool:
+    """Whether ``fn`` takes ``orbits`` (code from before orbit evaluation, measured with
+    PYTHONPATH=<old checkout>/src, does not)."""
+    import inspect
+
+    return "orbits" in inspect.signature(fn).parameters
+
+
 def _sync(device: str) -> None:
     import torch
 
@@ -152,12 +160,8 @@ def bench_training(args) -> list[dict]:
     from gmtnet.model import build_model
     from gmtnet.training.timing import training_step_times
 
-    import inspect
-
     rows = []
-    # (threads, compiled, orbits); code from before orbit batches (PYTHONPATH=<old checkout>/src)
-    # has no orbits mode
-    has_orbits = "orbits" in inspect.signature(training_step_times).parameters
+    has_orbits = _has_orbits(training_step_times)  # settings: (threads, compiled, orbits)
     plain = [(t, False) for t in args.thread_list] if args.device == "cpu" else [(0, False)]
     settings = [(t, c, False) for t, c in plain]
     if has_orbits:
@@ -194,6 +198,7 @@ def bench_inference(args) -> list[dict]:
     import torch
 
     from gmtnet.model import build_model
+    from gmtnet.model.base import TensorModel
 
     rows = []
     threads = args.thread_list[0] if args.device == "cpu" else None
@@ -201,12 +206,7 @@ def bench_inference(args) -> list[dict]:
         torch.set_num_threads(threads)
     for task in args.task_list:
         graphs, _ = load_graphs(task, "test", args)
-        # code from before orbit evaluation (measured with PYTHONPATH=<old checkout>/src) has one mode
-        import inspect
-
-        from gmtnet.model.base import TensorModel
-
-        has_orbits = "orbits" in inspect.signature(TensorModel.predict_graphs).parameters
+        has_orbits = _has_orbits(TensorModel.predict_graphs)
         modes = [(False, True), (False, False)] if has_orbits else [(False, None)]
         modes += [(True, True if has_orbits else None)] if args.compile else []
         for compiled, orbits in modes:
@@ -291,9 +291,7 @@ def scaling_child(args) -> dict:
         base = torch.cuda.memory_allocated()
     # every atom evaluated: a supercell at one atom per orbit would cost what its primitive cell
     # does, and the cost of a crystal without symmetry is what the scaling is about
-    import inspect
-
-    mode = {"orbits": False} if "orbits" in inspect.signature(model.predict_graphs).parameters else {}
+    mode = {"orbits": False} if _has_orbits(model.predict_graphs) else {}
     model.predict_graphs(_fresh([graph]), batch_size=1, **mode)  # warm-up
 
     def run():

@@ -48,10 +48,13 @@ class TensorModel(nn.Module):
 
     def prepare_graph(self, graph: CrystalGraph) -> None:
         """Compute and cache on ``graph`` the point-group data this model's batches use (the
-        output projector and the averaged Wigner matrices), e.g. in a DataLoader worker."""
-        from gmtnet.model.batch import graph_wigner
+        output projector, the orbit data and the averaged Wigner matrices), e.g. in a DataLoader
+        worker."""
+        from gmtnet.model.batch import graph_orbits, graph_wigner
 
         self.constraints(graph)
+        if self.orbit_lmax is not None:  # first: its Wigner matrices go up to the higher l
+            graph_orbits(graph, self.orbit_lmax)
         if self.feature_irreps is not None:
             graph_wigner(graph, self.feature_irreps)
 

@@ -14,7 +14,7 @@ their rows are equal (opposite): every invariant tensor is P x for some x. Every
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 import numpy as np
 
@@ -31,18 +31,10 @@ def reynolds_projector(rotations: np.ndarray, ttype: TensorType) -> np.ndarray:
     return group_action_matrices(rots, ttype).mean(axis=0) @ ttype.index_symmetrizer
 
 
-_COMPONENTS: dict[TensorType, list] = {}
-
-
+@lru_cache(maxsize=None)
 def _components(ttype: TensorType) -> list[tuple[int, np.ndarray, np.ndarray]]:
     """Orbits of flat indices under the index symmetry: (representative, members, member signs);
     a property of the tensor type alone, computed once per type."""
-    if ttype not in _COMPONENTS:
-        _COMPONENTS[ttype] = _compute_components(ttype)
-    return _COMPONENTS[ttype]
-
-
-def _compute_components(ttype: TensorType) -> list[tuple[int, np.ndarray, np.ndarray]]:
     s = ttype.index_symmetrizer
     seen: set[int] = set()
     comps = []
