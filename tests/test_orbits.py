@@ -70,6 +70,7 @@ def test_expand_applies_each_atoms_wigner_matrix(seed, improper):
     g.rotations = np.stack([np.eye(3), q])
     g.orbit_rep = np.zeros(g.n_atoms, dtype=np.int64)
     g.orbit_rotation = np.array([0] + [1] * (g.n_atoms - 1), dtype=np.int64)
+    g.site_rotations = g.edge_multiplicity = None  # a hand-made map: no site groups
     batch = collate([g], dtype=torch.float64, orbit_lmax=3)
     irreps = o3.Irreps("2x0e+0o+1o+2x1e+2e+2o+3o+3e")
     x = torch.as_tensor(rng.standard_normal((1, irreps.dim)))
@@ -97,6 +98,74 @@ def test_orbit_evaluation_equals_atom_by_atom(task, enforced):
     assert np.abs(by_orbit - full).max() < 1e-10 * scale
     batch = model.collate(graphs, orbits=True)
     assert len(batch.orbits.rep_nodes) < sum(g.n_atoms for g in graphs)  # it did skip atoms
+    into_reps = sum(int(np.isin(g.edge_dst, np.flatnonzero(g.orbit_rep == np.arange(g.n_atoms))).sum())
+                    for g in graphs)
+    assert len(batch.edge_src) < 0.6 * into_reps  # and edges of the same class (253 of 441)
+
+
+@pytest.mark.parametrize("name", list(with_supercell_and_frame()))
+def test_site_groups_and_edge_classes(name):
+    """Each representative's site group has the order orbit-stabilizer gives (spglib's operations
+    over the orbit's size), each of its rotations permutes the representative's edges, and the
+    kept edges' multiplicities are the sizes of their classes (orbits of edges under the group)."""
+    s = with_supercell_and_frame()[name]
+    g = graph_of(s)
+    n_ops = len(spglib.get_symmetry_dataset((s.lattice.matrix, s.frac_coords, s.atomic_numbers), symprec=1e-3).rotations)
+    for r in np.flatnonzero(g.orbit_rep == np.arange(g.n_atoms)):
+        site = g.rotations[g.site_rotations[r]]
+        assert len(site) * np.sum(g.orbit_rep == r) == n_ops, (name, r)
+        edges = np.flatnonzero(g.edge_dst == r)
+        v, mult = g.edge_vec[edges], g.edge_multiplicity[edges]
+        assert mult.sum() == len(edges) and mult[0] > 0
+        images = np.einsum("sij,ej->sei", site, v)  # [s, e, 3]
+        covered = np.zeros(len(edges), dtype=bool)
+        for e in np.flatnonzero(mult):
+            members = np.unique(np.abs(images[:, e, None, :] - v[None]).max(axis=2).argmin(axis=1))
+            assert len(members) == mult[e] and not covered[members].any()
+            covered[members] = True
+        assert covered.all()
+        for image in images:  # every site rotation maps the edge set onto itself
+            assert np.abs(np.sort(np.round(image, 6), axis=0) - np.sort(np.round(v, 6), axis=0)).max() < 1e-5
+    assert np.all(g.edge_multiplicity[g.orbit_rep[g.edge_dst] != g.edge_dst] == 1)
+
+
+@settings(max_examples=10, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), name=st.sampled_from(["rocksalt_NaCl", "wurtzite_ZnO", "rutile_TiO2",
+                                                                  "alpha_quartz", "orthorhombic_mm2"]))
+def test_site_projectors_average_e3nn_wigner_matrices(seed, name):
+    """OrbitBatch.project_sites applies, per representative, the mean over its site group of e3nn's
+    D_from_matrix, a projector (P P = P), for irreps of both parities up to l = 3."""
+    s = CRYSTALS[name]
+    g = graph_of(s)
+    batch = collate([g], dtype=torch.float64, orbit_lmax=3)
+    irreps = o3.Irreps("2x0e+2x0o+1o+2x1e+2e+2o+3o+3e")
+    reps = np.flatnonzero(g.orbit_rep == np.arange(g.n_atoms))
+    x = torch.as_tensor(np.random.default_rng(seed).standard_normal((len(reps), irreps.dim)))
+    out = batch.orbits.project_sites(x, irreps)
+    for k, r in enumerate(reps):
+        with float64_default():
+            p = torch.stack([irreps.D_from_matrix(torch.as_tensor(q)) for q in g.rotations[g.site_rotations[r]]]).mean(0)
+        assert torch.allclose(out[k], p @ x[k], atol=1e-12)
+    assert torch.allclose(batch.orbits.project_sites(out, irreps), out, atol=1e-12)
+
+
+def test_a_site_group_failing_the_check_falls_back_to_the_identity():
+    """At a tolerance below a displacement, the displaced atom's representative keeps only the
+    identity (every edge its own class) while the others keep their site groups."""
+    from gmtnet.graph.orbits import site_edge_classes
+
+    s = CRYSTALS["rutile_TiO2"].copy()
+    s.translate_sites([1], [2e-4, 0, 0], frac_coords=False)
+    g = graph_of(s)
+    assert g.site_rotations[0].sum() > 1
+    site = g.site_rotations.copy()
+    identity = int(np.flatnonzero(np.all(np.isclose(g.rotations, np.eye(3)), axis=(1, 2)))[0])
+    mult = site_edge_classes(g.orbit_rep, site, g.rotations, g.edge_src, g.edge_dst, g.edge_vec, 1e-6, identity)
+    failed = [r for r in np.flatnonzero(g.orbit_rep == np.arange(g.n_atoms)) if site[r].sum() == 1]
+    assert failed and all(site[r, identity] for r in failed)
+    assert np.all(mult[np.isin(g.edge_dst, failed)] == 1)
+    kept = [r for r in np.flatnonzero(g.orbit_rep == np.arange(g.n_atoms)) if r not in failed]
+    assert all(np.array_equal(site[r], g.site_rotations[r]) for r in kept)
 
 
 def test_a_graph_failing_the_check_is_evaluated_atom_by_atom():

@@ -37,6 +37,11 @@ class CrystalGraph:
             group, or None (see ``gmtnet.graph.orbits``).
         orbit_rotation: (n_atoms,) int64 index into ``rotations`` of the rotation carrying the
             representative's neighbourhood onto the atom's (identity for representatives), or None.
+        site_rotations: (n_atoms, n_r) bool site-symmetry group of each representative (rows of
+            other atoms all False), or None.
+        edge_multiplicity: (n_edges,) int64 size of each edge's class under its representative
+            centre's site group where the edge is the class's first (0 for the others; 1 for
+            edges into other atoms), or None. See ``gmtnet.graph.orbits``.
         cache: per-graph results derived from ``rotations`` (projectors), filled on first use.
     """
 
@@ -49,6 +54,8 @@ class CrystalGraph:
     rotations: np.ndarray | None = None
     orbit_rep: np.ndarray | None = None
     orbit_rotation: np.ndarray | None = None
+    site_rotations: np.ndarray | None = None
+    edge_multiplicity: np.ndarray | None = None
     cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -125,6 +132,8 @@ def build_graph(structure, k: int = DEFAULT_K, symmetry=None, symprec: float | N
         edge_src=src, edge_dst=dst, edge_vec=vec, edge_shift=shift,
         lattice=np.asarray(structure.lattice.matrix, dtype=np.float64),
         rotations=rotations,
-        orbit_rep=None if orbit_map is None else orbit_map[0],
-        orbit_rotation=None if orbit_map is None else orbit_map[1],
+        orbit_rep=None if orbit_map is None else orbit_map.rep,
+        orbit_rotation=None if orbit_map is None else orbit_map.rotation,
+        site_rotations=None if orbit_map is None else orbit_map.site,
+        edge_multiplicity=None if orbit_map is None else orbit_map.edge_multiplicity,
     )

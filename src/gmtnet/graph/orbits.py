@@ -12,13 +12,41 @@ The map is checked on the graph itself: every atom's incoming edges must equal R
 representative's (same count, vectors within ``tol``, neighbours in the same orbits). A crystal
 that fails the check (a graph whose neighbourhoods break the symmetry found at symprec) gets no map,
 and is then evaluated atom by atom.
+
+A representative r is also fixed by its site-symmetry group S_r (the operations with g(r) = r,
+up to a lattice translation), which permutes r's incoming edges. An edge class (an orbit of edges
+under S_r) carries messages that are D(s) times each other, so their sum is n_c P_r m(e_c), with
+e_c one edge of the class, n_c its size and P_r = mean over s in S_r of D(s). A network can then
+compute one message per class (on the MP test sets 1.8x to 3.1x fewer edges than one per edge
+into representatives) and project the sum with P_r; ``site_edge_classes`` finds the classes and
+checks them on the graph as above (a representative that fails keeps S_r = {identity}).
 """
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from gmtnet.symmetry.point_group import _matrix_keys
+
+
+class OrbitMap(NamedTuple):
+    """A graph's orbit data (see the module docstring). n atoms, E edges, n_r point-group rotations.
+
+    rep: (n,) int64 representative atom of each atom's orbit (its lowest index).
+    rotation: (n,) int64 index into the point-group rotations of the rotation carrying the
+        representative's neighbourhood onto the atom's (identity for representatives).
+    site: (n, n_r) bool, for a representative the rotations of its site-symmetry group (checked on
+        its edges; only the identity where the check fails), all False for other atoms.
+    edge_multiplicity: (E,) int64; for an edge into a representative, the size of its edge class
+        if it is the class's lowest-index edge, else 0; 1 for edges into other atoms.
+    """
+
+    rep: np.ndarray
+    rotation: np.ndarray
+    site: np.ndarray
+    edge_multiplicity: np.ndarray
 
 
 def _operations(symmetry) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
@@ -33,9 +61,9 @@ def _operations(symmetry) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
 
 
 def atom_orbits(frac_coords: np.ndarray, lattice: np.ndarray, symmetry, edge_src: np.ndarray,
-                edge_dst: np.ndarray, edge_vec: np.ndarray, tol: float | None = None):
-    """(orbit_rep (n_atoms,) int64, orbit_rotation (n_atoms,) int64 index into symmetry.rotations),
-    or None when the crystal's graph does not pass the neighbourhood check.
+                edge_dst: np.ndarray, edge_vec: np.ndarray, tol: float | None = None) -> OrbitMap | None:
+    """The graph's OrbitMap (rotations index ``symmetry.rotations``), or None when the crystal's
+    graph does not pass the neighbourhood check.
 
     Args:
         frac_coords: (n_atoms, 3) fractional positions; lattice: (3, 3) vectors as rows, Angstrom.
@@ -69,6 +97,7 @@ def atom_orbits(frac_coords: np.ndarray, lattice: np.ndarray, symmetry, edge_src
     # ranks of the operations sending each atom's representative onto it, in blocks of atoms
     # (a supercell has n_atoms x n_ops pairs)
     rank = np.empty(n, dtype=np.int64)
+    site = np.zeros((n, len(unique)), dtype=bool)
     block = max(1, 2**20 // max(1, len(w_ops)))
     for lo in range(0, n, block):
         atoms = np.arange(lo, min(n, lo + block))
@@ -77,6 +106,9 @@ def atom_orbits(frac_coords: np.ndarray, lattice: np.ndarray, symmetry, edge_src
         delta -= np.round(delta)
         close = np.linalg.norm(delta @ lattice, axis=2) <= tol  # [atoms, n_ops]
         rank[atoms] = np.where(close, op_rotation[None, :], len(unique)).min(axis=1)
+        fixed = np.flatnonzero(rep[atoms] == atoms)  # representatives: the operations fixing them
+        for a in fixed:
+            site[atoms[a], op_rotation[close[a]]] = True
     if np.any(rank == len(unique)):
         return None
     orbit_rep = rep
@@ -85,7 +117,37 @@ def atom_orbits(frac_coords: np.ndarray, lattice: np.ndarray, symmetry, edge_src
     orbit_rotation[orbit_rep == np.arange(n)] = identity  # a representative is its own image
     if not neighbourhoods_match(orbit_rep, orbit_rotation, symmetry.rotations, edge_src, edge_dst, edge_vec, tol):
         return None
-    return orbit_rep, orbit_rotation
+    multiplicity = site_edge_classes(orbit_rep, site, symmetry.rotations, edge_src, edge_dst, edge_vec, tol,
+                                     identity)
+    return OrbitMap(orbit_rep, orbit_rotation, site, multiplicity)
+
+
+def site_edge_classes(orbit_rep, site, rotations, edge_src, edge_dst, edge_vec, tol: float,
+                      identity: int) -> np.ndarray:
+    """(E,) int64 edge multiplicities of an OrbitMap, and ``site`` (n, n_r) bool updated in place.
+
+    For each representative with a non-trivial site group, every rotation of the group must
+    permute its incoming edges (vectors within ``tol`` Angstrom, neighbours in matching orbits)
+    consistently with a group action; a representative that fails keeps only the identity (then
+    every one of its edges is its own class)."""
+    multiplicity = np.ones(len(edge_dst), dtype=np.int64)
+    labels = orbit_rep[edge_src]
+    for r in np.flatnonzero(site.sum(axis=1) > 1):
+        edges = np.flatnonzero(edge_dst == r)
+        v, lab = edge_vec[edges], labels[edges]
+        mapped = np.einsum("sij,ej->sei", rotations[np.flatnonzero(site[r])], v)  # [s, e, 3]
+        gap = np.linalg.norm(mapped[:, :, None, :] - v[None, None, :, :], axis=3)  # [s, e, e']
+        partner = gap.argmin(axis=2)  # [s, e]: where each rotation sends each edge
+        ok = (np.take_along_axis(gap, partner[..., None], 2) <= tol).all()
+        ok = ok and (np.sort(partner, axis=1) == np.arange(len(edges))).all() and (lab[partner] == lab).all()
+        first = partner.min(axis=0)  # lowest edge of each edge's class (its orbit under the group)
+        ok = ok and (first[first] == first).all() and (first[partner] == first[None]).all()
+        if not ok:
+            site[r] = False
+            site[r, identity] = True
+            continue
+        multiplicity[edges] = np.bincount(first, minlength=len(edges))
+    return multiplicity
 
 
 def neighbourhoods_match(orbit_rep, orbit_rotation, rotations, edge_src, edge_dst, edge_vec, tol: float) -> bool:

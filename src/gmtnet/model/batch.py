@@ -41,8 +41,9 @@ class GraphBatch:
 class OrbitBatch:
     """A batch's atoms grouped by orbit, for evaluating a network at one atom per orbit.
 
-    With it, the GraphBatch's edges are only those into representatives: ``edge_dst`` indexes
-    ``rep_nodes`` and ``edge_src`` the batch's atoms. M representatives, N atoms.
+    With it, the GraphBatch's edges are one per edge class into each representative (the classes
+    of its incoming edges under its site-symmetry group, ``gmtnet.graph.orbits``): ``edge_dst``
+    indexes ``rep_nodes`` and ``edge_src`` the batch's atoms. M representatives, N atoms, E edges.
 
     Attributes:
         rep_nodes: (M,) batch index of each representative atom.
@@ -51,6 +52,10 @@ class OrbitBatch:
             rotation (e3nn's real basis).
         parity_sign: (N,) -1.0 where that rotation is improper, else 1.0.
         rep_weight: (M,) atoms in each representative's orbit (float, the batch's dtype).
+        edge_weight: (E,) edges of each edge's class (float): a sum over a representative's
+            incoming edges is the projected sum of edge_weight times the kept edges' terms.
+        site_projectors: {(l, p): (M, 2l+1, 2l+1)} mean of D^(l,p)(s) over each representative's
+            site-symmetry group, for l = 0..lmax and both parities.
     """
 
     rep_nodes: torch.Tensor
@@ -58,6 +63,8 @@ class OrbitBatch:
     wigner: list
     parity_sign: torch.Tensor
     rep_weight: torch.Tensor
+    edge_weight: torch.Tensor
+    site_projectors: dict
 
     def expand(self, x: torch.Tensor, irreps: o3.Irreps) -> torch.Tensor:
         """(N, irreps.dim) features of every atom from its representative's (M, irreps.dim):
@@ -69,6 +76,20 @@ class OrbitBatch:
             if ir.l > 0:
                 block = torch.bmm(block.reshape(n, mul, ir.dim), self.wigner[ir.l].transpose(1, 2)).reshape(n, -1)
             blocks.append(block * self.parity_sign[:, None] if ir.p == -1 else block)
+        return torch.cat(blocks, dim=1)
+
+    def project_sites(self, x: torch.Tensor, irreps: o3.Irreps) -> torch.Tensor:
+        """(M, irreps.dim): each representative's features x (M, irreps.dim) projected onto the
+        invariants of its site-symmetry group, P_r x_r per irrep block (even scalars unchanged)."""
+        m, blocks = x.shape[0], []
+        for (mul, ir), sl in zip(irreps, irreps.slices()):
+            block = x[:, sl]
+            if ir.l > 0:
+                p = self.site_projectors[(ir.l, ir.p)]
+                block = torch.bmm(block.reshape(m, mul, ir.dim), p.transpose(1, 2)).reshape(m, -1)
+            elif ir.p == -1:
+                block = block * self.site_projectors[(0, -1)].reshape(m, 1)
+            blocks.append(block)
         return torch.cat(blocks, dim=1)
 
 
@@ -106,8 +127,9 @@ def graph_wigner(graph: CrystalGraph, irreps: o3.Irreps) -> dict:
 
 def graph_orbits(graph: CrystalGraph, lmax: int) -> dict:
     """Per-graph orbit data (cached on the graph): representatives, each atom's representative
-    position, its orbit rotation's Wigner matrices up to ``lmax`` and parity, and the edges into
-    representatives. A graph without an orbit map gets every atom as its own representative."""
+    position, its orbit rotation's Wigner matrices up to ``lmax`` and parity, one edge per edge
+    class into each representative with the class sizes, and the site projectors. A graph without
+    an orbit map gets every atom as its own representative, with trivial site groups."""
     key = ("orbits", lmax)
     if key not in graph.cache:
         n = graph.n_atoms
@@ -115,7 +137,8 @@ def graph_orbits(graph: CrystalGraph, lmax: int) -> dict:
             rep, rot_index = graph.orbit_rep, graph.orbit_rotation
             per_rotation = rotation_wigner(graph, lmax)
             wigner = [d[rot_index] for d in per_rotation[:lmax + 1]]
-            sign = np.where(np.linalg.det(graph.rotations) < 0, -1.0, 1.0)[rot_index]
+            det_sign = np.where(np.linalg.det(graph.rotations) < 0, -1.0, 1.0)
+            sign = det_sign[rot_index]
         else:
             rep = np.arange(n)
             wigner = [np.broadcast_to(np.eye(2 * l + 1), (n, 2 * l + 1, 2 * l + 1)) for l in range(lmax + 1)]
@@ -123,10 +146,26 @@ def graph_orbits(graph: CrystalGraph, lmax: int) -> dict:
         reps = np.flatnonzero(rep == np.arange(n))
         position = np.full(n, -1, dtype=np.int64)
         position[reps] = np.arange(len(reps))
-        keep = position[graph.edge_dst] >= 0
+        multiplicity = graph.edge_multiplicity
+        if graph.orbit_rep is None or multiplicity is None:
+            multiplicity = np.ones(graph.n_edges, dtype=np.int64)
+        keep = (position[graph.edge_dst] >= 0) & (multiplicity > 0)
+        if graph.orbit_rep is not None and graph.site_rotations is not None:
+            site = graph.site_rotations[reps].astype(np.float64)
+            site /= site.sum(axis=1, keepdims=True)  # [M, n_r] averaging weights
+            projectors = {}
+            for l in range(lmax + 1):
+                d = per_rotation[l].reshape(len(graph.rotations), -1)
+                for p in (1, -1):
+                    weights = site * det_sign[None, :] if p == -1 else site
+                    projectors[(l, p)] = (weights @ d).reshape(len(reps), 2 * l + 1, 2 * l + 1)
+        else:
+            projectors = {(l, p): np.broadcast_to(np.eye(2 * l + 1), (len(reps), 2 * l + 1, 2 * l + 1))
+                          for l in range(lmax + 1) for p in (1, -1)}
         graph.cache[key] = {
             "reps": reps, "node_rep": position[rep], "wigner": wigner, "sign": sign,
             "edge_src": graph.edge_src[keep], "edge_dst": position[graph.edge_dst[keep]], "edge_vec": graph.edge_vec[keep],
+            "edge_weight": multiplicity[keep].astype(np.float64), "site_projectors": projectors,
         }
     return graph.cache[key]
 
@@ -134,7 +173,7 @@ def graph_orbits(graph: CrystalGraph, lmax: int) -> dict:
 def collate(graphs: list[CrystalGraph], irreps: o3.Irreps | None = None, ttype: TensorType | None = None,
             dtype=torch.float32, device=None, orbit_lmax: int | None = None) -> GraphBatch:
     """Batch graphs; with ``irreps`` / ``ttype`` also their point-group projectors (cached per graph);
-    with ``orbit_lmax`` grouped by orbit (``OrbitBatch``: only the edges into representatives)."""
+    with ``orbit_lmax`` grouped by orbit (``OrbitBatch``: one edge per edge class into each representative)."""
     counts = [g.n_atoms for g in graphs]
     offsets = np.concatenate(([0], np.cumsum(counts)[:-1]))
     cat = np.concatenate
@@ -158,6 +197,9 @@ def collate(graphs: list[CrystalGraph], irreps: o3.Irreps | None = None, ttype: 
             wigner=[torch.as_tensor(cat([p["wigner"][l] for p in per_graph]), dtype=dtype, device=device)
                     for l in range(orbit_lmax + 1)],
             parity_sign=torch.as_tensor(cat([p["sign"] for p in per_graph]), dtype=dtype, device=device),
+            edge_weight=torch.as_tensor(cat([p["edge_weight"] for p in per_graph]), dtype=dtype, device=device),
+            site_projectors={key: torch.as_tensor(cat([p["site_projectors"][key] for p in per_graph]), dtype=dtype,
+                                                  device=device) for key in per_graph[0]["site_projectors"]},
         )
     batch = GraphBatch(
         node_features=torch.as_tensor(cat([atom_features(g.atomic_numbers) for g in graphs]), dtype=dtype, device=device),

@@ -68,16 +68,22 @@ class EquivariantLayer(nn.Module):
         self.self_connection = o3.Linear(self.irreps_in, self.irreps_out)
         self.norm = 1.0 / avg_neighbors
 
-    def forward(self, f, edge_sh, edge_feats, src, dst, expand=None):
-        """(n_centres, irreps_out.dim). ``expand`` (orbit batches): maps the centres' features to
-        every atom's, ``expand(x, irreps)``; ``src`` then indexes atoms and ``dst`` centres."""
+    def forward(self, f, edge_sh, edge_feats, src, dst, orbits=None):
+        """(n_centres, irreps_out.dim). With ``orbits`` (an OrbitBatch) the centres are its
+        representatives: their features are expanded to every atom's (``src`` indexes atoms,
+        ``dst`` centres), each edge stands for its class (weights times class size; the product is
+        linear in them) and the sum is projected onto the site group's invariants."""
         g = self.linear_in(f) if self.linear_in is not None else f
-        if expand is not None:
-            g = expand(g, self.irreps_msg)
         weights = self.radial(edge_feats)  # [E, weight_numel]
+        if orbits is not None:
+            g = orbits.expand(g, self.irreps_msg)
+            weights = weights * orbits.edge_weight[:, None]
         if self.fused_tp is not None:
             agg = self.fused_tp(g[src], edge_sh, weights, dst=dst, n_out=f.shape[0])  # [N, mid]
         else:
             msg = self.tp(g[src], edge_sh, weights)  # [E, mid]
             agg = torch.zeros(f.shape[0], msg.shape[1], dtype=msg.dtype, device=msg.device).index_add_(0, dst, msg)
-        return self.gate(self.linear(agg * self.norm)) + self.self_connection(f)  # [N, irreps_out]
+        x = self.linear(agg * self.norm)  # [N, gate.irreps_in]
+        if orbits is not None:  # the linear map is equivariant, so it commutes with the projection
+            x = orbits.project_sites(x, self.gate.irreps_in)
+        return self.gate(x) + self.self_connection(f)  # [N, irreps_out]

@@ -29,9 +29,11 @@ class InvariantLayer(nn.Module):
         self.scale = 1.0 / math.sqrt(d)
 
     def forward(self, f: torch.Tensor, f_edge: torch.Tensor, src: torch.Tensor, dst: torch.Tensor,
-                node_weight: torch.Tensor | None = None, edge_weight: torch.Tensor | None = None) -> torch.Tensor:
+                node_weight: torch.Tensor | None = None, edge_weight: torch.Tensor | None = None,
+                edge_mult: torch.Tensor | None = None) -> torch.Tensor:
         """(N, d). ``node_weight`` (N,) / ``edge_weight`` (E,): how many atoms / edges each row stands
-        for in the batch-norm statistics (orbit batches in training), or None for one each."""
+        for in the batch-norm statistics (orbit batches in training), or None for one each.
+        ``edge_mult`` (E,): how many edges into its centre each edge stands for in the sum."""
         # The first linear maps of xi_K and xi_V act on concatenations [a_i | a_j | ...]; they are
         # split by blocks and applied per node before gathering to the edges, and LN_E is folded
         # into xi_V's edge block: the same function and parameters, with E x d x d work per map
@@ -48,6 +50,8 @@ class InvariantLayer(nn.Module):
         value = self.xi_v[2](self.xi_v[1](v_pre))  # [E, d]
         alpha = q * key * self.scale
         msg = torch.sigmoid(self.bn_alpha(alpha, edge_weight)) * value  # [E, d]
+        if edge_mult is not None:
+            msg = msg * edge_mult[:, None]
         agg = torch.zeros_like(f).index_add_(0, dst, msg)  # [N, d]
         return nn.functional.softplus(f + self.bn_msg(agg, node_weight))
 

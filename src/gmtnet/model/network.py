@@ -62,29 +62,32 @@ class GMTNet(TensorModel):
     def crystal_features(self, batch: GraphBatch) -> torch.Tensor:
         """G (B, irreps_hidden.dim): mean over atoms of the equivariant node features (eq. 6).
 
-        With an orbit batch the layers run at one atom per orbit (M of the N atoms, edges into
-        them only); the other atoms' features are their representatives' rotated by D(R) wherever
-        they are needed (as neighbours, and in the mean). In training, batch normalisation counts
-        each representative (and each of its edges) once per atom of its orbit, so that its
-        statistics are those of the whole batch."""
+        With an orbit batch the layers run at one atom per orbit (M of the N atoms, one edge per
+        edge class into them); the other atoms' features are their representatives' rotated by
+        D(R) wherever they are needed (as neighbours, and in the mean). Sums over edges count each
+        kept edge once per edge of its class, and equivariant sums are projected onto the site
+        group's invariants. In training, batch normalisation counts each representative (and each
+        kept edge) once per atom of its orbit (and edge of its class), so that its statistics are
+        those of the whole batch."""
         orbits = batch.orbits
-        node_weight = edge_weight = None
-        if orbits is not None and self.training:
-            node_weight = orbits.rep_weight
-            edge_weight = node_weight[batch.edge_dst]
+        node_weight = edge_weight = edge_mult = None
+        if orbits is not None:
+            edge_mult = orbits.edge_weight
+            if self.training:
+                node_weight = orbits.rep_weight
+                edge_weight = node_weight[batch.edge_dst] * edge_mult
         nodes = batch.node_features if orbits is None else batch.node_features[orbits.rep_nodes]
         f = self.atom_embedding(nodes)  # [N or M, node_dim]
         lengths = batch.edge_vec.norm(dim=1)
         f_edge = self.edge_embedding(lengths)  # [E, edge_dim]
         src_invariant = batch.edge_src if orbits is None else orbits.node_rep[batch.edge_src]
         for layer in self.invariant_layers:
-            f = layer(f, f_edge, src_invariant, batch.edge_dst, node_weight, edge_weight)
+            f = layer(f, f_edge, src_invariant, batch.edge_dst, node_weight, edge_weight, edge_mult)
         sh = o3.spherical_harmonics(self.irreps_sh, batch.edge_vec, normalize=True, normalization="component")
         h = f
-        expand = None if orbits is None else orbits.expand
         for layer in self.equivariant_layers:
             h = layer(h, sh[:, :layer.irreps_sh.dim], f_edge, batch.edge_src, batch.edge_dst,
-                      expand=expand)  # [N or M, irreps_out]
+                      orbits=orbits)  # [N or M, irreps_out]
         if orbits is not None:
             h = orbits.expand(h, self.irreps_hidden)  # [N, irreps_hidden]
         g = scatter_mean(h, batch.node_graph, batch.n_graphs)

@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 
 from gmtnet.utils.io import atomic_write_bytes, data_dir
 
-CACHE_VERSION = 2  # 2: graphs carry their orbit maps
+CACHE_VERSION = 3  # 2: graphs carry their orbit maps; 3: and their site groups and edge classes
 
 
 def cache_key(model, records, source: str) -> str:
