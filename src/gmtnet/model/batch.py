@@ -113,15 +113,34 @@ def rotation_wigner(graph: CrystalGraph, lmax: int) -> list[np.ndarray]:
     (cached on the graph, shared by the averaged matrices and the orbit data)."""
     cached = graph.cache.get("rotation_wigner")
     if cached is None or len(cached) <= lmax:
-        graph.cache["rotation_wigner"] = cached = wigner_matrices(graph.rotations, lmax)
+        fill_rotation_cache([graph], lmax)
+        cached = graph.cache["rotation_wigner"]
     return cached
+
+
+def fill_rotation_cache(graphs: list[CrystalGraph], lmax: int) -> None:
+    """Cache on each graph with rotations its ``rotation_wigner`` (up to at least ``lmax``) and
+    ``rotation_sign`` (n_r,) det(R): computed for all the graphs that lack them in one call."""
+    todo = [g for g in graphs if g.rotations is not None
+            and (len(g.cache.get("rotation_wigner", ())) <= lmax or "rotation_sign" not in g.cache)]
+    if not todo:
+        return
+    rotations = np.concatenate([np.asarray(g.rotations, dtype=np.float64).reshape(-1, 3, 3) for g in todo])
+    matrices = wigner_matrices(rotations, lmax)
+    signs = np.where(np.linalg.det(rotations) < 0, -1.0, 1.0)
+    bounds = np.cumsum([len(g.rotations) for g in todo])[:-1]
+    per_graph = [np.split(d, bounds) for d in matrices]
+    for k, (g, sign) in enumerate(zip(todo, np.split(signs, bounds))):
+        g.cache["rotation_wigner"] = [d[k] for d in per_graph]
+        g.cache["rotation_sign"] = sign
 
 
 def graph_wigner(graph: CrystalGraph, irreps: o3.Irreps) -> dict:
     """The crystal's averaged Wigner matrices for ``irreps`` (cached on the graph)."""
     key = ("wigner", str(irreps))
     if key not in graph.cache:
-        graph.cache[key] = averaged_wigner(graph.rotations, irreps, rotation_wigner(graph, irreps.lmax))
+        matrices = rotation_wigner(graph, irreps.lmax)
+        graph.cache[key] = averaged_wigner(graph.rotations, irreps, matrices, graph.cache["rotation_sign"])
     return graph.cache[key]
 
 
@@ -137,7 +156,7 @@ def graph_orbits(graph: CrystalGraph, lmax: int) -> dict:
             rep, rot_index = graph.orbit_rep, graph.orbit_rotation
             per_rotation = rotation_wigner(graph, lmax)
             wigner = [d[rot_index] for d in per_rotation[:lmax + 1]]
-            det_sign = np.where(np.linalg.det(graph.rotations) < 0, -1.0, 1.0)
+            det_sign = graph.cache["rotation_sign"]
             sign = det_sign[rot_index]
         else:
             rep = np.arange(n)
@@ -179,6 +198,9 @@ def collate(graphs: list[CrystalGraph], irreps: o3.Irreps | None = None, ttype: 
     cat = np.concatenate
     as_int = functools.partial(torch.as_tensor, device=device)
     orbits = None
+    needed = max(orbit_lmax or 0, irreps.lmax if irreps is not None else 0)
+    if orbit_lmax is not None or irreps is not None:
+        fill_rotation_cache(graphs, needed)  # one Wigner computation for the whole batch
     if orbit_lmax is None:
         src = cat([g.edge_src + o for g, o in zip(graphs, offsets)])
         dst = cat([g.edge_dst + o for g, o in zip(graphs, offsets)])

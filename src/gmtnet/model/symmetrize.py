@@ -41,18 +41,20 @@ def wigner_matrices(rotations: np.ndarray, lmax: int) -> list[np.ndarray]:
     return out[: lmax + 1]
 
 
-def averaged_wigner(rotations: np.ndarray, irreps: o3.Irreps, matrices: list | None = None) -> dict[tuple[int, int], np.ndarray]:
+def averaged_wigner(rotations: np.ndarray, irreps: o3.Irreps, matrices: list | None = None,
+                    signs: np.ndarray | None = None) -> dict[tuple[int, int], np.ndarray]:
     """{(l, p): (2l+1, 2l+1) float64 average of D^(l,p)(R) over ``rotations`` (n_r, 3, 3)}.
-    ``matrices``: wigner_matrices(rotations, L) already computed, for some L >= irreps' lmax."""
+    ``matrices``: wigner_matrices(rotations, L) already computed, for some L >= irreps' lmax;
+    ``signs``: (n_r,) det(R), if known."""
     rots = np.asarray(rotations, dtype=np.float64).reshape(-1, 3, 3)
-    improper = np.linalg.det(rots) < 0
+    improper = (np.linalg.det(rots) if signs is None else np.asarray(signs)) < 0
     wanted = {(ir.l, ir.p) for _, ir in irreps}
     lmax = max((l for l, _ in wanted), default=0)
     d = matrices if matrices is not None and len(matrices) > lmax else wigner_matrices(rots, lmax)
     out = {}
     for l, p in wanted:
-        sign = np.where(improper, float(p), 1.0)  # D^(l,p)(R) = p^k D^l(det(R) R), k = 1 if improper
-        out[(l, p)] = (d[l] * sign[:, None, None]).mean(axis=0)
+        weight = np.where(improper, float(p), 1.0) / len(rots)  # D^(l,p)(R) = p^k D^l(det(R) R), k = 1 if improper
+        out[(l, p)] = np.tensordot(weight, d[l], axes=1)
     return out
 
 
