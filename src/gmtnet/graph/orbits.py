@@ -129,24 +129,49 @@ def site_edge_classes(orbit_rep, site, rotations, edge_src, edge_dst, edge_vec, 
     For each representative with a non-trivial site group, every rotation of the group must
     permute its incoming edges (vectors within ``tol`` Angstrom, neighbours in matching orbits)
     consistently with a group action; a representative that fails keeps only the identity (then
-    every one of its edges is its own class)."""
+    every one of its edges is its own class). Vectorised over representatives, in blocks."""
     multiplicity = np.ones(len(edge_dst), dtype=np.int64)
-    labels = orbit_rep[edge_src]
-    for r in np.flatnonzero(site.sum(axis=1) > 1):
-        edges = np.flatnonzero(edge_dst == r)
-        v, lab = edge_vec[edges], labels[edges]
-        mapped = np.einsum("sij,ej->sei", rotations[np.flatnonzero(site[r])], v)  # [s, e, 3]
-        gap = np.linalg.norm(mapped[:, :, None, :] - v[None, None, :, :], axis=3)  # [s, e, e']
-        partner = gap.argmin(axis=2)  # [s, e]: where each rotation sends each edge
-        ok = (np.take_along_axis(gap, partner[..., None], 2) <= tol).all()
-        ok = ok and (np.sort(partner, axis=1) == np.arange(len(edges))).all() and (lab[partner] == lab).all()
-        first = partner.min(axis=0)  # lowest edge of each edge's class (its orbit under the group)
-        ok = ok and (first[first] == first).all() and (first[partner] == first[None]).all()
-        if not ok:
+    centres = np.flatnonzero(site.sum(axis=1) > 1)
+    if not len(centres):
+        return multiplicity
+    counts = np.bincount(edge_dst, minlength=len(orbit_rep))
+    order = np.argsort(edge_dst, kind="stable")
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    width, n_site = int(counts[centres].max()), int(site[centres].sum(axis=1).max())
+    block = max(1, 2**21 // (n_site * width * width))
+    for lo in range(0, len(centres), block):
+        reps = centres[lo:lo + block]
+        m = len(reps)
+        valid = np.arange(width)[None, :] < counts[reps][:, None]  # [m, w]
+        edges = np.where(valid, starts[reps][:, None] + np.arange(width)[None, :], 0)
+        edges = order[np.minimum(edges, len(order) - 1)]  # [m, w] edge ids (padding: any edge, masked)
+        v = np.where(valid[..., None], edge_vec[edges], 0.0)  # [m, w, 3]
+        lab = np.where(valid, orbit_rep[edge_src[edges]], -1)
+        # each representative's site rotations, padded with the identity (which maps edges to themselves)
+        ranks = np.cumsum(site[reps], axis=1) - 1
+        rot_index = np.full((m, n_site), identity)
+        rows, cols = np.nonzero(site[reps])
+        rot_index[rows, ranks[rows, cols]] = cols
+        mapped = np.einsum("msij,mej->msei", rotations[rot_index], v)  # [m, s, w, 3]
+        # squared distances |R v_e - v_e'|^2 = |v_e|^2 + |v_e'|^2 - 2 (R v_e) . v_e' by one matrix product
+        sq = np.einsum("mei,mei->me", v, v)
+        gap = sq[:, None, :, None] + sq[:, None, None, :] - 2.0 * (mapped @ v.transpose(0, 2, 1)[:, None])
+        gap = np.where(valid[:, None, None, :], gap, np.inf)  # [m, s, w, w']
+        partner = gap.argmin(axis=3)  # [m, s, w]: where each rotation sends each edge
+        partner = np.where(valid[:, None, :], partner, np.arange(width)[None, None, :])
+        near = gap.min(axis=3) <= tol * tol
+        row = np.arange(m)[:, None, None]
+        ok = np.all(near | ~valid[:, None, :], axis=(1, 2))
+        ok &= np.all(np.sort(partner, axis=2) == np.arange(width), axis=(1, 2))  # permutations
+        ok &= np.all(lab[row, partner] == lab[:, None, :], axis=(1, 2))  # neighbours in matching orbits
+        first = partner.min(axis=1)  # [m, w]: lowest edge of each edge's class (its orbit)
+        ok &= np.all(first[row, partner] == first[:, None, :], axis=(1, 2))  # constant on each class
+        sizes = np.bincount((first + width * np.arange(m)[:, None])[valid], minlength=m * width).reshape(m, width)
+        good = ok[:, None] & valid
+        multiplicity[edges[good]] = sizes[good]
+        for r in reps[~ok]:
             site[r] = False
             site[r, identity] = True
-            continue
-        multiplicity[edges] = np.bincount(first, minlength=len(edges))
     return multiplicity
 
 
@@ -171,9 +196,13 @@ def neighbourhoods_match(orbit_rep, orbit_rotation, rotations, edge_src, edge_ds
     rep = orbit_rep[moved]
     valid = np.arange(width)[None, :] < counts[moved][:, None]  # [m, width]
     mapped = np.einsum("mij,mkj->mki", rotations[orbit_rotation[moved]], np.where(valid[..., None], vectors[rep], 0.0))
-    gap = np.linalg.norm(mapped[:, :, None, :] - vectors[moved][:, None, :, :], axis=3)  # [m, rep's edge, atom's edge]
+    mine = np.where(valid[..., None], vectors[moved], 0.0)
+    # squared distances [m, rep's edge, atom's edge] by one matrix product; padding never matches
+    sq_mapped, sq_mine = np.einsum("mki,mki->mk", mapped, mapped), np.einsum("mki,mki->mk", mine, mine)
+    gap = sq_mapped[:, :, None] + sq_mine[:, None, :] - 2.0 * (mapped @ mine.transpose(0, 2, 1))
+    gap = np.where(valid[:, None, :], gap, np.inf)
     partner = gap.argmin(axis=2)
-    if np.any(np.take_along_axis(gap, partner[..., None], 2)[..., 0][valid] > tol):
+    if np.any(gap.min(axis=2)[valid] > tol * tol):
         return False
     distinct = np.sort(np.where(valid, partner, width + np.arange(width)), axis=1)
     if np.any(distinct[:, 1:] == distinct[:, :-1]):

@@ -106,6 +106,12 @@ class GMTNet(TensorModel):
         """torch.compile the per-edge work (fused tensor products, invariant layers) in place.
         Same numbers to float rounding; about 1.6x faster training steps on CPU after a one-off
         compilation of about a minute (docs/performance.md)."""
+        import torch._dynamo.config as dynamo_config
+
+        # every layer's kernel shares one code object; with several layers, models or batch
+        # layouts in a process the default limit of 8 variants silently falls back to eager
+        if hasattr(dynamo_config, "recompile_limit"):
+            dynamo_config.recompile_limit = max(dynamo_config.recompile_limit, 64)
         for layer in self.invariant_layers:
             layer.compile(dynamic=True)
         for layer in self.equivariant_layers:
