@@ -145,23 +145,22 @@ def site_edge_classes(orbit_rep, site, rotations, edge_src, edge_dst, edge_vec, 
         valid = np.arange(width)[None, :] < counts[reps][:, None]  # [m, w]
         edges = np.where(valid, starts[reps][:, None] + np.arange(width)[None, :], 0)
         edges = order[np.minimum(edges, len(order) - 1)]  # [m, w] edge ids (padding: any edge, masked)
-        v = np.where(valid[..., None], edge_vec[edges], 0.0)  # [m, w, 3]
+        v = np.where(valid[..., None], edge_vec[edges], 1e6)  # [m, w, 3]; padding far from every vector
         lab = np.where(valid, orbit_rep[edge_src[edges]], -1)
         # each representative's site rotations, padded with the identity (which maps edges to themselves)
         ranks = np.cumsum(site[reps], axis=1) - 1
         rot_index = np.full((m, n_site), identity)
         rows, cols = np.nonzero(site[reps])
         rot_index[rows, ranks[rows, cols]] = cols
-        mapped = np.einsum("msij,mej->msei", rotations[rot_index], v)  # [m, s, w, 3]
-        # squared distances |R v_e - v_e'|^2 = |v_e|^2 + |v_e'|^2 - 2 (R v_e) . v_e' by one matrix product
+        # |R v_e - v_e'|^2 = |v_e|^2 + (|v_e'|^2 - 2 (R v_e) . v_e'): the bracket by matrix products
         sq = np.einsum("mei,mei->me", v, v)
-        gap = sq[:, None, :, None] + sq[:, None, None, :] - 2.0 * (mapped @ v.transpose(0, 2, 1)[:, None])
-        gap = np.where(valid[:, None, None, :], gap, np.inf)  # [m, s, w, w']
-        partner = gap.argmin(axis=3)  # [m, s, w]: where each rotation sends each edge
+        dots = (v[:, None] @ rotations[rot_index].transpose(0, 1, 3, 2)) @ v.transpose(0, 2, 1)[:, None]
+        score = sq[:, None, None, :] - 2.0 * dots  # [m, s, w, w']
+        partner = score.argmin(axis=3)  # [m, s, w]: where each rotation sends each edge
+        near = (score.min(axis=3) + sq[:, None, :] <= tol * tol) | ~valid[:, None, :]
         partner = np.where(valid[:, None, :], partner, np.arange(width)[None, None, :])
-        near = gap.min(axis=3) <= tol * tol
         row = np.arange(m)[:, None, None]
-        ok = np.all(near | ~valid[:, None, :], axis=(1, 2))
+        ok = np.all(near, axis=(1, 2))
         ok &= np.all(np.sort(partner, axis=2) == np.arange(width), axis=(1, 2))  # permutations
         ok &= np.all(lab[row, partner] == lab[:, None, :], axis=(1, 2))  # neighbours in matching orbits
         first = partner.min(axis=1)  # [m, w]: lowest edge of each edge's class (its orbit)
