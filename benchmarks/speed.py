@@ -57,12 +57,12 @@ def _median_time(fn, repeats: int) -> tuple[float, object]:
     return statistics.median(times), result
 
 
-def _has_orbits(fn) -> bool:
-    """Whether ``fn`` takes ``orbits`` (code from before orbit evaluation, measured with
-    PYTHONPATH=<old checkout>/src, does not)."""
+def _takes(fn, name: str) -> bool:
+    """Whether ``fn`` takes the argument ``name`` (older code, measured with
+    PYTHONPATH=<old checkout>/src, may not: e.g. ``orbits`` or a symmetry ``backend``)."""
     import inspect
 
-    return "orbits" in inspect.signature(fn).parameters
+    return name in inspect.signature(fn).parameters
 
 
 def _sync(device: str) -> None:
@@ -129,9 +129,7 @@ def bench_preprocessing(args) -> list[dict]:
     structures = [r.structure for r in load_dataset("dielectric", split="train")][: args.limit]
     model = build_model("dielectric", preset=args.preset)
     rows = []
-    import inspect
-
-    has_backends = "backend" in inspect.signature(analyze_symmetry).parameters  # older checkouts: spglib only
+    has_backends = _takes(analyze_symmetry, "backend")  # older checkouts: spglib only
     for backend in args.backend_list if has_backends else ["spglib"]:
         def analyse(s, backend=backend):
             return analyze_symmetry(s, 1e-3, backend=backend) if has_backends else analyze_symmetry(s, 1e-3)
@@ -167,7 +165,7 @@ def bench_training(args) -> list[dict]:
     from gmtnet.training.timing import training_step_times
 
     rows = []
-    has_orbits = _has_orbits(training_step_times)  # settings: (threads, compiled, orbits)
+    has_orbits = _takes(training_step_times, "orbits")  # settings: (threads, compiled, orbits)
     plain = [(t, False) for t in args.thread_list] if args.device == "cpu" else [(0, False)]
     settings = [(t, c, False) for t, c in plain]
     if has_orbits:
@@ -212,7 +210,7 @@ def bench_inference(args) -> list[dict]:
         torch.set_num_threads(threads)
     for task in args.task_list:
         graphs, _ = load_graphs(task, "test", args)
-        has_orbits = _has_orbits(TensorModel.predict_graphs)
+        has_orbits = _takes(TensorModel.predict_graphs, "orbits")
         modes = [(False, True), (False, False)] if has_orbits else [(False, None)]
         modes += [(True, True if has_orbits else None)] if args.compile else []
         for compiled, orbits in modes:
@@ -297,7 +295,7 @@ def scaling_child(args) -> dict:
         base = torch.cuda.memory_allocated()
     # every atom evaluated: a supercell at one atom per orbit would cost what its primitive cell
     # does, and the cost of a crystal without symmetry is what the scaling is about
-    mode = {"orbits": False} if _has_orbits(model.predict_graphs) else {}
+    mode = {"orbits": False} if _takes(model.predict_graphs, "orbits") else {}
     model.predict_graphs(_fresh([graph]), batch_size=1, **mode)  # warm-up
 
     def run():

@@ -106,61 +106,76 @@ def atom_orbits(frac_coords: np.ndarray, lattice: np.ndarray, symmetry, edge_src
         delta -= np.round(delta)
         close = np.linalg.norm(delta @ lattice, axis=2) <= tol  # [atoms, n_ops]
         rank[atoms] = np.where(close, op_rotation[None, :], len(unique)).min(axis=1)
-        fixed = np.flatnonzero(rep[atoms] == atoms)  # representatives: the operations fixing them
-        for a in fixed:
-            site[atoms[a], op_rotation[close[a]]] = True
+        fixed = rep[atoms] == atoms  # representatives: the operations fixing them
+        rows, ops = np.nonzero(close[fixed])
+        site[atoms[fixed][rows], op_rotation[ops]] = True
     if np.any(rank == len(unique)):
         return None
     orbit_rep = rep
     orbit_rotation = rank
     identity = int(rotation_index(np.eye(3, dtype=int))[0])
     orbit_rotation[orbit_rep == np.arange(n)] = identity  # a representative is its own image
-    if not neighbourhoods_match(orbit_rep, orbit_rotation, symmetry.rotations, edge_src, edge_dst, edge_vec, tol):
+    table = edge_table(edge_dst, n)
+    if not neighbourhoods_match(orbit_rep, orbit_rotation, symmetry.rotations, edge_src, edge_dst, edge_vec, tol,
+                                table):
         return None
     multiplicity = site_edge_classes(orbit_rep, site, symmetry.rotations, edge_src, edge_dst, edge_vec, tol,
-                                     identity)
+                                     identity, table)
     return OrbitMap(orbit_rep, orbit_rotation, site, multiplicity)
 
 
+def edge_table(edge_dst: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(ids (n, w) int64, valid (n, w) bool): the ids of each atom's incoming edges in edge order,
+    padded to the largest in-degree w (padding ids are 0 and not valid)."""
+    counts = np.bincount(edge_dst, minlength=n)
+    width = int(counts.max()) if len(edge_dst) else 0
+    valid = np.arange(width)[None, :] < counts[:, None]
+    ids = np.zeros((n, width), dtype=np.int64)
+    ids[valid] = np.argsort(edge_dst, kind="stable")  # row-major order = edges sorted by centre
+    return ids, valid
+
+
+def _nearest(mapped: np.ndarray, targets: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(index (..., w), squared distance (..., w)) of the nearest valid target of each mapped vector.
+    mapped (..., w, 3), targets (..., w', 3) and valid (..., w') broadcast over the leading axes;
+    |a - b|^2 = |a|^2 + (|b|^2 - 2 a . b), the bracket by one matrix product."""
+    score = np.einsum("...ei,...ei->...e", targets, targets)[..., None, :] - 2.0 * (mapped @ np.swapaxes(targets, -1, -2))
+    score = np.where(valid[..., None, :], score, np.inf)
+    return score.argmin(axis=-1), score.min(axis=-1) + np.einsum("...ei,...ei->...e", mapped, mapped)
+
+
 def site_edge_classes(orbit_rep, site, rotations, edge_src, edge_dst, edge_vec, tol: float,
-                      identity: int) -> np.ndarray:
+                      identity: int, table: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """(E,) int64 edge multiplicities of an OrbitMap, and ``site`` (n, n_r) bool updated in place.
 
     For each representative with a non-trivial site group, every rotation of the group must
     permute its incoming edges (vectors within ``tol`` Angstrom, neighbours in matching orbits)
     consistently with a group action; a representative that fails keeps only the identity (then
-    every one of its edges is its own class). Vectorised over representatives, in blocks."""
+    every one of its edges is its own class). Vectorised over representatives, in blocks.
+    ``table``: ``edge_table(edge_dst, n)`` if already computed."""
     multiplicity = np.ones(len(edge_dst), dtype=np.int64)
     centres = np.flatnonzero(site.sum(axis=1) > 1)
     if not len(centres):
         return multiplicity
-    counts = np.bincount(edge_dst, minlength=len(orbit_rep))
-    order = np.argsort(edge_dst, kind="stable")
-    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
-    width, n_site = int(counts[centres].max()), int(site[centres].sum(axis=1).max())
+    ids, valid_all = edge_table(edge_dst, len(orbit_rep)) if table is None else table
+    width, n_site = int(valid_all[centres].sum(axis=1).max()), int(site[centres].sum(axis=1).max())
     block = max(1, 2**21 // (n_site * width * width))
     for lo in range(0, len(centres), block):
         reps = centres[lo:lo + block]
         m = len(reps)
-        valid = np.arange(width)[None, :] < counts[reps][:, None]  # [m, w]
-        edges = np.where(valid, starts[reps][:, None] + np.arange(width)[None, :], 0)
-        edges = order[np.minimum(edges, len(order) - 1)]  # [m, w] edge ids (padding: any edge, masked)
-        v = np.where(valid[..., None], edge_vec[edges], 1e6)  # [m, w, 3]; padding far from every vector
+        edges, valid = ids[reps, :width], valid_all[reps, :width]  # [m, w]
+        v = np.where(valid[..., None], edge_vec[edges], 0.0)  # [m, w, 3]
         lab = np.where(valid, orbit_rep[edge_src[edges]], -1)
         # each representative's site rotations, padded with the identity (which maps edges to themselves)
         ranks = np.cumsum(site[reps], axis=1) - 1
         rot_index = np.full((m, n_site), identity)
         rows, cols = np.nonzero(site[reps])
         rot_index[rows, ranks[rows, cols]] = cols
-        # |R v_e - v_e'|^2 = |v_e|^2 + (|v_e'|^2 - 2 (R v_e) . v_e'): the bracket by matrix products
-        sq = np.einsum("mei,mei->me", v, v)
-        dots = (v[:, None] @ rotations[rot_index].transpose(0, 1, 3, 2)) @ v.transpose(0, 2, 1)[:, None]
-        score = sq[:, None, None, :] - 2.0 * dots  # [m, s, w, w']
-        partner = score.argmin(axis=3)  # [m, s, w]: where each rotation sends each edge
-        near = (score.min(axis=3) + sq[:, None, :] <= tol * tol) | ~valid[:, None, :]
+        mapped = v[:, None] @ rotations[rot_index].transpose(0, 1, 3, 2)  # [m, s, w, 3]
+        partner, gap = _nearest(mapped, v[:, None], valid[:, None])  # [m, s, w]: where each rotation sends each edge
         partner = np.where(valid[:, None, :], partner, np.arange(width)[None, None, :])
         row = np.arange(m)[:, None, None]
-        ok = np.all(near, axis=(1, 2))
+        ok = np.all((gap <= tol * tol) | ~valid[:, None, :], axis=(1, 2))
         ok &= np.all(np.sort(partner, axis=2) == np.arange(width), axis=(1, 2))  # permutations
         ok &= np.all(lab[row, partner] == lab[:, None, :], axis=(1, 2))  # neighbours in matching orbits
         first = partner.min(axis=1)  # [m, w]: lowest edge of each edge's class (its orbit)
@@ -168,42 +183,36 @@ def site_edge_classes(orbit_rep, site, rotations, edge_src, edge_dst, edge_vec, 
         sizes = np.bincount((first + width * np.arange(m)[:, None])[valid], minlength=m * width).reshape(m, width)
         good = ok[:, None] & valid
         multiplicity[edges[good]] = sizes[good]
-        for r in reps[~ok]:
-            site[r] = False
-            site[r, identity] = True
+        failed = reps[~ok]
+        site[failed] = False
+        site[failed, identity] = True
     return multiplicity
 
 
-def neighbourhoods_match(orbit_rep, orbit_rotation, rotations, edge_src, edge_dst, edge_vec, tol: float) -> bool:
+def neighbourhoods_match(orbit_rep, orbit_rotation, rotations, edge_src, edge_dst, edge_vec, tol: float,
+                         table: tuple[np.ndarray, np.ndarray] | None = None) -> bool:
     """Whether each atom's incoming edges are R (its orbit rotation) applied to its representative's:
-    one-to-one, vectors within ``tol`` Angstrom, and neighbours in matching orbits."""
+    one-to-one, vectors within ``tol`` Angstrom, and neighbours in matching orbits.
+    ``table``: ``edge_table(edge_dst, n)`` if already computed."""
     n = len(orbit_rep)
-    counts = np.bincount(edge_dst, minlength=n)
+    ids, valid_all = edge_table(edge_dst, n) if table is None else table
+    counts = valid_all.sum(axis=1)
     if np.any(counts != counts[orbit_rep]):
         return False
     moved = np.flatnonzero(orbit_rep != np.arange(n))
     if not len(moved):
         return True
-    width = int(counts.max())
-    order = np.argsort(edge_dst, kind="stable")
-    dst = edge_dst[order]
-    slot = np.arange(len(dst)) - np.concatenate(([0], np.cumsum(counts)[:-1]))[dst]  # position among the atom's edges
-    vectors = np.full((n, width, 3), np.inf)  # padding far from every vector
-    vectors[dst, slot] = edge_vec[order]
-    orbit_of_src = np.full((n, width), -1)
-    orbit_of_src[dst, slot] = orbit_rep[edge_src[order]]
     rep = orbit_rep[moved]
-    valid = np.arange(width)[None, :] < counts[moved][:, None]  # [m, width]
-    mapped = np.einsum("mij,mkj->mki", rotations[orbit_rotation[moved]], np.where(valid[..., None], vectors[rep], 0.0))
-    mine = np.where(valid[..., None], vectors[moved], 0.0)
-    # squared distances [m, rep's edge, atom's edge] by one matrix product; padding never matches
-    sq_mapped, sq_mine = np.einsum("mki,mki->mk", mapped, mapped), np.einsum("mki,mki->mk", mine, mine)
-    gap = sq_mapped[:, :, None] + sq_mine[:, None, :] - 2.0 * (mapped @ mine.transpose(0, 2, 1))
-    gap = np.where(valid[:, None, :], gap, np.inf)
-    partner = gap.argmin(axis=2)
-    if np.any(gap.min(axis=2)[valid] > tol * tol):
+    valid = valid_all[moved]  # [m, w], the same for the representatives
+    mine = np.where(valid[..., None], edge_vec[ids[moved]], 0.0)
+    theirs = np.where(valid[..., None], edge_vec[ids[rep]], 0.0)
+    mapped = theirs @ rotations[orbit_rotation[moved]].transpose(0, 2, 1)  # [m, rep's edge, 3]
+    partner, gap = _nearest(mapped, mine, valid)  # the atom's edge each of the representative's maps to
+    if np.any(gap[valid] > tol * tol):
         return False
+    width = valid.shape[1]
     distinct = np.sort(np.where(valid, partner, width + np.arange(width)), axis=1)
     if np.any(distinct[:, 1:] == distinct[:, :-1]):
         return False
+    orbit_of_src = orbit_rep[edge_src[ids]]  # [n, w] (padding rows masked below)
     return bool(np.all((orbit_of_src[rep] == np.take_along_axis(orbit_of_src[moved], partner, 1))[valid]))

@@ -55,7 +55,7 @@ class OrbitBatch:
         edge_weight: (E,) edges of each edge's class (float): a sum over a representative's
             incoming edges is the projected sum of edge_weight times the kept edges' terms.
         site_projectors: {(l, p): (M, 2l+1, 2l+1)} mean of D^(l,p)(s) over each representative's
-            site-symmetry group, for l = 0..lmax and both parities.
+            site-symmetry group, for l = 0..lmax and both parities but even scalars (always 1).
     """
 
     rep_nodes: torch.Tensor
@@ -121,8 +121,7 @@ def rotation_wigner(graph: CrystalGraph, lmax: int) -> list[np.ndarray]:
 def fill_rotation_cache(graphs: list[CrystalGraph], lmax: int) -> None:
     """Cache on each graph with rotations its ``rotation_wigner`` (up to at least ``lmax``) and
     ``rotation_sign`` (n_r,) det(R): computed for all the graphs that lack them in one call."""
-    todo = [g for g in graphs if g.rotations is not None
-            and (len(g.cache.get("rotation_wigner", ())) <= lmax or "rotation_sign" not in g.cache)]
+    todo = [g for g in graphs if g.rotations is not None and len(g.cache.get("rotation_wigner", ())) <= lmax]
     if not todo:
         return
     rotations = np.concatenate([np.asarray(g.rotations, dtype=np.float64).reshape(-1, 3, 3) for g in todo])
@@ -142,6 +141,11 @@ def graph_wigner(graph: CrystalGraph, irreps: o3.Irreps) -> dict:
         matrices = rotation_wigner(graph, irreps.lmax)
         graph.cache[key] = averaged_wigner(graph.rotations, irreps, matrices, graph.cache["rotation_sign"])
     return graph.cache[key]
+
+
+def _site_projector_keys(lmax: int) -> list[tuple[int, int]]:
+    """The (l, p) blocks OrbitBatch.project_sites projects: all up to lmax but even scalars."""
+    return [(l, p) for l in range(lmax + 1) for p in (1, -1) if (l, p) != (0, 1)]
 
 
 def graph_orbits(graph: CrystalGraph, lmax: int) -> dict:
@@ -172,15 +176,11 @@ def graph_orbits(graph: CrystalGraph, lmax: int) -> dict:
         if graph.orbit_rep is not None and graph.site_rotations is not None:
             site = graph.site_rotations[reps].astype(np.float64)
             site /= site.sum(axis=1, keepdims=True)  # [M, n_r] averaging weights
-            projectors = {}
-            for l in range(lmax + 1):
-                d = per_rotation[l].reshape(len(graph.rotations), -1)
-                for p in (1, -1):
-                    weights = site * det_sign[None, :] if p == -1 else site
-                    projectors[(l, p)] = (weights @ d).reshape(len(reps), 2 * l + 1, 2 * l + 1)
+            projectors = {(l, p): ((site * det_sign if p == -1 else site) @ per_rotation[l].reshape(len(graph.rotations), -1))
+                          .reshape(len(reps), 2 * l + 1, 2 * l + 1) for l, p in _site_projector_keys(lmax)}
         else:
             projectors = {(l, p): np.broadcast_to(np.eye(2 * l + 1), (len(reps), 2 * l + 1, 2 * l + 1))
-                          for l in range(lmax + 1) for p in (1, -1)}
+                          for l, p in _site_projector_keys(lmax)}
         graph.cache[key] = {
             "reps": reps, "node_rep": position[rep], "wigner": wigner, "sign": sign,
             "edge_src": graph.edge_src[keep], "edge_dst": position[graph.edge_dst[keep]], "edge_vec": graph.edge_vec[keep],
@@ -198,9 +198,8 @@ def collate(graphs: list[CrystalGraph], irreps: o3.Irreps | None = None, ttype: 
     cat = np.concatenate
     as_int = functools.partial(torch.as_tensor, device=device)
     orbits = None
-    needed = max(orbit_lmax or 0, irreps.lmax if irreps is not None else 0)
-    if orbit_lmax is not None or irreps is not None:
-        fill_rotation_cache(graphs, needed)  # one Wigner computation for the whole batch
+    if orbit_lmax is not None or irreps is not None:  # one Wigner computation for the whole batch
+        fill_rotation_cache(graphs, max(orbit_lmax or 0, irreps.lmax if irreps is not None else 0))
     if orbit_lmax is None:
         src = cat([g.edge_src + o for g, o in zip(graphs, offsets)])
         dst = cat([g.edge_dst + o for g, o in zip(graphs, offsets)])
