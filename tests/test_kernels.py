@@ -132,6 +132,24 @@ def test_wigner_matrices_equal_e3nn(seed, n):
             assert np.allclose(averaged[(ir.l, ir.p)], ref.mean(axis=0), atol=1e-12), ir
 
 
+def test_averaged_wigner_of_many_groups_equals_one_group_at_a_time(crystals):
+    """fill_wigner_cache (one call for a batch) against averaged_wigner crystal by crystal, and the
+    collated batch's projectors against both, for graphs of all seven crystal systems."""
+    from gmtnet.graph import build_graph
+    from gmtnet.model.batch import collate, fill_wigner_cache
+    from gmtnet.model.symmetrize import averaged_wigner
+
+    irreps = o3.Irreps("2x0e+1x0o+2x1o+1x1e+1x2e+1x2o+1x3o")
+    graphs = [build_graph(s, k=8) for s in crystals.values()]
+    fill_wigner_cache(graphs, irreps)
+    batch = collate(graphs[::-1], irreps)
+    for b, g in enumerate(graphs[::-1]):
+        alone = averaged_wigner(g.rotations, irreps)
+        for key, value in alone.items():
+            np.testing.assert_allclose(g.cache[("wigner", str(irreps))][key], value, rtol=0, atol=1e-13)
+            np.testing.assert_allclose(batch.feature_projectors[key][b].numpy(), value, rtol=0, atol=1e-6)
+
+
 @pytest.mark.parametrize("name", ["dielectric", "piezoelectric", "elastic"])
 def test_batched_group_action_equals_kronecker_products(name, rng):
     from gmtnet.tensors import get_tensor_type

@@ -151,6 +151,37 @@ def test_projection_of_a_batch_matches_one_by_one(crystals, rng):
     assert np.all(projected[:, c.zero_mask()] == 0.0)
 
 
+@pytest.mark.parametrize("ttype", TYPES, ids=lambda t: t.name)
+def test_batched_projectors_and_snapping_equal_one_crystal_at_a_time(crystals, ttype, rng):
+    """reynolds_projectors / project_each (one call for many crystals) against the per-crystal
+    projector and project, on every ideal crystal, in a shuffled order and in small blocks."""
+    from gmtnet.symmetry import project_each, reynolds_projector, reynolds_projectors
+    from gmtnet.tensors.transform import tensor_action_matrix
+
+    groups = [analyze_symmetry(crystals[n]).rotations for n in EXPECTED]
+    singles = [reynolds_projector(g, ttype) for g in groups]
+    order = rng.permutation(len(groups))
+    batched = reynolds_projectors([groups[i] for i in order], ttype)
+    for i, p in zip(order, batched):
+        np.testing.assert_array_equal(p, singles[i])  # independent of the batch it is computed in
+    for r, p in zip(groups, singles):  # against the definition: the mean of R kron ... kron R, then S
+        action = np.mean([tensor_action_matrix(q, ttype) for q in r], axis=0)
+        np.testing.assert_allclose(p, action @ ttype.index_symmetrizer, rtol=0, atol=1e-13)
+    cons = [SymmetryConstraints.from_rotations(g, ttype) for g in groups]
+    tensors = rng.normal(size=(len(cons), *ttype.shape))
+    together = project_each(cons, tensors)
+    for c, t, u in zip(cons, tensors, together):
+        np.testing.assert_allclose(u, c.project(t), rtol=0, atol=1e-12)
+        assert np.array_equal(u == 0.0, c.project(t) == 0.0)
+        assert np.all(u[c.zero_mask()] == 0.0)
+        for a, b, sign in c.equalities:
+            assert u[b] == sign * u[a]  # bit for bit
+    assert project_each([], np.zeros((0, *ttype.shape))).shape == (0, *ttype.shape)
+    with pytest.raises(ValueError, match="one tensor type"):
+        project_each([cons[0], SymmetryConstraints.from_rotations(groups[0], DIELECTRIC if ttype is not DIELECTRIC
+                                                                  else ELASTIC)], tensors[:2])
+
+
 @settings(max_examples=10, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1))
 def test_symmetry_rotates_with_the_crystal(crystals, seed):
@@ -269,3 +300,18 @@ def test_refinement_leaves_an_ideal_crystal_unchanged(crystals):
     refined = refine_structure(ideal)
     np.testing.assert_allclose(refined.lattice.matrix, ideal.lattice.matrix, atol=1e-10)
     np.testing.assert_allclose(refined.cart_coords, ideal.cart_coords, atol=1e-10)
+
+
+@pytest.mark.parametrize("order", [1, 2, 3, 4])
+def test_reynolds_projector_of_axial_and_unsymmetrized_types_equals_its_definition(crystals, order):
+    """The one-matrix-product group average against mean(det(R) R kron ... kron R) S, for axial
+    types without index symmetry (odd and even orders split into two Kronecker halves)."""
+    from gmtnet.tensors import TensorType
+    from gmtnet.tensors.transform import tensor_action_matrix
+
+    ttype = TensorType(f"axial{order}", order, "ijkl"[:order], axial=True)
+    for name in ("alpha_quartz", "zincblende_GaAs", "monoclinic_2m"):
+        rots = analyze_symmetry(crystals[name]).rotations
+        action = np.mean([tensor_action_matrix(q, ttype) for q in rots], axis=0)
+        np.testing.assert_allclose(SymmetryConstraints.from_rotations(rots, ttype).projector,
+                                   action @ ttype.index_symmetrizer, rtol=0, atol=1e-13)

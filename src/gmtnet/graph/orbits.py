@@ -115,12 +115,10 @@ def atom_orbits(frac_coords: np.ndarray, lattice: np.ndarray, symmetry, edge_src
     orbit_rotation = rank
     identity = int(rotation_index(np.eye(3, dtype=int))[0])
     orbit_rotation[orbit_rep == np.arange(n)] = identity  # a representative is its own image
-    table = edge_table(edge_dst, n)
-    if not neighbourhoods_match(orbit_rep, orbit_rotation, symmetry.rotations, edge_src, edge_dst, edge_vec, tol,
-                                table):
+    multiplicity = _match_edges(orbit_rep, orbit_rotation, site, symmetry.rotations, edge_src, edge_dst, edge_vec,
+                                tol, identity)
+    if multiplicity is None:
         return None
-    multiplicity = site_edge_classes(orbit_rep, site, symmetry.rotations, edge_src, edge_dst, edge_vec, tol,
-                                     identity, table)
     return OrbitMap(orbit_rep, orbit_rotation, site, multiplicity)
 
 
@@ -144,6 +142,83 @@ def _nearest(mapped: np.ndarray, targets: np.ndarray, valid: np.ndarray) -> tupl
     return score.argmin(axis=-1), score.min(axis=-1) + np.einsum("...ei,...ei->...e", mapped, mapped)
 
 
+def _edge_partners(src_atoms: np.ndarray, dst_atoms: np.ndarray, rot_index: np.ndarray, rotations: np.ndarray,
+                   orbit_rep: np.ndarray, edge_src: np.ndarray, edge_vec: np.ndarray,
+                   table: tuple[np.ndarray, np.ndarray], tol: float) -> tuple[np.ndarray, np.ndarray]:
+    """For pairs p (P,): where rotation rot_index[p] sends each incoming edge of src_atoms[p]
+    among dst_atoms[p]'s incoming edges (both with the same in-degree).
+
+    Returns (partner (P, w) int64, the padding positions mapped to themselves; ok (P,) bool:
+    every edge lands within ``tol`` Angstrom of its partner, the partners are a permutation and
+    the neighbours are in the same orbits). Computed in blocks of pairs."""
+    ids, valid_all = table
+    width = ids.shape[1]
+    partner = np.empty((len(src_atoms), width), dtype=np.int64)
+    ok = np.empty(len(src_atoms), dtype=bool)
+    block = max(1, 2**21 // max(1, width * width))
+    for lo in range(0, len(src_atoms), block):
+        a, b = src_atoms[lo:lo + block], dst_atoms[lo:lo + block]
+        valid = valid_all[a]  # [p, w], equal to b's
+        src_ids, dst_ids = ids[a], ids[b]
+        mine = np.where(valid[..., None], edge_vec[src_ids], 0.0)
+        theirs = np.where(valid[..., None], edge_vec[dst_ids], 0.0)
+        mapped = mine @ rotations[rot_index[lo:lo + block]].transpose(0, 2, 1)  # [p, w, 3]
+        found, gap = _nearest(mapped, theirs, valid)
+        found = np.where(valid, found, np.arange(width))
+        good = np.all((gap <= tol * tol) | ~valid, axis=1)
+        good &= np.all(np.sort(found, axis=1) == np.arange(width), axis=1)  # a permutation
+        same_orbit = np.take_along_axis(orbit_rep[edge_src[dst_ids]], found, 1) == orbit_rep[edge_src[src_ids]]
+        ok[lo:lo + block] = good & np.all(same_orbit | ~valid, axis=1)
+        partner[lo:lo + block] = found
+    return partner, ok
+
+
+def _match_edges(orbit_rep, orbit_rotation, site, rotations, edge_src, edge_dst, edge_vec, tol: float,
+                 identity: int, table: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray | None:
+    """The neighbourhood check and the edge classes in one pass: None if some atom's incoming
+    edges are not its orbit rotation applied to its representative's (``neighbourhoods_match``;
+    skipped when ``orbit_rotation`` is None), else the (E,) edge multiplicities, ``site`` (n, n_r)
+    bool updated in place (``site_edge_classes``; no classes when ``site`` is None)."""
+    n = len(orbit_rep)
+    ids, valid_all = table = edge_table(edge_dst, n) if table is None else table
+    counts = valid_all.sum(axis=1)
+    moved = np.flatnonzero(orbit_rep != np.arange(n)) if orbit_rotation is not None else np.zeros(0, dtype=np.int64)
+    if len(moved) and np.any(counts[moved] != counts[orbit_rep[moved]]):
+        return None
+    centres = np.flatnonzero(site.sum(axis=1) > 1) if site is not None else np.zeros(0, dtype=np.int64)
+    n_site = int(site[centres].sum(axis=1).max()) if len(centres) else 0
+    # each centre's site rotations, padded with the identity (which maps edges to themselves)
+    ranks = np.cumsum(site[centres], axis=1) - 1 if len(centres) else None
+    rot_site = np.full((len(centres), n_site), identity, dtype=np.int64)
+    if len(centres):
+        rows, cols = np.nonzero(site[centres])
+        rot_site[rows, ranks[rows, cols]] = cols
+    centre_pairs = np.repeat(centres, n_site)
+    partner, ok = _edge_partners(
+        np.concatenate([orbit_rep[moved], centre_pairs]), np.concatenate([moved, centre_pairs]),
+        np.concatenate([orbit_rotation[moved] if len(moved) else moved, rot_site.reshape(-1)]),
+        rotations, orbit_rep, edge_src, edge_vec, table, tol)
+    if not ok[:len(moved)].all():
+        return None
+    multiplicity = np.ones(len(edge_dst), dtype=np.int64)
+    if not len(centres):
+        return multiplicity
+    m, width = len(centres), ids.shape[1]
+    partner = partner[len(moved):].reshape(m, n_site, width)
+    good = ok[len(moved):].reshape(m, n_site).all(axis=1)
+    row = np.arange(m)[:, None, None]
+    first = partner.min(axis=1)  # [m, w]: lowest edge of each edge's class (its orbit)
+    good &= np.all(first[row, partner] == first[:, None, :], axis=(1, 2))  # constant on each class
+    valid = valid_all[centres]
+    sizes = np.bincount((first + width * np.arange(m)[:, None])[valid], minlength=m * width).reshape(m, width)
+    keep = good[:, None] & valid
+    multiplicity[ids[centres][keep]] = sizes[keep]
+    failed = centres[~good]
+    site[failed] = False
+    site[failed, identity] = True
+    return multiplicity
+
+
 def site_edge_classes(orbit_rep, site, rotations, edge_src, edge_dst, edge_vec, tol: float,
                       identity: int, table: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """(E,) int64 edge multiplicities of an OrbitMap, and ``site`` (n, n_r) bool updated in place.
@@ -151,42 +226,8 @@ def site_edge_classes(orbit_rep, site, rotations, edge_src, edge_dst, edge_vec, 
     For each representative with a non-trivial site group, every rotation of the group must
     permute its incoming edges (vectors within ``tol`` Angstrom, neighbours in matching orbits)
     consistently with a group action; a representative that fails keeps only the identity (then
-    every one of its edges is its own class). Vectorised over representatives, in blocks.
-    ``table``: ``edge_table(edge_dst, n)`` if already computed."""
-    multiplicity = np.ones(len(edge_dst), dtype=np.int64)
-    centres = np.flatnonzero(site.sum(axis=1) > 1)
-    if not len(centres):
-        return multiplicity
-    ids, valid_all = edge_table(edge_dst, len(orbit_rep)) if table is None else table
-    width, n_site = int(valid_all[centres].sum(axis=1).max()), int(site[centres].sum(axis=1).max())
-    block = max(1, 2**21 // (n_site * width * width))
-    for lo in range(0, len(centres), block):
-        reps = centres[lo:lo + block]
-        m = len(reps)
-        edges, valid = ids[reps, :width], valid_all[reps, :width]  # [m, w]
-        v = np.where(valid[..., None], edge_vec[edges], 0.0)  # [m, w, 3]
-        lab = np.where(valid, orbit_rep[edge_src[edges]], -1)
-        # each representative's site rotations, padded with the identity (which maps edges to themselves)
-        ranks = np.cumsum(site[reps], axis=1) - 1
-        rot_index = np.full((m, n_site), identity)
-        rows, cols = np.nonzero(site[reps])
-        rot_index[rows, ranks[rows, cols]] = cols
-        mapped = v[:, None] @ rotations[rot_index].transpose(0, 1, 3, 2)  # [m, s, w, 3]
-        partner, gap = _nearest(mapped, v[:, None], valid[:, None])  # [m, s, w]: where each rotation sends each edge
-        partner = np.where(valid[:, None, :], partner, np.arange(width)[None, None, :])
-        row = np.arange(m)[:, None, None]
-        ok = np.all((gap <= tol * tol) | ~valid[:, None, :], axis=(1, 2))
-        ok &= np.all(np.sort(partner, axis=2) == np.arange(width), axis=(1, 2))  # permutations
-        ok &= np.all(lab[row, partner] == lab[:, None, :], axis=(1, 2))  # neighbours in matching orbits
-        first = partner.min(axis=1)  # [m, w]: lowest edge of each edge's class (its orbit)
-        ok &= np.all(first[row, partner] == first[:, None, :], axis=(1, 2))  # constant on each class
-        sizes = np.bincount((first + width * np.arange(m)[:, None])[valid], minlength=m * width).reshape(m, width)
-        good = ok[:, None] & valid
-        multiplicity[edges[good]] = sizes[good]
-        failed = reps[~ok]
-        site[failed] = False
-        site[failed, identity] = True
-    return multiplicity
+    every one of its edges is its own class). ``table``: ``edge_table(edge_dst, n)`` if known."""
+    return _match_edges(orbit_rep, None, site, rotations, edge_src, edge_dst, edge_vec, tol, identity, table)
 
 
 def neighbourhoods_match(orbit_rep, orbit_rotation, rotations, edge_src, edge_dst, edge_vec, tol: float,
@@ -194,25 +235,5 @@ def neighbourhoods_match(orbit_rep, orbit_rotation, rotations, edge_src, edge_ds
     """Whether each atom's incoming edges are R (its orbit rotation) applied to its representative's:
     one-to-one, vectors within ``tol`` Angstrom, and neighbours in matching orbits.
     ``table``: ``edge_table(edge_dst, n)`` if already computed."""
-    n = len(orbit_rep)
-    ids, valid_all = edge_table(edge_dst, n) if table is None else table
-    counts = valid_all.sum(axis=1)
-    if np.any(counts != counts[orbit_rep]):
-        return False
-    moved = np.flatnonzero(orbit_rep != np.arange(n))
-    if not len(moved):
-        return True
-    rep = orbit_rep[moved]
-    valid = valid_all[moved]  # [m, w], the same for the representatives
-    mine = np.where(valid[..., None], edge_vec[ids[moved]], 0.0)
-    theirs = np.where(valid[..., None], edge_vec[ids[rep]], 0.0)
-    mapped = theirs @ rotations[orbit_rotation[moved]].transpose(0, 2, 1)  # [m, rep's edge, 3]
-    partner, gap = _nearest(mapped, mine, valid)  # the atom's edge each of the representative's maps to
-    if np.any(gap[valid] > tol * tol):
-        return False
-    width = valid.shape[1]
-    distinct = np.sort(np.where(valid, partner, width + np.arange(width)), axis=1)
-    if np.any(distinct[:, 1:] == distinct[:, :-1]):
-        return False
-    orbit_of_src = orbit_rep[edge_src[ids]]  # [n, w] (padding rows masked below)
-    return bool(np.all((orbit_of_src[rep] == np.take_along_axis(orbit_of_src[moved], partner, 1))[valid]))
+    return _match_edges(orbit_rep, orbit_rotation, None, rotations, edge_src, edge_dst, edge_vec, tol, 0,
+                        table) is not None

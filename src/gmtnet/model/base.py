@@ -50,13 +50,20 @@ class TensorModel(nn.Module):
         """Compute and cache on ``graph`` the point-group data this model's batches use (the
         output projector, the orbit data and the averaged Wigner matrices), e.g. in a DataLoader
         worker."""
-        from gmtnet.model.batch import graph_orbits, graph_wigner
+        self.prepare_graphs([graph])
 
-        self.constraints(graph)
-        if self.orbit_lmax is not None:  # first: its Wigner matrices go up to the higher l
-            graph_orbits(graph, self.orbit_lmax)
+    def prepare_graphs(self, graphs: list[CrystalGraph]) -> None:
+        """``prepare_graph`` for many graphs, the per-crystal matrices of all computed together."""
+        from gmtnet.model.batch import fill_constraints_cache, fill_rotation_cache, fill_wigner_cache, graph_orbits
+
+        fill_constraints_cache(graphs, self.ttype)
+        if self.orbit_lmax is not None or self.feature_irreps is not None:  # Wigner matrices up to the higher l, once
+            fill_rotation_cache(graphs, max(self.orbit_lmax or 0, getattr(self.feature_irreps, "lmax", 0)))
+        if self.orbit_lmax is not None:
+            for graph in graphs:
+                graph_orbits(graph, self.orbit_lmax)
         if self.feature_irreps is not None:
-            graph_wigner(graph, self.feature_irreps)
+            fill_wigner_cache(graphs, self.feature_irreps)
 
     def collate(self, graphs: list[CrystalGraph], orbits: bool = False) -> GraphBatch:
         """A batch for this model; with ``orbits`` (and a model that supports it) grouped by orbit."""
@@ -90,7 +97,11 @@ class TensorModel(nn.Module):
     def snap(self, graphs: list[CrystalGraph], tensors: np.ndarray) -> np.ndarray:
         """(N, 3, ..., 3) float64: each tensor projected onto its crystal's invariant subspace and
         snapped (forced zeros exactly 0.0, forced equalities exact)."""
-        return np.stack([self.constraints(g).project(x) for g, x in zip(graphs, tensors)]) if len(graphs) else tensors
+        from gmtnet.model.batch import fill_constraints_cache
+        from gmtnet.symmetry import project_each
+
+        fill_constraints_cache(graphs, self.ttype)
+        return project_each([self.constraints(g) for g in graphs], tensors) if len(graphs) else tensors
 
     def predict(self, structures, batch_size: int = 64, orbits: bool = True) -> np.ndarray:
         """(N, 3, ..., 3) float64 tensors in label units, each in its structure's own Cartesian frame

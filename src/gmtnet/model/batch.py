@@ -10,8 +10,9 @@ import torch
 from e3nn import o3
 
 from gmtnet.graph import CrystalGraph, atom_features
-from gmtnet.model.symmetrize import averaged_wigner, wigner_matrices
+from gmtnet.model.symmetrize import averaged_wigner_groups, wigner_matrices
 from gmtnet.symmetry import SymmetryConstraints
+from gmtnet.symmetry.constraints import reynolds_projectors
 from gmtnet.tensors import TensorType
 
 
@@ -104,8 +105,20 @@ def graph_constraints(graph: CrystalGraph, ttype: TensorType) -> SymmetryConstra
     """The crystal's forced pattern and Reynolds projector for ``ttype`` (cached on the graph)."""
     key = ("constraints", ttype.name)
     if key not in graph.cache:
-        graph.cache[key] = SymmetryConstraints.from_rotations(graph.rotations, ttype)
+        fill_constraints_cache([graph], ttype)
     return graph.cache[key]
+
+
+def fill_constraints_cache(graphs: list[CrystalGraph], ttype: TensorType) -> None:
+    """Cache ``graph_constraints`` on each graph with rotations that lacks it, the Reynolds
+    projectors of all of them computed in one call."""
+    key = ("constraints", ttype.name)
+    todo = [g for g in graphs if g.rotations is not None and key not in g.cache]
+    if not todo:
+        return
+    rotations = [np.asarray(g.rotations, dtype=float).reshape(-1, 3, 3) for g in todo]
+    for g, rots, projector in zip(todo, rotations, reynolds_projectors(rotations, ttype)):
+        g.cache[key] = SymmetryConstraints(ttype=ttype, rotations=rots, projector=projector)
 
 
 def rotation_wigner(graph: CrystalGraph, lmax: int) -> list[np.ndarray]:
@@ -136,11 +149,31 @@ def fill_rotation_cache(graphs: list[CrystalGraph], lmax: int) -> None:
 
 def graph_wigner(graph: CrystalGraph, irreps: o3.Irreps) -> dict:
     """The crystal's averaged Wigner matrices for ``irreps`` (cached on the graph)."""
-    key = ("wigner", str(irreps))
+    key = _wigner_key(irreps)
     if key not in graph.cache:
-        matrices = rotation_wigner(graph, irreps.lmax)
-        graph.cache[key] = averaged_wigner(graph.rotations, irreps, matrices, graph.cache["rotation_sign"])
+        fill_wigner_cache([graph], irreps)
     return graph.cache[key]
+
+
+@functools.lru_cache(maxsize=None)
+def _wigner_key(irreps: o3.Irreps) -> tuple[str, str]:
+    """The graph-cache key of ``graph_wigner`` (str of an Irreps costs more than a cache lookup)."""
+    return ("wigner", str(irreps))
+
+
+def fill_wigner_cache(graphs: list[CrystalGraph], irreps: o3.Irreps) -> None:
+    """Cache ``graph_wigner`` on each graph with rotations that lacks it, all in one call."""
+    key = _wigner_key(irreps)
+    todo = [g for g in graphs if g.rotations is not None and key not in g.cache]
+    if not todo:
+        return
+    fill_rotation_cache(todo, irreps.lmax)
+    lmax = irreps.lmax
+    matrices = [np.concatenate([g.cache["rotation_wigner"][l] for g in todo]) for l in range(lmax + 1)]
+    signs = np.concatenate([g.cache["rotation_sign"] for g in todo])
+    counts = np.array([len(g.rotations) for g in todo])
+    for g, average in zip(todo, averaged_wigner_groups(counts, irreps, matrices, signs)):
+        g.cache[key] = average
 
 
 def _site_projector_keys(lmax: int) -> list[tuple[int, int]]:
@@ -233,12 +266,16 @@ def collate(graphs: list[CrystalGraph], irreps: o3.Irreps | None = None, ttype: 
     )
     have_rotations = all(g.rotations is not None for g in graphs)
     if irreps is not None and have_rotations:
-        per_graph = [graph_wigner(g, irreps) for g in graphs]
+        fill_wigner_cache(graphs, irreps)
+        cache_key = _wigner_key(irreps)
+        per_graph = [g.cache[cache_key] for g in graphs]
         batch.feature_projectors = {
             key: torch.as_tensor(np.stack([p[key] for p in per_graph]), dtype=dtype, device=device)
             for key in per_graph[0]
         }
     if ttype is not None and have_rotations:
-        projectors = np.stack([graph_constraints(g, ttype).projector for g in graphs])
+        fill_constraints_cache(graphs, ttype)
+        cache_key = ("constraints", ttype.name)
+        projectors = np.stack([g.cache[cache_key].projector for g in graphs])
         batch.output_projector = torch.as_tensor(projectors, dtype=dtype, device=device)
     return batch

@@ -47,15 +47,26 @@ def averaged_wigner(rotations: np.ndarray, irreps: o3.Irreps, matrices: list | N
     ``matrices``: wigner_matrices(rotations, L) already computed, for some L >= irreps' lmax;
     ``signs``: (n_r,) det(R), if known."""
     rots = np.asarray(rotations, dtype=np.float64).reshape(-1, 3, 3)
-    improper = (np.linalg.det(rots) if signs is None else np.asarray(signs)) < 0
-    wanted = {(ir.l, ir.p) for _, ir in irreps}
-    lmax = max((l for l, _ in wanted), default=0)
+    lmax = max((ir.l for _, ir in irreps), default=0)
     d = matrices if matrices is not None and len(matrices) > lmax else wigner_matrices(rots, lmax)
-    out = {}
-    for l, p in wanted:
-        weight = np.where(improper, float(p), 1.0) / len(rots)  # D^(l,p)(R) = p^k D^l(det(R) R), k = 1 if improper
-        out[(l, p)] = np.tensordot(weight, d[l], axes=1)
-    return out
+    signs = np.linalg.det(rots) if signs is None else np.asarray(signs)
+    return averaged_wigner_groups(np.array([len(rots)]), irreps, d, signs)[0]
+
+
+def averaged_wigner_groups(counts: np.ndarray, irreps: o3.Irreps, matrices: list,
+                           signs: np.ndarray) -> list[dict[tuple[int, int], np.ndarray]]:
+    """``averaged_wigner`` of several groups at once: the rotations of group g are the counts[g]
+    consecutive rows of ``matrices`` (wigner_matrices of all of them, up to irreps' lmax or higher)
+    and ``signs`` (det R). One dict per group; a group's result does not depend on the others."""
+    counts = np.asarray(counts)
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    improper = np.asarray(signs) < 0
+    averages = {}
+    for l, p in {(ir.l, ir.p) for _, ir in irreps}:
+        weight = np.where(improper, float(p), 1.0)  # D^(l,p)(R) = p^k D^l(det(R) R), k = 1 if improper
+        sums = np.add.reduceat(weight[:, None, None] * matrices[l], starts, axis=0)
+        averages[(l, p)] = sums / counts[:, None, None]
+    return [{key: value[g] for key, value in averages.items()} for g in range(len(counts))]
 
 
 def symmetrize_features(g: torch.Tensor, irreps: o3.Irreps, projectors: dict[tuple[int, int], torch.Tensor]) -> torch.Tensor:

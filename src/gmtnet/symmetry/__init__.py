@@ -9,7 +9,13 @@ from gmtnet.symmetry.point_group import (
     check_group,
     crystal_system_from_number,
 )
-from gmtnet.symmetry.constraints import SymmetryConstraints, reynolds_projector, component_label
+from gmtnet.symmetry.constraints import (
+    SymmetryConstraints,
+    component_label,
+    project_each,
+    reynolds_projector,
+    reynolds_projectors,
+)
 from gmtnet.symmetry.refine import refine_structure
 
 __all__ = [
@@ -22,6 +28,8 @@ __all__ = [
     "crystal_system_from_number",
     "SymmetryConstraints",
     "reynolds_projector",
+    "reynolds_projectors",
+    "project_each",
     "component_label",
     "refine_structure",
 ]

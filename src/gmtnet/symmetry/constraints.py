@@ -19,7 +19,6 @@ from functools import cached_property, lru_cache
 import numpy as np
 
 from gmtnet.tensors.tensor_type import TensorType
-from gmtnet.tensors.transform import group_action_matrices
 from gmtnet.tensors.voigt import voigt_index
 
 _ROW_TOL = 1e-8
@@ -27,8 +26,48 @@ _ROW_TOL = 1e-8
 
 def reynolds_projector(rotations: np.ndarray, ttype: TensorType) -> np.ndarray:
     """(3^n, 3^n) float64 projector onto tensors of ``ttype`` invariant under ``rotations``."""
-    rots = np.asarray(rotations, dtype=float).reshape(-1, 3, 3)
-    return group_action_matrices(rots, ttype).mean(axis=0) @ ttype.index_symmetrizer
+    return reynolds_projectors([rotations], ttype)[0]
+
+
+def _kron_powers(rots: np.ndarray, k: int) -> np.ndarray:
+    """(n, 3^k, 3^k): R kron ... kron R (k factors) of each of ``rots`` (n, 3, 3)."""
+    n = len(rots)
+    m = np.ones((n, 1, 1))
+    for _ in range(k):
+        m = (m[:, :, None, :, None] * rots[:, None, :, None, :]).reshape(n, m.shape[1] * 3, m.shape[2] * 3)
+    return m
+
+
+def reynolds_projectors(rotation_sets: list[np.ndarray], ttype: TensorType) -> list[np.ndarray]:
+    """``reynolds_projector`` of each group in ``rotation_sets`` (each (n_r, 3, 3)).
+
+    The group average of rho(R) = A(R) kron B(R), with A, B the Kronecker powers of R of the
+    first k1 = n // 2 and the other k2 indices, is one matrix product per group:
+    mean_R A[a, c] B[b, d] = (A_flat^T B_flat)[(a, c), (b, d)] / n_r, so the (3^n, 3^n) action
+    matrices are never formed (for elastic 9x9 instead of 81x81 per rotation). A group's result
+    does not depend on which other groups it is computed with."""
+    sets = [np.asarray(r, dtype=float).reshape(-1, 3, 3) for r in rotation_sets]
+    if not sets:
+        return []
+    k2 = ttype.order // 2
+    k1 = ttype.order - k2
+    d1, d2 = 3**k1, 3**k2
+    rots = np.concatenate(sets)
+    first = _kron_powers(rots, k1)
+    if ttype.axial:
+        first = first * np.linalg.det(rots)[:, None, None]
+    first = first.reshape(len(rots), d1 * d1)
+    second = _kron_powers(rots, k2).reshape(len(rots), d2 * d2)
+    symmetrizer = ttype.index_symmetrizer
+    out = []
+    start = 0
+    for r in sets:
+        stop = start + len(r)
+        mean = (first[start:stop].T @ second[start:stop]) / len(r)  # [(a, c), (b, d)]
+        action = mean.reshape(d1, d1, d2, d2).transpose(0, 2, 1, 3).reshape(d1 * d2, d1 * d2)
+        out.append(action @ symmetrizer)
+        start = stop
+    return out
 
 
 @lru_cache(maxsize=None)
@@ -45,6 +84,17 @@ def _components(ttype: TensorType) -> list[tuple[int, np.ndarray, np.ndarray]]:
         seen.update(int(m) for m in members)
         comps.append((flat, members, np.sign(s[flat, members])))
     return comps
+
+
+@lru_cache(maxsize=None)
+def _component_arrays(ttype: TensorType) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``_components`` as arrays: (representative (C,), start (C,) and length (C,) of each
+    component's members in the next two, members concatenated, their signs concatenated)."""
+    comps = _components(ttype)
+    lengths = np.array([len(m) for _, m, _ in comps], dtype=np.int64)
+    return (np.array([r for r, _, _ in comps], dtype=np.int64), np.cumsum(lengths) - lengths, lengths,
+            np.concatenate([m for _, m, _ in comps]).astype(np.int64),
+            np.concatenate([s for _, _, s in comps]).astype(float))
 
 
 def component_label(ttype: TensorType, index: tuple[int, ...]) -> str:
@@ -91,45 +141,21 @@ class SymmetryConstraints:
 
     @cached_property
     def _pattern(self) -> tuple[list[int], list[list[tuple[int, int]]]]:
-        rows = self.projector[[rep for rep, _, _ in self.components]]
-        # [c, c']: rows equal / opposite (all pairs at once; the grouping below only looks them up)
-        same = np.abs(rows[:, None, :] - rows[None, :, :]).max(axis=2) < _ROW_TOL
-        opposite = np.abs(rows[:, None, :] + rows[None, :, :]).max(axis=2) < _ROW_TOL
-        zero = np.abs(rows).max(axis=1) < _ROW_TOL
-        zeros, groups = [], []
-        for c in range(len(rows)):
-            if zero[c]:
-                zeros.append(c)
-                continue
-            for group in groups:
-                ref = group[0][0]
-                if same[c, ref]:
-                    group.append((c, 1))
-                    break
-                if opposite[c, ref]:
-                    group.append((c, -1))
-                    break
-            else:
-                groups.append([(c, 1)])
-        return zeros, groups
+        zeros, groups, _ = self._pattern_arrays
+        return zeros.tolist(), [list(zip(c.tolist(), s.tolist())) for c, s in groups]
+
+    @cached_property
+    def _pattern_arrays(self):
+        """(zero components (z,), [(members (m,), signs (m,)) per group], (members, signs, group)
+        of all groups concatenated group by group): zero components have a vanishing projector
+        row, and a group's members have rows equal (sign +1) or opposite (-1) to its first's."""
+        return _patterns([self])[0]
 
     @cached_property
     def _snap_plan(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Index arrays of ``project``'s snapping: for every (group member, sign) the flat index
         of its representative and its group; for every tensor entry of a member its group and sign."""
-        reps, rep_signs, rep_groups, entries, entry_groups, entry_signs = [], [], [], [], [], []
-        for g, group in enumerate(self._pattern[1]):
-            for c, sign in group:
-                rep, members, signs = self.components[c]
-                reps.append(rep)
-                rep_signs.append(sign)
-                rep_groups.append(g)
-                entries += list(members)
-                entry_groups += [g] * len(members)
-                entry_signs += list(sign * signs)
-        as_int = lambda x: np.asarray(x, dtype=np.int64)  # noqa: E731
-        return (as_int(reps), np.asarray(rep_signs, dtype=float), as_int(rep_groups), as_int(entries),
-                as_int(entry_groups), np.asarray(entry_signs, dtype=float))
+        return _snap_plan_of(self.ttype, *self._pattern_arrays[2])
 
     @property
     def zero_components(self) -> list[tuple[int, ...]]:
@@ -205,7 +231,7 @@ class SymmetryConstraints:
             return flat.reshape(*batch, *self.ttype.shape)
         out = np.zeros_like(flat)  # forced-zero components stay exactly 0.0
         reps, rep_signs, rep_groups, entries, entry_groups, entry_signs = self._snap_plan
-        n_groups = len(self._pattern[1])
+        n_groups = len(self._pattern_arrays[1])
         if n_groups:
             # each group's value: the mean of its members' signed projected values (one number per
             # group, so members equal or opposite bit for bit), written to every entry of the group
@@ -214,3 +240,94 @@ class SymmetryConstraints:
             values = np.add.reduceat(flat[..., reps] * rep_signs, starts, axis=-1) / sizes
             out[..., entries] = values[..., entry_groups] * entry_signs
         return out.reshape(*batch, *self.ttype.shape)
+
+
+_PATTERN_BLOCK = 16  # crystals whose projector rows are compared at once in _patterns
+
+
+def _patterns(constraints: list[SymmetryConstraints]) -> list[tuple]:
+    """``_pattern_arrays`` of each constraint (all of one tensor type), the row comparisons of
+    several crystals done together."""
+    out = []
+    reps = _component_arrays(constraints[0].ttype)[0] if constraints else None
+    for lo in range(0, len(constraints), _PATTERN_BLOCK):
+        rows = np.stack([c.projector for c in constraints[lo:lo + _PATTERN_BLOCK]])[:, reps]  # [b, C, 3^n]
+        # [b, c, c']: rows equal / opposite (all pairs at once)
+        same = (np.abs(rows[:, :, None, :] - rows[:, None, :, :]).max(axis=3) < _ROW_TOL).tolist()
+        opposite = (np.abs(rows[:, :, None, :] + rows[:, None, :, :]).max(axis=3) < _ROW_TOL).tolist()
+        zero = np.abs(rows).max(axis=2) < _ROW_TOL
+        out.extend(_greedy_groups(z, s, o) for z, s, o in zip(zero, same, opposite))
+    return out
+
+
+def _greedy_groups(zero: np.ndarray, same: list, opposite: list) -> tuple:
+    """One crystal's pattern from its row comparisons (``_pattern_arrays``): in component order,
+    a component joins the first group whose first member's row it equals (+1) or opposes (-1),
+    else starts a group (a plain loop over Python lists)."""
+    firsts: list[int] = []
+    member_list: list[list[int]] = []
+    sign_list: list[list[int]] = []
+    for c in np.flatnonzero(~zero).tolist():
+        for g, ref in enumerate(firsts):
+            if same[c][ref] or opposite[c][ref]:
+                member_list[g].append(c)
+                sign_list[g].append(1 if same[c][ref] else -1)
+                break
+        else:
+            firsts.append(c)
+            member_list.append([c])
+            sign_list.append([1])
+    groups = [(np.array(m, dtype=np.int64), np.array(s, dtype=np.int64)) for m, s in zip(member_list, sign_list)]
+    flat = lambda parts: np.array([x for part in parts for x in part], dtype=np.int64)  # noqa: E731
+    group_of = np.repeat(np.arange(len(groups), dtype=np.int64), [len(m) for m in member_list])
+    return np.flatnonzero(zero), groups, (flat(member_list), flat(sign_list), group_of)
+
+
+def _snap_plan_of(ttype: TensorType, members: np.ndarray, signs: np.ndarray, groups: np.ndarray,
+                  offsets: np.ndarray | None = None) -> tuple:
+    """``_snap_plan`` from (member components, their signs, their groups) of one crystal or of
+    several concatenated, ``offsets`` (one per member, default 0) shifting the flat tensor indices."""
+    reps_all, starts, lengths, flat_members, flat_signs = _component_arrays(ttype)
+    offsets = np.zeros(len(members), dtype=np.int64) if offsets is None else offsets
+    counts = lengths[members]
+    first = np.repeat(starts[members], counts)  # each entry's component's first position
+    within = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+    position = first + within
+    return (reps_all[members] + offsets, signs.astype(float), groups, flat_members[position] + np.repeat(offsets, counts),
+            np.repeat(groups, counts), np.repeat(signs, counts) * flat_signs[position])
+
+
+def project_each(constraints: list[SymmetryConstraints], tensors: np.ndarray) -> np.ndarray:
+    """(B, 3, ..., 3) float64: tensors[b] projected onto constraints[b]'s invariant subspace and
+    snapped as ``SymmetryConstraints.project`` does (forced zeros exactly 0.0, forced equalities
+    bit for bit), for a batch of crystals with one call per step instead of one per crystal.
+    All constraints must be of one tensor type; ``tensors`` (B, 3, ..., 3)."""
+    t = np.asarray(tensors, dtype=np.float64)
+    if not len(constraints):
+        return t.copy()
+    ttype = constraints[0].ttype
+    if any(c.ttype != ttype for c in constraints):
+        raise ValueError("project_each: all constraints must be of one tensor type")
+    b, dim = len(constraints), 3**ttype.order
+    projectors = np.stack([c.projector for c in constraints])
+    flat = np.matmul(projectors, t.reshape(b, dim, 1))[..., 0].reshape(-1)  # [b * dim]
+    todo = [c for c in constraints if "_pattern_arrays" not in c.__dict__]  # cached_property's slot
+    for c, pattern in zip(todo, _patterns(todo)):
+        c.__dict__["_pattern_arrays"] = pattern
+    patterns = [c._pattern_arrays for c in constraints]
+    n_groups = np.array([len(p[1]) for p in patterns])
+    n_members = [len(p[2][0]) for p in patterns]
+    cat = np.concatenate
+    members = cat([p[2][0] for p in patterns])
+    signs = cat([p[2][1] for p in patterns])
+    groups = cat([p[2][2] for p in patterns]) + np.repeat(np.cumsum(n_groups) - n_groups, n_members)
+    reps, rep_signs, rep_groups, entries, entry_groups, entry_signs = _snap_plan_of(
+        ttype, members, signs, groups, np.repeat(dim * np.arange(b), n_members))
+    out = np.zeros(b * dim)
+    total = int(n_groups.sum())
+    if total:
+        sizes = np.bincount(rep_groups, minlength=total)
+        starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+        values = np.add.reduceat(flat[reps] * rep_signs, starts) / sizes
+        out[entries] = values[entry_groups] * entry_signs
+    return out.reshape(b, *ttype.shape)

@@ -49,14 +49,6 @@ def crystal_system_from_number(number: int) -> str:
     raise AssertionError("unreachable")
 
 
-def _sym_sqrt(m: np.ndarray, inverse: bool = False) -> np.ndarray:
-    w, v = np.linalg.eigh(m)
-    if np.any(w <= 0):
-        raise SymmetryError("lattice metric is not positive definite (degenerate cell)")
-    p = -0.5 if inverse else 0.5
-    return (v * w**p) @ v.T
-
-
 def symmetrized_lattice(lattice_columns: np.ndarray, lattice_rotations: np.ndarray) -> np.ndarray:
     """Lattice (vectors as columns) with the group-averaged metric, oriented like the input.
 
@@ -68,8 +60,11 @@ def symmetrized_lattice(lattice_columns: np.ndarray, lattice_rotations: np.ndarr
     w = np.asarray(lattice_rotations, dtype=float)
     metric_sym = w.reshape(-1, 3).T @ np.matmul(metric, w).reshape(-1, 3) / len(w)  # sum_n W_n^T G W_n / n
     metric_sym = 0.5 * (metric_sym + metric_sym.T)
-    u = lat @ _sym_sqrt(metric, inverse=True)
-    return u @ _sym_sqrt(metric_sym)
+    w, v = np.linalg.eigh(np.stack([metric, metric_sym]))  # both square roots from one call
+    if np.any(w <= 0):
+        raise SymmetryError("lattice metric is not positive definite (degenerate cell)")
+    u = lat @ ((v[0] * w[0] ** -0.5) @ v[0].T)  # the orthogonal polar factor of the input lattice
+    return u @ ((v[1] * w[1] ** 0.5) @ v[1].T)
 
 
 def check_group(rotations: np.ndarray, atol: float = 1e-6) -> None:
@@ -120,8 +115,20 @@ def pairwise_products(mats: np.ndarray) -> np.ndarray:
 
 def check_integer_group(lattice_rotations: np.ndarray) -> None:
     """Exact group check for distinct integer matrices: identity present and closed under products
-    (a finite set of invertible matrices with both properties is a group, inverses included)."""
+    (a finite set of invertible matrices with both properties is a group, inverses included).
+    A set that passed once is remembered (exact: keyed by its entries)."""
     w = np.asarray(lattice_rotations, dtype=np.int64).reshape(-1, 9)
+    key = w.tobytes()
+    if key not in _GROUPS_CHECKED:
+        _check_integer_group(w)
+        if len(_GROUPS_CHECKED) < 4096:  # a few hundred distinct sets occur in practice
+            _GROUPS_CHECKED.add(key)
+
+
+_GROUPS_CHECKED: set[bytes] = set()
+
+
+def _check_integer_group(w: np.ndarray) -> None:
     if not (w == np.eye(3, dtype=np.int64).reshape(9)).all(axis=1).any():
         raise SymmetryError("point group has no identity")
     products = pairwise_products(w.reshape(-1, 3, 3)).reshape(-1, 9)
@@ -243,9 +250,10 @@ def analyze_symmetry(structure, symprec: float = 1e-3, angle_tolerance: float = 
         _spglib_cell(structure), symprec, angle_tolerance)
     unique = distinct_matrices(ops_w)
     lat_cols = np.asarray(structure.lattice.matrix, dtype=float).T
-    raw = lat_cols @ unique @ np.linalg.inv(lat_cols)
     lat_sym = symmetrized_lattice(lat_cols, unique)
-    rot = lat_sym @ unique @ np.linalg.inv(lat_sym)
+    inv_lat, inv_sym = np.linalg.inv(np.stack([lat_cols, lat_sym]))
+    raw = lat_cols @ unique @ inv_lat
+    rot = lat_sym @ unique @ inv_sym
     check_integer_group(unique)  # R = L W L^-1 exactly, so this is the Cartesian group check too
     return CrystalSymmetry(
         spacegroup_number=number,

@@ -47,11 +47,8 @@ def prepare_graphs(model, records, source: str = "mp", cache_dir: str | Path | N
                     return pickle.load(fh)
             except Exception:  # noqa: BLE001 - a damaged cache is rebuilt
                 pass
-    graphs = []
-    for record in tqdm(records, desc=desc, disable=not progress, leave=False):
-        graph = model.graph(record.structure)
-        model.prepare_graph(graph)  # the point-group projectors, cached on the graph
-        graphs.append(graph)
+    graphs = [model.graph(record.structure) for record in tqdm(records, desc=desc, disable=not progress, leave=False)]
+    model.prepare_graphs(graphs)  # the point-group projectors, cached on the graphs
     if path is not None:
         atomic_write_bytes(path, pickle.dumps(graphs, protocol=pickle.HIGHEST_PROTOCOL))
     return graphs
