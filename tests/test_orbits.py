@@ -237,3 +237,33 @@ def test_orbit_training_step_equals_atom_by_atom(task):
         assert (grads_b[name] - grads_a[name]).abs().max().item() < 1e-8 * scale, name
     for name in stats_a:
         assert torch.allclose(stats_b[name], stats_a[name], rtol=1e-10, atol=1e-12), name
+
+
+@pytest.mark.parametrize("task", ["dielectric", "elastic"])
+def test_preparing_many_graphs_at_once_equals_one_at_a_time(task):
+    """model.prepare_graphs (the batched point-group data training caches) against prepare_graph
+    graph by graph: the same projectors, patterns, averaged Wigner matrices and orbit data."""
+    model = build_model(task, **SMALL, dtype="float64")
+    names = list(CRYSTALS)
+    together = [model.graph(CRYSTALS[n]) for n in names]
+    alone = [model.graph(CRYSTALS[n]) for n in names]
+    model.prepare_graphs(together)
+    for g in alone:
+        model.prepare_graph(g)
+    for a, b in zip(together, alone):
+        assert a.cache.keys() == b.cache.keys()
+        ca, cb = model.constraints(a), model.constraints(b)
+        np.testing.assert_allclose(ca.projector, cb.projector, rtol=0, atol=1e-14)
+        assert ca.describe() == cb.describe()
+        for key, value in a.cache.items():
+            if isinstance(value, dict) and key[0] in ("wigner", "orbits"):
+                for name, part in value.items():
+                    other = b.cache[key][name]
+                    if isinstance(part, dict):
+                        for k in part:
+                            np.testing.assert_allclose(part[k], other[k], rtol=0, atol=1e-14)
+                    elif isinstance(part, list):
+                        for x, y in zip(part, other):
+                            np.testing.assert_allclose(x, y, rtol=0, atol=1e-14)
+                    else:
+                        np.testing.assert_allclose(part, other, rtol=0, atol=1e-14)
