@@ -315,3 +315,11 @@ def test_reynolds_projector_of_axial_and_unsymmetrized_types_equals_its_definiti
         action = np.mean([tensor_action_matrix(q, ttype) for q in rots], axis=0)
         np.testing.assert_allclose(SymmetryConstraints.from_rotations(rots, ttype).projector,
                                    action @ ttype.index_symmetrizer, rtol=0, atol=1e-13)
+
+
+def test_constraints_of_a_graph_without_a_point_group_are_refused_by_name(crystals):
+    from gmtnet.graph import build_graph
+    from gmtnet.model.batch import graph_constraints
+
+    with pytest.raises(ValueError, match="no point group"):
+        graph_constraints(build_graph(crystals["rutile_TiO2"], symprec=None), ELASTIC)

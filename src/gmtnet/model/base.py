@@ -54,14 +54,13 @@ class TensorModel(nn.Module):
 
     def prepare_graphs(self, graphs: list[CrystalGraph]) -> None:
         """``prepare_graph`` for many graphs, the per-crystal matrices of all computed together."""
-        from gmtnet.model.batch import fill_constraints_cache, fill_rotation_cache, fill_wigner_cache, graph_orbits
+        from gmtnet.model.batch import fill_constraints_cache, fill_orbit_cache, fill_rotation_cache, fill_wigner_cache
 
         fill_constraints_cache(graphs, self.ttype)
         if self.orbit_lmax is not None or self.feature_irreps is not None:  # Wigner matrices up to the higher l, once
             fill_rotation_cache(graphs, max(self.orbit_lmax or 0, getattr(self.feature_irreps, "lmax", 0)))
         if self.orbit_lmax is not None:
-            for graph in graphs:
-                graph_orbits(graph, self.orbit_lmax)
+            fill_orbit_cache(graphs, self.orbit_lmax)
         if self.feature_irreps is not None:
             fill_wigner_cache(graphs, self.feature_irreps)
 

@@ -105,6 +105,8 @@ def graph_constraints(graph: CrystalGraph, ttype: TensorType) -> SymmetryConstra
     """The crystal's forced pattern and Reynolds projector for ``ttype`` (cached on the graph)."""
     key = ("constraints", ttype.name)
     if key not in graph.cache:
+        if graph.rotations is None:
+            raise ValueError("graph has no point group (built with symprec=None): no symmetry constraints")
         fill_constraints_cache([graph], ttype)
     return graph.cache[key]
 
@@ -188,38 +190,69 @@ def graph_orbits(graph: CrystalGraph, lmax: int) -> dict:
     an orbit map gets every atom as its own representative, with trivial site groups."""
     key = ("orbits", lmax)
     if key not in graph.cache:
-        n = graph.n_atoms
-        if graph.orbit_rep is not None:
-            rep, rot_index = graph.orbit_rep, graph.orbit_rotation
-            per_rotation = rotation_wigner(graph, lmax)
-            wigner = [d[rot_index] for d in per_rotation[:lmax + 1]]
-            det_sign = graph.cache["rotation_sign"]
-            sign = det_sign[rot_index]
-        else:
-            rep = np.arange(n)
-            wigner = [np.broadcast_to(np.eye(2 * l + 1), (n, 2 * l + 1, 2 * l + 1)) for l in range(lmax + 1)]
-            sign = np.ones(n)
-        reps = np.flatnonzero(rep == np.arange(n))
-        position = np.full(n, -1, dtype=np.int64)
-        position[reps] = np.arange(len(reps))
-        multiplicity = graph.edge_multiplicity
-        if graph.orbit_rep is None or multiplicity is None:
-            multiplicity = np.ones(graph.n_edges, dtype=np.int64)
-        keep = (position[graph.edge_dst] >= 0) & (multiplicity > 0)
-        if graph.orbit_rep is not None and graph.site_rotations is not None:
-            site = graph.site_rotations[reps].astype(np.float64)
-            site /= site.sum(axis=1, keepdims=True)  # [M, n_r] averaging weights
-            projectors = {(l, p): ((site * det_sign if p == -1 else site) @ per_rotation[l].reshape(len(graph.rotations), -1))
-                          .reshape(len(reps), 2 * l + 1, 2 * l + 1) for l, p in _site_projector_keys(lmax)}
-        else:
-            projectors = {(l, p): np.broadcast_to(np.eye(2 * l + 1), (len(reps), 2 * l + 1, 2 * l + 1))
-                          for l, p in _site_projector_keys(lmax)}
-        graph.cache[key] = {
-            "reps": reps, "node_rep": position[rep], "wigner": wigner, "sign": sign,
-            "edge_src": graph.edge_src[keep], "edge_dst": position[graph.edge_dst[keep]], "edge_vec": graph.edge_vec[keep],
-            "edge_weight": multiplicity[keep].astype(np.float64), "site_projectors": projectors,
-        }
+        fill_orbit_cache([graph], lmax)
     return graph.cache[key]
+
+
+def fill_orbit_cache(graphs: list[CrystalGraph], lmax: int) -> None:
+    """Cache ``graph_orbits`` on each graph that lacks it, computed for all of them together: the
+    atoms, rotations and edges of the graphs are concatenated (a graph's result does not depend
+    on the others)."""
+    key = ("orbits", lmax)
+    todo = [g for g in graphs if key not in g.cache]
+    if not todo:
+        return
+    mapped = [g.orbit_rep is not None for g in todo]
+    fill_rotation_cache([g for g, m in zip(todo, mapped) if m], lmax)
+    cat = np.concatenate
+    sizes = np.array([g.n_atoms for g in todo])
+    atom_start = np.cumsum(sizes) - sizes
+    # every mapped graph's rotations, then one identity for the atoms of unmapped graphs
+    n_rot = np.array([len(g.rotations) if m else 0 for g, m in zip(todo, mapped)])
+    rot_start, identity = np.cumsum(n_rot) - n_rot, int(n_rot.sum())
+    d = [cat([g.cache["rotation_wigner"][l] for g, m in zip(todo, mapped) if m] + [np.eye(2 * l + 1)[None]])
+         for l in range(lmax + 1)]
+    det_sign = cat([g.cache["rotation_sign"] for g, m in zip(todo, mapped) if m] + [np.ones(1)])
+    rep = cat([(g.orbit_rep if m else np.arange(g.n_atoms)) + a for g, m, a in zip(todo, mapped, atom_start)])
+    rotation = cat([g.orbit_rotation + r if m else np.full(g.n_atoms, identity)
+                    for g, m, r in zip(todo, mapped, rot_start)])
+    is_rep = rep == np.arange(len(rep))
+    n_reps = np.add.reduceat(is_rep.astype(np.int64), atom_start)
+    rep_start = np.cumsum(n_reps) - n_reps
+    position = np.where(is_rep, np.cumsum(is_rep) - 1 - np.repeat(rep_start, sizes), -1)  # within its graph
+    # site projectors: each representative's site rotations (the identity where there is no site data)
+    pairs_rep, pairs_rot = [], []
+    for g, m, a, r, k in zip(todo, mapped, atom_start, rot_start, range(len(todo))):
+        reps_k = np.flatnonzero(is_rep[a:a + g.n_atoms])
+        if m and g.site_rotations is not None:
+            rows, cols = np.nonzero(g.site_rotations[reps_k])
+            pairs_rep.append(rows + rep_start[k])
+            pairs_rot.append(cols + r)
+        else:
+            pairs_rep.append(np.arange(len(reps_k)) + rep_start[k])
+            pairs_rot.append(np.full(len(reps_k), identity))
+    pairs_rep, pairs_rot = cat(pairs_rep), cat(pairs_rot)  # sorted by representative
+    counts = np.bincount(pairs_rep, minlength=int(n_reps.sum()))
+    starts = np.cumsum(counts) - counts
+    projectors = {}
+    for l, p in _site_projector_keys(lmax):
+        values = d[l][pairs_rot] * (det_sign[pairs_rot] if p == -1 else np.ones(len(pairs_rot)))[:, None, None]
+        projectors[(l, p)] = np.add.reduceat(values, starts, axis=0) / counts[:, None, None]
+    wigner = [x[rotation] for x in d]
+    sign = det_sign[rotation]
+    node_rep = position[rep]
+    for k, (g, m) in enumerate(zip(todo, mapped)):
+        atoms = slice(atom_start[k], atom_start[k] + g.n_atoms)
+        reps = slice(rep_start[k], rep_start[k] + n_reps[k])
+        local_position = position[atoms]
+        multiplicity = g.edge_multiplicity if m and g.edge_multiplicity is not None else np.ones(g.n_edges, dtype=np.int64)
+        keep = (local_position[g.edge_dst] >= 0) & (multiplicity > 0)
+        g.cache[key] = {
+            "reps": np.flatnonzero(is_rep[atoms]), "node_rep": node_rep[atoms], "wigner": [w[atoms] for w in wigner],
+            "sign": sign[atoms], "edge_src": g.edge_src[keep], "edge_dst": local_position[g.edge_dst[keep]],
+            "edge_vec": g.edge_vec[keep], "edge_weight": multiplicity[keep].astype(np.float64),
+            "site_projectors": {key_lp: value[reps] for key_lp, value in projectors.items()},
+        }
 
 
 def collate(graphs: list[CrystalGraph], irreps: o3.Irreps | None = None, ttype: TensorType | None = None,
@@ -238,7 +271,8 @@ def collate(graphs: list[CrystalGraph], irreps: o3.Irreps | None = None, ttype: 
         dst = cat([g.edge_dst + o for g, o in zip(graphs, offsets)])
         vec = cat([g.edge_vec for g in graphs])
     else:
-        per_graph = [graph_orbits(g, orbit_lmax) for g in graphs]
+        fill_orbit_cache(graphs, orbit_lmax)
+        per_graph = [g.cache[("orbits", orbit_lmax)] for g in graphs]
         rep_offsets = np.concatenate(([0], np.cumsum([len(p["reps"]) for p in per_graph])[:-1]))
         src = cat([p["edge_src"] + o for p, o in zip(per_graph, offsets)])
         dst = cat([p["edge_dst"] + o for p, o in zip(per_graph, rep_offsets)])
