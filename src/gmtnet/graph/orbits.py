@@ -174,30 +174,33 @@ def _edge_partners(src_atoms: np.ndarray, dst_atoms: np.ndarray, rot_index: np.n
 
 
 def _match_edges(orbit_rep, orbit_rotation, site, rotations, edge_src, edge_dst, edge_vec, tol: float,
-                 identity: int, table: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray | None:
-    """The neighbourhood check and the edge classes in one pass: None if some atom's incoming
-    edges are not its orbit rotation applied to its representative's (``neighbourhoods_match``;
-    skipped when ``orbit_rotation`` is None), else the (E,) edge multiplicities, ``site`` (n, n_r)
-    bool updated in place (``site_edge_classes``; no classes when ``site`` is None)."""
+                 identity: int) -> np.ndarray | None:
+    """The neighbourhood check and the edge classes in one pass. None if some atom's incoming
+    edges are not its orbit rotation applied to its representative's (one-to-one, vectors within
+    ``tol`` Angstrom, neighbours in matching orbits; skipped when ``orbit_rotation`` is None), else
+    the (E,) edge multiplicities, with ``site`` (n, n_r) bool updated in place (see
+    ``site_edge_classes``)."""
     n = len(orbit_rep)
-    ids, valid_all = table = edge_table(edge_dst, n) if table is None else table
+    ids, valid_all = table = edge_table(edge_dst, n)
     counts = valid_all.sum(axis=1)
-    moved = np.flatnonzero(orbit_rep != np.arange(n)) if orbit_rotation is not None else np.zeros(0, dtype=np.int64)
-    if len(moved) and np.any(counts[moved] != counts[orbit_rep[moved]]):
-        return None
-    centres = np.flatnonzero(site.sum(axis=1) > 1) if site is not None else np.zeros(0, dtype=np.int64)
+    if orbit_rotation is None:
+        moved = moved_rotation = np.zeros(0, dtype=np.int64)
+    else:
+        moved = np.flatnonzero(orbit_rep != np.arange(n))
+        moved_rotation = orbit_rotation[moved]
+        if np.any(counts[moved] != counts[orbit_rep[moved]]):
+            return None
+    centres = np.flatnonzero(site.sum(axis=1) > 1)
     n_site = int(site[centres].sum(axis=1).max()) if len(centres) else 0
     # each centre's site rotations, padded with the identity (which maps edges to themselves)
-    ranks = np.cumsum(site[centres], axis=1) - 1 if len(centres) else None
     rot_site = np.full((len(centres), n_site), identity, dtype=np.int64)
     if len(centres):
         rows, cols = np.nonzero(site[centres])
-        rot_site[rows, ranks[rows, cols]] = cols
+        rot_site[rows, (np.cumsum(site[centres], axis=1) - 1)[rows, cols]] = cols
     centre_pairs = np.repeat(centres, n_site)
-    partner, ok = _edge_partners(
-        np.concatenate([orbit_rep[moved], centre_pairs]), np.concatenate([moved, centre_pairs]),
-        np.concatenate([orbit_rotation[moved] if len(moved) else moved, rot_site.reshape(-1)]),
-        rotations, orbit_rep, edge_src, edge_vec, table, tol)
+    partner, ok = _edge_partners(np.concatenate([orbit_rep[moved], centre_pairs]), np.concatenate([moved, centre_pairs]),
+                                 np.concatenate([moved_rotation, rot_site.reshape(-1)]),
+                                 rotations, orbit_rep, edge_src, edge_vec, table, tol)
     if not ok[:len(moved)].all():
         return None
     multiplicity = np.ones(len(edge_dst), dtype=np.int64)
@@ -220,20 +223,11 @@ def _match_edges(orbit_rep, orbit_rotation, site, rotations, edge_src, edge_dst,
 
 
 def site_edge_classes(orbit_rep, site, rotations, edge_src, edge_dst, edge_vec, tol: float,
-                      identity: int, table: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+                      identity: int) -> np.ndarray:
     """(E,) int64 edge multiplicities of an OrbitMap, and ``site`` (n, n_r) bool updated in place.
 
     For each representative with a non-trivial site group, every rotation of the group must
     permute its incoming edges (vectors within ``tol`` Angstrom, neighbours in matching orbits)
     consistently with a group action; a representative that fails keeps only the identity (then
-    every one of its edges is its own class). ``table``: ``edge_table(edge_dst, n)`` if known."""
-    return _match_edges(orbit_rep, None, site, rotations, edge_src, edge_dst, edge_vec, tol, identity, table)
-
-
-def neighbourhoods_match(orbit_rep, orbit_rotation, rotations, edge_src, edge_dst, edge_vec, tol: float,
-                         table: tuple[np.ndarray, np.ndarray] | None = None) -> bool:
-    """Whether each atom's incoming edges are R (its orbit rotation) applied to its representative's:
-    one-to-one, vectors within ``tol`` Angstrom, and neighbours in matching orbits.
-    ``table``: ``edge_table(edge_dst, n)`` if already computed."""
-    return _match_edges(orbit_rep, orbit_rotation, None, rotations, edge_src, edge_dst, edge_vec, tol, 0,
-                        table) is not None
+    every one of its edges is its own class)."""
+    return _match_edges(orbit_rep, None, site, rotations, edge_src, edge_dst, edge_vec, tol, identity)

@@ -54,15 +54,9 @@ class TensorModel(nn.Module):
 
     def prepare_graphs(self, graphs: list[CrystalGraph]) -> None:
         """``prepare_graph`` for many graphs, the per-crystal matrices of all computed together."""
-        from gmtnet.model.batch import fill_constraints_cache, fill_orbit_cache, fill_rotation_cache, fill_wigner_cache
+        from gmtnet.model.batch import fill_caches
 
-        fill_constraints_cache(graphs, self.ttype)
-        if self.orbit_lmax is not None or self.feature_irreps is not None:  # Wigner matrices up to the higher l, once
-            fill_rotation_cache(graphs, max(self.orbit_lmax or 0, getattr(self.feature_irreps, "lmax", 0)))
-        if self.orbit_lmax is not None:
-            fill_orbit_cache(graphs, self.orbit_lmax)
-        if self.feature_irreps is not None:
-            fill_wigner_cache(graphs, self.feature_irreps)
+        fill_caches(graphs, self.feature_irreps, self.ttype, self.orbit_lmax)
 
     def collate(self, graphs: list[CrystalGraph], orbits: bool = False) -> GraphBatch:
         """A batch for this model; with ``orbits`` (and a model that supports it) grouped by orbit."""
@@ -96,11 +90,11 @@ class TensorModel(nn.Module):
     def snap(self, graphs: list[CrystalGraph], tensors: np.ndarray) -> np.ndarray:
         """(N, 3, ..., 3) float64: each tensor projected onto its crystal's invariant subspace and
         snapped (forced zeros exactly 0.0, forced equalities exact)."""
-        from gmtnet.model.batch import fill_constraints_cache
+        from gmtnet.model.batch import fill_caches
         from gmtnet.symmetry import project_each
 
-        fill_constraints_cache(graphs, self.ttype)
-        return project_each([self.constraints(g) for g in graphs], tensors) if len(graphs) else tensors
+        fill_caches(graphs, ttype=self.ttype)
+        return project_each([self.constraints(g) for g in graphs], tensors)
 
     def predict(self, structures, batch_size: int = 64, orbits: bool = True) -> np.ndarray:
         """(N, 3, ..., 3) float64 tensors in label units, each in its structure's own Cartesian frame

@@ -123,19 +123,10 @@ def fill_constraints_cache(graphs: list[CrystalGraph], ttype: TensorType) -> Non
         g.cache[key] = SymmetryConstraints(ttype=ttype, rotations=rots, projector=projector)
 
 
-def rotation_wigner(graph: CrystalGraph, lmax: int) -> list[np.ndarray]:
-    """[D^l (n_r, 2l+1, 2l+1) of each point-group rotation of the graph, l = 0..L], L >= lmax
-    (cached on the graph, shared by the averaged matrices and the orbit data)."""
-    cached = graph.cache.get("rotation_wigner")
-    if cached is None or len(cached) <= lmax:
-        fill_rotation_cache([graph], lmax)
-        cached = graph.cache["rotation_wigner"]
-    return cached
-
-
 def fill_rotation_cache(graphs: list[CrystalGraph], lmax: int) -> None:
-    """Cache on each graph with rotations its ``rotation_wigner`` (up to at least ``lmax``) and
-    ``rotation_sign`` (n_r,) det(R): computed for all the graphs that lack them in one call."""
+    """Cache on each graph with rotations ``rotation_wigner`` ([D^l (n_r, 2l+1, 2l+1) of each
+    point-group rotation, l = 0..L], L >= lmax; shared by the averaged matrices and the orbit
+    data) and ``rotation_sign`` ((n_r,) det R): computed for all the graphs that lack them in one call."""
     todo = [g for g in graphs if g.rotations is not None and len(g.cache.get("rotation_wigner", ())) <= lmax]
     if not todo:
         return
@@ -149,29 +140,21 @@ def fill_rotation_cache(graphs: list[CrystalGraph], lmax: int) -> None:
         g.cache["rotation_sign"] = sign
 
 
-def graph_wigner(graph: CrystalGraph, irreps: o3.Irreps) -> dict:
-    """The crystal's averaged Wigner matrices for ``irreps`` (cached on the graph)."""
-    key = _wigner_key(irreps)
-    if key not in graph.cache:
-        fill_wigner_cache([graph], irreps)
-    return graph.cache[key]
-
-
 @functools.lru_cache(maxsize=None)
 def _wigner_key(irreps: o3.Irreps) -> tuple[str, str]:
-    """The graph-cache key of ``graph_wigner`` (str of an Irreps costs more than a cache lookup)."""
+    """The graph-cache key of the averaged Wigner matrices (str of an Irreps costs more than a lookup)."""
     return ("wigner", str(irreps))
 
 
 def fill_wigner_cache(graphs: list[CrystalGraph], irreps: o3.Irreps) -> None:
-    """Cache ``graph_wigner`` on each graph with rotations that lacks it, all in one call."""
+    """Cache on each graph with rotations that lacks them the crystal's averaged Wigner matrices
+    {(l, p): (2l+1, 2l+1)} for ``irreps`` (``averaged_wigner``), all graphs in one call."""
     key = _wigner_key(irreps)
     todo = [g for g in graphs if g.rotations is not None and key not in g.cache]
     if not todo:
         return
     fill_rotation_cache(todo, irreps.lmax)
-    lmax = irreps.lmax
-    matrices = [np.concatenate([g.cache["rotation_wigner"][l] for g in todo]) for l in range(lmax + 1)]
+    matrices = [np.concatenate([g.cache["rotation_wigner"][l] for g in todo]) for l in range(irreps.lmax + 1)]
     signs = np.concatenate([g.cache["rotation_sign"] for g in todo])
     counts = np.array([len(g.rotations) for g in todo])
     for g, average in zip(todo, averaged_wigner_groups(counts, irreps, matrices, signs)):
@@ -183,21 +166,13 @@ def _site_projector_keys(lmax: int) -> list[tuple[int, int]]:
     return [(l, p) for l in range(lmax + 1) for p in (1, -1) if (l, p) != (0, 1)]
 
 
-def graph_orbits(graph: CrystalGraph, lmax: int) -> dict:
-    """Per-graph orbit data (cached on the graph): representatives, each atom's representative
-    position, its orbit rotation's Wigner matrices up to ``lmax`` and parity, one edge per edge
-    class into each representative with the class sizes, and the site projectors. A graph without
-    an orbit map gets every atom as its own representative, with trivial site groups."""
-    key = ("orbits", lmax)
-    if key not in graph.cache:
-        fill_orbit_cache([graph], lmax)
-    return graph.cache[key]
-
-
 def fill_orbit_cache(graphs: list[CrystalGraph], lmax: int) -> None:
-    """Cache ``graph_orbits`` on each graph that lacks it, computed for all of them together: the
-    atoms, rotations and edges of the graphs are concatenated (a graph's result does not depend
-    on the others)."""
+    """Cache on each graph that lacks it its orbit data under ("orbits", lmax): representatives,
+    each atom's representative position, its orbit rotation's Wigner matrices up to ``lmax`` and
+    parity, one edge per edge class into each representative with the class sizes, and the site
+    projectors. A graph without an orbit map gets every atom as its own representative, with
+    trivial site groups. All graphs are computed together (their atoms, rotations and edges
+    concatenated); a graph's result does not depend on the others."""
     key = ("orbits", lmax)
     todo = [g for g in graphs if key not in g.cache]
     if not todo:
@@ -221,13 +196,13 @@ def fill_orbit_cache(graphs: list[CrystalGraph], lmax: int) -> None:
     rep_start = np.cumsum(n_reps) - n_reps
     position = np.where(is_rep, np.cumsum(is_rep) - 1 - np.repeat(rep_start, sizes), -1)  # within its graph
     # site projectors: each representative's site rotations (the identity where there is no site data)
+    local_reps = [np.flatnonzero(is_rep[a:a + g.n_atoms]) for g, a in zip(todo, atom_start)]
     pairs_rep, pairs_rot = [], []
-    for g, m, a, r, k in zip(todo, mapped, atom_start, rot_start, range(len(todo))):
-        reps_k = np.flatnonzero(is_rep[a:a + g.n_atoms])
+    for k, (g, m, reps_k) in enumerate(zip(todo, mapped, local_reps)):
         if m and g.site_rotations is not None:
             rows, cols = np.nonzero(g.site_rotations[reps_k])
             pairs_rep.append(rows + rep_start[k])
-            pairs_rot.append(cols + r)
+            pairs_rot.append(cols + rot_start[k])
         else:
             pairs_rep.append(np.arange(len(reps_k)) + rep_start[k])
             pairs_rot.append(np.full(len(reps_k), identity))
@@ -236,23 +211,41 @@ def fill_orbit_cache(graphs: list[CrystalGraph], lmax: int) -> None:
     starts = np.cumsum(counts) - counts
     projectors = {}
     for l, p in _site_projector_keys(lmax):
-        values = d[l][pairs_rot] * (det_sign[pairs_rot] if p == -1 else np.ones(len(pairs_rot)))[:, None, None]
+        values = d[l][pairs_rot]
+        if p == -1:
+            values = values * det_sign[pairs_rot][:, None, None]
         projectors[(l, p)] = np.add.reduceat(values, starts, axis=0) / counts[:, None, None]
     wigner = [x[rotation] for x in d]
     sign = det_sign[rotation]
     node_rep = position[rep]
-    for k, (g, m) in enumerate(zip(todo, mapped)):
+    for k, (g, m, reps_k) in enumerate(zip(todo, mapped, local_reps)):
         atoms = slice(atom_start[k], atom_start[k] + g.n_atoms)
         reps = slice(rep_start[k], rep_start[k] + n_reps[k])
         local_position = position[atoms]
         multiplicity = g.edge_multiplicity if m and g.edge_multiplicity is not None else np.ones(g.n_edges, dtype=np.int64)
         keep = (local_position[g.edge_dst] >= 0) & (multiplicity > 0)
         g.cache[key] = {
-            "reps": np.flatnonzero(is_rep[atoms]), "node_rep": node_rep[atoms], "wigner": [w[atoms] for w in wigner],
+            "reps": reps_k, "node_rep": node_rep[atoms], "wigner": [w[atoms] for w in wigner],
             "sign": sign[atoms], "edge_src": g.edge_src[keep], "edge_dst": local_position[g.edge_dst[keep]],
             "edge_vec": g.edge_vec[keep], "edge_weight": multiplicity[keep].astype(np.float64),
             "site_projectors": {key_lp: value[reps] for key_lp, value in projectors.items()},
         }
+
+
+def fill_caches(graphs: list[CrystalGraph], irreps: o3.Irreps | None = None, ttype: TensorType | None = None,
+                orbit_lmax: int | None = None) -> None:
+    """Cache on the graphs everything ``collate`` (or ``snap``) reads for these arguments: the
+    Reynolds projectors for ``ttype``, the orbit data up to ``orbit_lmax`` and the averaged Wigner
+    matrices for ``irreps``, each computed for all the graphs lacking it in one call (the
+    rotations' Wigner matrices once, up to the higher l)."""
+    if orbit_lmax is not None or irreps is not None:
+        fill_rotation_cache(graphs, max(orbit_lmax or 0, irreps.lmax if irreps is not None else 0))
+    if ttype is not None:
+        fill_constraints_cache(graphs, ttype)
+    if orbit_lmax is not None:
+        fill_orbit_cache(graphs, orbit_lmax)
+    if irreps is not None:
+        fill_wigner_cache(graphs, irreps)
 
 
 def collate(graphs: list[CrystalGraph], irreps: o3.Irreps | None = None, ttype: TensorType | None = None,
@@ -264,14 +257,13 @@ def collate(graphs: list[CrystalGraph], irreps: o3.Irreps | None = None, ttype: 
     cat = np.concatenate
     as_int = functools.partial(torch.as_tensor, device=device)
     orbits = None
-    if orbit_lmax is not None or irreps is not None:  # one Wigner computation for the whole batch
-        fill_rotation_cache(graphs, max(orbit_lmax or 0, irreps.lmax if irreps is not None else 0))
+    have_rotations = all(g.rotations is not None for g in graphs)
+    fill_caches(graphs, irreps if have_rotations else None, ttype if have_rotations else None, orbit_lmax)
     if orbit_lmax is None:
         src = cat([g.edge_src + o for g, o in zip(graphs, offsets)])
         dst = cat([g.edge_dst + o for g, o in zip(graphs, offsets)])
         vec = cat([g.edge_vec for g in graphs])
     else:
-        fill_orbit_cache(graphs, orbit_lmax)
         per_graph = [g.cache[("orbits", orbit_lmax)] for g in graphs]
         rep_offsets = np.concatenate(([0], np.cumsum([len(p["reps"]) for p in per_graph])[:-1]))
         src = cat([p["edge_src"] + o for p, o in zip(per_graph, offsets)])
@@ -298,9 +290,7 @@ def collate(graphs: list[CrystalGraph], irreps: o3.Irreps | None = None, ttype: 
         n_graphs=len(graphs),
         orbits=orbits,
     )
-    have_rotations = all(g.rotations is not None for g in graphs)
     if irreps is not None and have_rotations:
-        fill_wigner_cache(graphs, irreps)
         cache_key = _wigner_key(irreps)
         per_graph = [g.cache[cache_key] for g in graphs]
         batch.feature_projectors = {
@@ -308,7 +298,6 @@ def collate(graphs: list[CrystalGraph], irreps: o3.Irreps | None = None, ttype: 
             for key in per_graph[0]
         }
     if ttype is not None and have_rotations:
-        fill_constraints_cache(graphs, ttype)
         cache_key = ("constraints", ttype.name)
         projectors = np.stack([g.cache[cache_key].projector for g in graphs])
         batch.output_projector = torch.as_tensor(projectors, dtype=dtype, device=device)

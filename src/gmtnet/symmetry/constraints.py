@@ -15,10 +15,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
+from typing import NamedTuple
 
 import numpy as np
 
 from gmtnet.tensors.tensor_type import TensorType
+from gmtnet.tensors.transform import kron_powers
 from gmtnet.tensors.voigt import voigt_index
 
 _ROW_TOL = 1e-8
@@ -27,15 +29,6 @@ _ROW_TOL = 1e-8
 def reynolds_projector(rotations: np.ndarray, ttype: TensorType) -> np.ndarray:
     """(3^n, 3^n) float64 projector onto tensors of ``ttype`` invariant under ``rotations``."""
     return reynolds_projectors([rotations], ttype)[0]
-
-
-def _kron_powers(rots: np.ndarray, k: int) -> np.ndarray:
-    """(n, 3^k, 3^k): R kron ... kron R (k factors) of each of ``rots`` (n, 3, 3)."""
-    n = len(rots)
-    m = np.ones((n, 1, 1))
-    for _ in range(k):
-        m = (m[:, :, None, :, None] * rots[:, None, :, None, :]).reshape(n, m.shape[1] * 3, m.shape[2] * 3)
-    return m
 
 
 def reynolds_projectors(rotation_sets: list[np.ndarray], ttype: TensorType) -> list[np.ndarray]:
@@ -53,11 +46,11 @@ def reynolds_projectors(rotation_sets: list[np.ndarray], ttype: TensorType) -> l
     k1 = ttype.order - k2
     d1, d2 = 3**k1, 3**k2
     rots = np.concatenate(sets)
-    first = _kron_powers(rots, k1)
+    first = kron_powers(rots, k1)
     if ttype.axial:
         first = first * np.linalg.det(rots)[:, None, None]
     first = first.reshape(len(rots), d1 * d1)
-    second = _kron_powers(rots, k2).reshape(len(rots), d2 * d2)
+    second = kron_powers(rots, k2).reshape(len(rots), d2 * d2)
     symmetrizer = ttype.index_symmetrizer
     out = []
     start = 0
@@ -141,21 +134,21 @@ class SymmetryConstraints:
 
     @cached_property
     def _pattern(self) -> tuple[list[int], list[list[tuple[int, int]]]]:
-        zeros, groups, _ = self._pattern_arrays
-        return zeros.tolist(), [list(zip(c.tolist(), s.tolist())) for c, s in groups]
+        p = self._pattern_arrays
+        cuts = np.flatnonzero(np.diff(p.group)) + 1
+        groups = [list(zip(m.tolist(), g.tolist())) for m, g in zip(np.split(p.members, cuts), np.split(p.signs, cuts))]
+        return p.zeros.tolist(), groups if len(p.members) else []
 
     @cached_property
-    def _pattern_arrays(self):
-        """(zero components (z,), [(members (m,), signs (m,)) per group], (members, signs, group)
-        of all groups concatenated group by group): zero components have a vanishing projector
-        row, and a group's members have rows equal (sign +1) or opposite (-1) to its first's."""
+    def _pattern_arrays(self) -> "_Pattern":
         return _patterns([self])[0]
 
     @cached_property
     def _snap_plan(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Index arrays of ``project``'s snapping: for every (group member, sign) the flat index
         of its representative and its group; for every tensor entry of a member its group and sign."""
-        return _snap_plan_of(self.ttype, *self._pattern_arrays[2])
+        p = self._pattern_arrays
+        return _snap_plan_of(self.ttype, p.members, p.signs, p.group)
 
     @property
     def zero_components(self) -> list[tuple[int, ...]]:
@@ -229,25 +222,29 @@ class SymmetryConstraints:
         flat = t.reshape(*batch, -1) @ self.projector.T
         if not exact:
             return flat.reshape(*batch, *self.ttype.shape)
-        out = np.zeros_like(flat)  # forced-zero components stay exactly 0.0
-        reps, rep_signs, rep_groups, entries, entry_groups, entry_signs = self._snap_plan
-        n_groups = len(self._pattern_arrays[1])
-        if n_groups:
-            # each group's value: the mean of its members' signed projected values (one number per
-            # group, so members equal or opposite bit for bit), written to every entry of the group
-            sizes = np.bincount(rep_groups, minlength=n_groups)  # members are listed group by group
-            starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
-            values = np.add.reduceat(flat[..., reps] * rep_signs, starts, axis=-1) / sizes
-            out[..., entries] = values[..., entry_groups] * entry_signs
-        return out.reshape(*batch, *self.ttype.shape)
+        return _snap(flat, self._snap_plan, self._pattern_arrays.n_groups).reshape(*batch, *self.ttype.shape)
+
+
+class _Pattern(NamedTuple):
+    """A crystal's forced pattern for one tensor type, by component index (``_components``).
+
+    zeros: (z,) components forced to zero. members, signs, group: (m,) the components of the
+    equality groups listed group by group, each with its sign relative to its group's first member
+    and its group's index; n_groups: how many groups (a group of one is a free component)."""
+
+    zeros: np.ndarray
+    members: np.ndarray
+    signs: np.ndarray
+    group: np.ndarray
+    n_groups: int
 
 
 _PATTERN_BLOCK = 16  # crystals whose projector rows are compared at once in _patterns
 
 
-def _patterns(constraints: list[SymmetryConstraints]) -> list[tuple]:
-    """``_pattern_arrays`` of each constraint (all of one tensor type), the row comparisons of
-    several crystals done together."""
+def _patterns(constraints: list[SymmetryConstraints]) -> list[_Pattern]:
+    """The _Pattern of each constraint (all of one tensor type), the row comparisons of several
+    crystals done together."""
     out = []
     reps = _component_arrays(constraints[0].ttype)[0] if constraints else None
     for lo in range(0, len(constraints), _PATTERN_BLOCK):
@@ -260,27 +257,29 @@ def _patterns(constraints: list[SymmetryConstraints]) -> list[tuple]:
     return out
 
 
-def _greedy_groups(zero: np.ndarray, same: list, opposite: list) -> tuple:
-    """One crystal's pattern from its row comparisons (``_pattern_arrays``): in component order,
-    a component joins the first group whose first member's row it equals (+1) or opposes (-1),
-    else starts a group (a plain loop over Python lists)."""
+def _greedy_groups(zero: np.ndarray, same: list, opposite: list) -> _Pattern:
+    """One crystal's pattern from its row comparisons: in component order, a component joins the
+    first group whose first member's row it equals (+1) or opposes (-1), else starts a group (a
+    plain loop over Python lists)."""
     firsts: list[int] = []
-    member_list: list[list[int]] = []
-    sign_list: list[list[int]] = []
+    members: list[int] = []
+    signs: list[int] = []
+    groups: list[int] = []
     for c in np.flatnonzero(~zero).tolist():
         for g, ref in enumerate(firsts):
             if same[c][ref] or opposite[c][ref]:
-                member_list[g].append(c)
-                sign_list[g].append(1 if same[c][ref] else -1)
+                members.append(c)
+                signs.append(1 if same[c][ref] else -1)
+                groups.append(g)
                 break
         else:
+            members.append(c)
+            signs.append(1)
+            groups.append(len(firsts))
             firsts.append(c)
-            member_list.append([c])
-            sign_list.append([1])
-    groups = [(np.array(m, dtype=np.int64), np.array(s, dtype=np.int64)) for m, s in zip(member_list, sign_list)]
-    flat = lambda parts: np.array([x for part in parts for x in part], dtype=np.int64)  # noqa: E731
-    group_of = np.repeat(np.arange(len(groups), dtype=np.int64), [len(m) for m in member_list])
-    return np.flatnonzero(zero), groups, (flat(member_list), flat(sign_list), group_of)
+    order = np.argsort(groups, kind="stable")  # group by group, members ascending within each
+    as_int = lambda x: np.asarray(x, dtype=np.int64)[order]  # noqa: E731
+    return _Pattern(np.flatnonzero(zero), as_int(members), as_int(signs), as_int(groups), len(firsts))
 
 
 def _snap_plan_of(ttype: TensorType, members: np.ndarray, signs: np.ndarray, groups: np.ndarray,
@@ -295,6 +294,20 @@ def _snap_plan_of(ttype: TensorType, members: np.ndarray, signs: np.ndarray, gro
     position = first + within
     return (reps_all[members] + offsets, signs.astype(float), groups, flat_members[position] + np.repeat(offsets, counts),
             np.repeat(groups, counts), np.repeat(signs, counts) * flat_signs[position])
+
+
+def _snap(flat: np.ndarray, plan: tuple, n_groups: int) -> np.ndarray:
+    """Projected flat tensors (..., D) snapped with a ``_snap_plan`` over the last axis: forced
+    zeros exactly 0.0, and each group's value the mean of its members' signed values (one number
+    per group, so members equal or opposite bit for bit) written to every entry of the group."""
+    reps, rep_signs, rep_groups, entries, entry_groups, entry_signs = plan
+    out = np.zeros_like(flat)
+    if n_groups:
+        sizes = np.bincount(rep_groups, minlength=n_groups)  # members are listed group by group
+        starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+        values = np.add.reduceat(flat[..., reps] * rep_signs, starts, axis=-1) / sizes
+        out[..., entries] = values[..., entry_groups] * entry_signs
+    return out
 
 
 def project_each(constraints: list[SymmetryConstraints], tensors: np.ndarray) -> np.ndarray:
@@ -315,19 +328,10 @@ def project_each(constraints: list[SymmetryConstraints], tensors: np.ndarray) ->
     for c, pattern in zip(todo, _patterns(todo)):
         c.__dict__["_pattern_arrays"] = pattern
     patterns = [c._pattern_arrays for c in constraints]
-    n_groups = np.array([len(p[1]) for p in patterns])
-    n_members = [len(p[2][0]) for p in patterns]
+    n_groups = np.array([p.n_groups for p in patterns])
+    n_members = [len(p.members) for p in patterns]
     cat = np.concatenate
-    members = cat([p[2][0] for p in patterns])
-    signs = cat([p[2][1] for p in patterns])
-    groups = cat([p[2][2] for p in patterns]) + np.repeat(np.cumsum(n_groups) - n_groups, n_members)
-    reps, rep_signs, rep_groups, entries, entry_groups, entry_signs = _snap_plan_of(
-        ttype, members, signs, groups, np.repeat(dim * np.arange(b), n_members))
-    out = np.zeros(b * dim)
-    total = int(n_groups.sum())
-    if total:
-        sizes = np.bincount(rep_groups, minlength=total)
-        starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
-        values = np.add.reduceat(flat[reps] * rep_signs, starts) / sizes
-        out[entries] = values[entry_groups] * entry_signs
-    return out.reshape(b, *ttype.shape)
+    groups = cat([p.group for p in patterns]) + np.repeat(np.cumsum(n_groups) - n_groups, n_members)
+    plan = _snap_plan_of(ttype, cat([p.members for p in patterns]), cat([p.signs for p in patterns]), groups,
+                         np.repeat(dim * np.arange(b), n_members))
+    return _snap(flat, plan, int(n_groups.sum())).reshape(b, *ttype.shape)

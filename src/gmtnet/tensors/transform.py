@@ -55,13 +55,20 @@ def tensor_action_matrix(rotation: np.ndarray, ttype: TensorType) -> np.ndarray:
     return m
 
 
-def group_action_matrices(rotations: np.ndarray, ttype: TensorType) -> np.ndarray:
-    """(n_r, 3^n, 3^n): tensor_action_matrix of every rotation in (n_r, 3, 3), in one batch."""
+def kron_powers(rotations: np.ndarray, k: int) -> np.ndarray:
+    """(n, 3^k, 3^k): R kron ... kron R (k factors) of each of ``rotations`` (n, 3, 3)."""
     rots = np.asarray(rotations, dtype=float).reshape(-1, 3, 3)
     n = len(rots)
     m = np.ones((n, 1, 1))
-    for _ in range(ttype.order):
-        m = np.einsum("aij,akl->aikjl", m, rots).reshape(n, m.shape[1] * 3, m.shape[2] * 3)
+    for _ in range(k):
+        m = (m[:, :, None, :, None] * rots[:, None, :, None, :]).reshape(n, m.shape[1] * 3, m.shape[2] * 3)
+    return m
+
+
+def group_action_matrices(rotations: np.ndarray, ttype: TensorType) -> np.ndarray:
+    """(n_r, 3^n, 3^n): tensor_action_matrix of every rotation in (n_r, 3, 3), in one batch."""
+    rots = np.asarray(rotations, dtype=float).reshape(-1, 3, 3)
+    m = kron_powers(rots, ttype.order)
     if ttype.axial:
         m = m * np.linalg.det(rots)[:, None, None]
     return m
