@@ -41,6 +41,12 @@ def test_fused_edge_product_equals_e3nn(lmax_in, lmax_sh, lmax_out, mul, seed):
         summed = torch.zeros(n, ref.shape[1], dtype=ref.dtype).index_add_(0, dst, ref)
         out = fused(x1, x2, w, dst=dst, n_out=n)
         assert torch.allclose(out, summed, atol=1e-12)
+        with torch.no_grad():  # the in-place weighting used without autograd
+            assert torch.allclose(fused(x1, x2, w, dst=dst, n_out=n), summed, atol=1e-12)
+        ordered = w[:, fused.weight_order]  # weights already in the kernel's order
+        assert torch.allclose(fused(x1, x2, ordered, dst=dst, n_out=n, ordered=True), summed, atol=1e-12)
+        empty = fused(x1[:0], x2[:0], w[:0], dst=dst[:0], n_out=n)
+        assert empty.shape == summed.shape and not empty.any()
         probe = torch.randn(out.shape, generator=g)
         grads = torch.autograd.grad((out * probe).sum(), (x1, w))
         grads_ref = torch.autograd.grad((summed * probe).sum(), (x1, w))

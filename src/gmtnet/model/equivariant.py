@@ -74,12 +74,18 @@ class EquivariantLayer(nn.Module):
         ``dst`` centres), each edge stands for its class (weights times class size; the product is
         linear in them) and the sum is projected onto the site group's invariants."""
         g = self.linear_in(f) if self.linear_in is not None else f
-        weights = self.radial(edge_feats)  # [E, weight_numel]
+        if self.fused_tp is not None:
+            # the radial network's last layer emits the weights in the kernel's order (its rows
+            # permuted: a gather of (weights, hidden) parameters instead of (E, weights) activations)
+            last, order = self.radial[-1], self.fused_tp.weight_order
+            weights = nn.functional.linear(self.radial[:-1](edge_feats), last.weight[order], last.bias[order])
+        else:
+            weights = self.radial(edge_feats)  # [E, weight_numel]
         if orbits is not None:
             g = orbits.expand(g, self.irreps_msg)
             weights = weights * orbits.edge_weight[:, None]
         if self.fused_tp is not None:
-            agg = self.fused_tp(g[src], edge_sh, weights, dst=dst, n_out=f.shape[0])  # [N, mid]
+            agg = self.fused_tp(g[src], edge_sh, weights, dst=dst, n_out=f.shape[0], ordered=True)  # [N, mid]
         else:
             msg = self.tp(g[src], edge_sh, weights)  # [E, mid]
             agg = torch.zeros(f.shape[0], msg.shape[1], dtype=msg.dtype, device=msg.device).index_add_(0, dst, msg)
