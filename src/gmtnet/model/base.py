@@ -52,11 +52,12 @@ class TensorModel(nn.Module):
         worker."""
         self.prepare_graphs([graph])
 
-    def prepare_graphs(self, graphs: list[CrystalGraph]) -> None:
-        """``prepare_graph`` for many graphs, the per-crystal matrices of all computed together."""
+    def prepare_graphs(self, graphs: list[CrystalGraph], orbits: bool = True) -> None:
+        """``prepare_graph`` for many graphs, the per-crystal matrices of all computed together
+        (``orbits=False``: without the orbit data)."""
         from gmtnet.model.batch import fill_caches
 
-        fill_caches(graphs, self.feature_irreps, self.ttype, self.orbit_lmax)
+        fill_caches(graphs, self.feature_irreps, self.ttype, self.orbit_lmax if orbits else None)
 
     def collate(self, graphs: list[CrystalGraph], orbits: bool = False) -> GraphBatch:
         """A batch for this model; with ``orbits`` (and a model that supports it) grouped by orbit."""
@@ -78,6 +79,9 @@ class TensorModel(nn.Module):
         was_training = self.training
         self.eval()
         try:
+            # the point-group data of many graphs in one call (not one per batch)
+            for start in range(0, len(graphs), 16 * batch_size):
+                self.prepare_graphs(graphs[start:start + 16 * batch_size], orbits=orbits)
             out = []
             for start in range(0, len(graphs), batch_size):
                 chunk = graphs[start:start + batch_size]

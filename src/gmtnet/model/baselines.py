@@ -122,11 +122,12 @@ class MEGNet(_Baseline):
     def raw_tensor(self, batch: GraphBatch) -> torch.Tensor:
         v = self.node_in(batch.node_features)
         e = self.edge_in(self.rbf(batch.edge_vec.norm(dim=1)))
-        edge_graph = batch.node_graph[batch.edge_dst]
+        edge_graph = batch.node_graph.index_select(0, batch.edge_dst)
         u = torch.zeros(batch.n_graphs, v.shape[1], dtype=v.dtype, device=v.device)
         for fe, fv, fu in zip(self.edge_updates, self.node_updates, self.global_updates):
-            e = e + fe(torch.cat([v[batch.edge_src], v[batch.edge_dst], e, u[edge_graph]], dim=1))
-            v = v + fv(torch.cat([v, scatter_mean(e, batch.edge_dst, v.shape[0]), u[batch.node_graph]], dim=1))
+            e = e + fe(torch.cat([v.index_select(0, batch.edge_src), v.index_select(0, batch.edge_dst), e,
+                                  u.index_select(0, edge_graph)], dim=1))
+            v = v + fv(torch.cat([v, scatter_mean(e, batch.edge_dst, v.shape[0]), u.index_select(0, batch.node_graph)], dim=1))
             u = u + fu(torch.cat([u, scatter_mean(v, batch.node_graph, batch.n_graphs),
                                   scatter_mean(e, edge_graph, batch.n_graphs)], dim=1))
         pooled = torch.cat([scatter_mean(v, batch.node_graph, batch.n_graphs),
@@ -217,7 +218,7 @@ class ETGNN(_Baseline):
         unit = batch.edge_vec / lengths[:, None]
         rbf = self.rbf(lengths)
         h = self.node_in(batch.node_features)
-        m = self.edge_in(torch.cat([h[batch.edge_src], h[batch.edge_dst], rbf], dim=1))  # [E, d]
+        m = self.edge_in(torch.cat([h.index_select(0, batch.edge_src), h.index_select(0, batch.edge_dst), rbf], dim=1))  # [E, d]
         t_in, t_out = self.triplets(batch)
         # angle at j between j->k (= -v_in) and j->i (= v_out)
         cos = (-(unit[t_in] * unit[t_out]).sum(1)).clamp(-1, 1)

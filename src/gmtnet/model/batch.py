@@ -70,7 +70,7 @@ class OrbitBatch:
     def expand(self, x: torch.Tensor, irreps: o3.Irreps) -> torch.Tensor:
         """(N, irreps.dim) features of every atom from its representative's (M, irreps.dim):
         x_j = D^(l,p)(R_j) x_rep(j) per irrep block, with D^(l,p)(R) = p^k D^l(det(R) R)."""
-        x = x[self.node_rep]
+        x = x.index_select(0, self.node_rep)
         n, blocks = x.shape[0], []
         for (mul, ir), sl in zip(irreps, irreps.slices()):
             block = x[:, sl]
@@ -282,7 +282,7 @@ def collate(graphs: list[CrystalGraph], irreps: o3.Irreps | None = None, ttype: 
                                                   device=device) for key in per_graph[0]["site_projectors"]},
         )
     batch = GraphBatch(
-        node_features=torch.as_tensor(cat([atom_features(g.atomic_numbers) for g in graphs]), dtype=dtype, device=device),
+        node_features=torch.as_tensor(atom_features(cat([g.atomic_numbers for g in graphs])), dtype=dtype, device=device),
         edge_src=as_int(src),
         edge_dst=as_int(dst),
         edge_vec=torch.as_tensor(vec, dtype=dtype, device=device),

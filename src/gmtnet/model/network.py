@@ -75,12 +75,12 @@ class GMTNet(TensorModel):
             edge_mult = orbits.edge_weight
             if self.training:
                 node_weight = orbits.rep_weight
-                edge_weight = node_weight[batch.edge_dst] * edge_mult
-        nodes = batch.node_features if orbits is None else batch.node_features[orbits.rep_nodes]
+                edge_weight = node_weight.index_select(0, batch.edge_dst) * edge_mult
+        nodes = batch.node_features if orbits is None else batch.node_features.index_select(0, orbits.rep_nodes)
         f = self.atom_embedding(nodes)  # [N or M, node_dim]
         lengths = batch.edge_vec.norm(dim=1)
         f_edge = self.edge_embedding(lengths)  # [E, edge_dim]
-        src_invariant = batch.edge_src if orbits is None else orbits.node_rep[batch.edge_src]
+        src_invariant = batch.edge_src if orbits is None else orbits.node_rep.index_select(0, batch.edge_src)
         for layer in self.invariant_layers:
             f = layer(f, f_edge, src_invariant, batch.edge_dst, node_weight, edge_weight, edge_mult)
         sh = o3.spherical_harmonics(self.irreps_sh, batch.edge_vec, normalize=True, normalization="component")
