@@ -107,7 +107,7 @@ def test_models_with_fused_and_e3nn_kernels_agree(crystals, task):
 @pytest.mark.skipif(not (shutil.which("c++") or shutil.which("g++")), reason="torch.compile on CPU needs a C++ compiler")
 def test_compiled_kernels_compute_the_same_values_and_gradients(crystals):
     """``compile_kernels`` (torch.compile of the invariant layers and fused tensor products) against eager,
-    float64, on two batches of different sizes (dynamic shapes): outputs and gradients."""
+    float64, on two batches of different sizes (dynamic shapes): outputs and gradients, and predictions."""
     small = dict(node_dim=16, edge_dim=16, rbf_bins=64, mul_scalars=4, mul_vectors=2, radial_hidden=8,
                  dtype="float64", inner_lmax=2, message_mul=2, n_invariant=1, n_equivariant=2)
     eager = build_model("piezoelectric", **small)
@@ -117,6 +117,9 @@ def test_compiled_kernels_compute_the_same_values_and_gradients(crystals):
     batches = [[eager.graph(crystals[n]) for n in names]
                for names in (("rutile_TiO2", "triclinic_1", "wurtzite_ZnO"), ("alpha_quartz", "monoclinic_2"))]
     _assert_same_values_and_gradients(eager, compiled, batches, atol=1e-12)
+    # prediction runs without autograd, where the fused product weights its terms in place
+    graphs = [g for batch in batches for g in batch]
+    np.testing.assert_allclose(compiled.predict_graphs(graphs), eager.predict_graphs(graphs), rtol=1e-9, atol=1e-12)
 
 
 @settings(max_examples=15, deadline=None)
