@@ -20,7 +20,6 @@ have untrained weights. Writes benchmarks/results/paired-ab-<label>.{json,md}.
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import statistics
 import sys
@@ -29,7 +28,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-TASKS = ("dielectric", "piezoelectric", "elastic")
+from speed import TASKS, _fresh  # noqa: E402  (graph copies without cached point-group data)
+
+
+def _gmtnet_modules() -> dict:
+    """The loaded gmtnet package and its submodules, by name."""
+    return {k: v for k, v in sys.modules.items() if k == "gmtnet" or k.startswith("gmtnet.")}
 
 
 class _Versions:
@@ -44,9 +48,10 @@ class _Versions:
     def use(self, name: str) -> None:
         if self.active == name:
             return
+        loaded = _gmtnet_modules()
         if self.active is not None:
-            self.modules[self.active] = {k: v for k, v in sys.modules.items() if k == "gmtnet" or k.startswith("gmtnet.")}
-        for k in [k for k in sys.modules if k == "gmtnet" or k.startswith("gmtnet.")]:
+            self.modules[self.active] = loaded
+        for k in loaded:
             del sys.modules[k]
         sys.modules.update(self.modules[name])
         if self.old_src in sys.path:
@@ -60,15 +65,6 @@ class _Versions:
             self.use(name)
             return fn(*args)
         return call
-
-
-def _fresh(graphs):
-    out = []
-    for g in graphs:
-        h = copy.copy(g)
-        h.cache = {}
-        out.append(h)
-    return out
 
 
 def _alternate(runs: dict, rounds: int) -> dict:

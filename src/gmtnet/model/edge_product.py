@@ -23,9 +23,27 @@ parities matters on CPU: a batched product of 16 channels is 2-3x faster than tw
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 from e3nn import o3
 from torch import nn
+
+
+class _Group(NamedTuple):
+    """Input blocks sharing one batched product: their l (d = 2l+1), [(block, mul)], T stacked
+    channels, W output components, and the couplings as segments of equal output dimension:
+    (n couplings, dim) each, with the split sizes of the product (n * dim rows) and of the
+    weights (n), and the number of couplings, derived once."""
+
+    l: int
+    members: list[tuple[int, int]]
+    channels: int
+    width: int
+    segments: list[tuple[int, int]]
+    segment_rows: list[int]
+    segment_couplings: list[int]
+    n_couplings: int
 
 
 class FusedEdgeTensorProduct(nn.Module):
@@ -49,8 +67,7 @@ class FusedEdgeTensorProduct(nn.Module):
         self.split_sizes = [mul * ir.dim for mul, ir in tp.irreps_in1]
         source = [-1] * tp.irreps_out.dim  # output column -> column of the concatenated group sums
         scale = [0.0] * tp.irreps_out.dim  # output column -> its path weight
-        # groups: (l, [(input block, mul)], T channels, W columns, [(n couplings, dim)] per output dim)
-        self.groups: list[tuple[int, list[tuple[int, int]], int, int, list[tuple[int, int]]]] = []
+        self.groups: list[_Group] = []
         offset, weight_order = 0, []
         # blocks of equal l with the same couplings (Y irrep, output l) are one group: parity twins
         # of the hidden layers; where the layer keeps one parity only, twins couple differently
@@ -96,7 +113,8 @@ class FusedEdgeTensorProduct(nn.Module):
                         scale[start + u * d + m] = i.path_weight
             self.register_buffer(f"coupling_{g}", coupling.reshape(tp.irreps_in2.dim, d1 * width), persistent=False)
             weight_order.append(weight_index.flatten())
-            self.groups.append((l1, [(b, tp.irreps_in1[b].mul) for b in members], total, width, segments))
+            self.groups.append(_Group(l1, [(b, tp.irreps_in1[b].mul) for b in members], total, width, segments,
+                                      [n * d for n, d in segments], [n for n, _ in segments], len(couplings)))
             offset += width * total
         if min(source) < 0:
             raise ValueError("every output irrep must be produced by exactly one path")
@@ -120,22 +138,21 @@ class FusedEdgeTensorProduct(nn.Module):
             weight = weight.index_select(1, self.weight_order)
         group_weights = torch.split(weight, self.weight_split, dim=1)
         sums = []
-        for g, ((l1, members, total, width, segments), w) in enumerate(zip(self.groups, group_weights)):
-            d1 = 2 * l1 + 1
-            xs = [parts[b].reshape(e, mul, d1) for b, mul in members]
+        for g, (group, w) in enumerate(zip(self.groups, group_weights)):
+            d1, total, width, segments = 2 * group.l + 1, group.channels, group.width, group.segments
+            xs = [parts[b].reshape(e, mul, d1) for b, mul in group.members]
             x = torch.cat(xs, dim=1) if len(xs) > 1 else xs[0]  # [E, T, d]
             m = (x2 @ getattr(self, f"coupling_{g}")).reshape(e, d1, width)  # [E, d, W]
             if d1 == 1:
                 product = m.reshape(e, width, 1) * x.reshape(e, 1, total)  # [E, W, T]
             else:
                 product = torch.bmm(m.transpose(1, 2), x.transpose(1, 2))  # [E, W, T]
-            n_couplings = sum(n for n, _ in segments)
-            w = w.reshape(e, n_couplings, 1, total)  # broadcast over each coupling's 2l3+1 rows
+            w = w.reshape(e, group.n_couplings, 1, total)  # broadcast over each coupling's 2l3+1 rows
             # couplings of equal dimension: one broadcast product; in place without autograd,
             # else split (not sliced: the backward is one concatenation, not a zero-filled
             # gradient per slice) and concatenated
-            pieces = torch.split(product, [n * d for n, d in segments], dim=1)
-            weights = torch.split(w, [n for n, _ in segments], dim=1)
+            pieces = torch.split(product, group.segment_rows, dim=1)
+            weights = torch.split(w, group.segment_couplings, dim=1)
             if torch.is_grad_enabled() and (product.requires_grad or w.requires_grad):
                 product = torch.cat([(p.reshape(e, n, d, total) * wp).reshape(e, n * d * total)
                                      for p, wp, (n, d) in zip(pieces, weights, segments)], dim=1)
