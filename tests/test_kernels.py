@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gmtnet.model import build_model
+from gmtnet.model.block_linear import BlockLinear
 from gmtnet.model.edge_product import FusedEdgeTensorProduct
 from gmtnet.model.embedding import EdgeEmbedding
 from gmtnet.model.equivariant import EquivariantLayer, hidden_irreps
@@ -60,6 +61,43 @@ def test_fused_edge_product_rejects_what_it_cannot_compute():
         FusedEdgeTensorProduct(tp)
 
 
+_IRREPS = ["0e", "0o", "1o", "1e", "2e", "2o", "3o"]
+
+
+@settings(max_examples=25, deadline=None)
+@given(ins=st.lists(st.tuples(st.integers(1, 4), st.sampled_from(_IRREPS)), min_size=1, max_size=6),
+       outs=st.lists(st.tuples(st.integers(1, 4), st.sampled_from(_IRREPS)), min_size=1, max_size=6),
+       scale=st.sampled_from([1.0, 0.0625]), seed=st.integers(0, 2**16))
+def test_block_linear_equals_e3nn_linear(ins, outs, scale, seed):
+    """BlockLinear (one product per l, matrices gathered from the weights) against o3.Linear on
+    unsorted irreps with repeats and outputs no input reaches: values and gradients in float64,
+    and its cached matrices (without autograd) follow in-place changes of the weights."""
+    with float64_default():
+        linear = o3.Linear(o3.Irreps(ins), o3.Irreps(outs))
+        block = BlockLinear(linear, input_scale=scale)
+        g = torch.Generator().manual_seed(seed)
+        with torch.no_grad():
+            linear.weight.copy_(torch.randn(linear.weight.shape, generator=g))
+        x = torch.randn(5, linear.irreps_in.dim, generator=g, requires_grad=True)
+        ref, out = linear(scale * x), block(x, linear.weight)
+        assert out.shape == ref.shape and torch.allclose(out, ref, rtol=0, atol=1e-13)
+        if ref.numel() and linear.weight.numel():
+            probe = torch.randn(ref.shape, generator=g)
+            grads = torch.autograd.grad((out * probe).sum(), (x, linear.weight))
+            grads_ref = torch.autograd.grad((ref * probe).sum(), (x, linear.weight))
+            for a, b in zip(grads, grads_ref):
+                assert torch.allclose(a, b, rtol=0, atol=1e-13)
+        with torch.no_grad():
+            assert torch.allclose(block(x, linear.weight), ref, rtol=0, atol=1e-13)  # fills the cache
+            linear.weight.mul_(-2.0)  # in place: the version counter moves on
+            assert torch.allclose(block(x, linear.weight), linear(scale * x), rtol=0, atol=1e-13)
+
+
+def test_block_linear_rejects_biases():
+    with pytest.raises(ValueError, match="biases"):
+        BlockLinear(o3.Linear("2x0e", "3x0e", biases=True))
+
+
 def test_invariant_layer_split_form_equals_its_equations():
     torch.manual_seed(0)
     with float64_default():
@@ -67,6 +105,30 @@ def test_invariant_layer_split_form_equals_its_equations():
         f, f_edge = torch.randn(7, 8), torch.randn(40, 6)
         src, dst = torch.randint(0, 7, (40,)), torch.randint(0, 7, (40,))
         assert torch.allclose(layer(f, f_edge, src, dst), layer.forward_reference(f, f_edge, src, dst), atol=1e-12)
+
+
+def test_invariant_layer_inference_form_equals_its_equations():
+    """In evaluation without autograd the layer runs composed maps, batch norm folded into q and
+    in-place steps: equal to its equations, and to its training-time form in evaluation, with
+    edge multiplicities, in float64; after a change of the weights too (the composed maps are kept)."""
+    torch.manual_seed(2)
+    with float64_default():
+        layer = InvariantLayer(8, 6)
+        with torch.no_grad():
+            for bn in (layer.bn_alpha, layer.bn_msg):
+                bn.running_mean.normal_(), bn.running_var.uniform_(0.5, 2.0), bn.weight.normal_(), bn.bias.normal_()
+        layer.eval()
+        f, f_edge = torch.randn(7, 8), torch.randn(40, 6)
+        src, dst = torch.randint(0, 7, (40,)), torch.randint(0, 7, (40,))
+        mult = torch.randint(1, 4, (40,)).double()
+        for _ in range(2):
+            general = layer(f, f_edge, src, dst, edge_mult=mult)  # autograd on: the general form
+            with torch.no_grad():
+                assert torch.allclose(layer(f, f_edge, src, dst), layer.forward_reference(f, f_edge, src, dst),
+                                      rtol=0, atol=1e-12)
+                assert torch.allclose(layer(f, f_edge, src, dst, edge_mult=mult), general, rtol=0, atol=1e-12)
+                layer.xi_v[2].weight.mul_(0.5)
+                layer.bn_alpha.running_mean.add_(0.3)
 
 
 @settings(max_examples=20, deadline=None)
@@ -77,6 +139,8 @@ def test_windowed_radial_basis_equals_the_full_expansion(lengths):
         emb = EdgeEmbedding(0.75, -4.0, 0.0, 512, 16)
         r = torch.tensor(lengths)
         assert torch.allclose(emb(r), emb.forward_reference(r), rtol=0, atol=1e-14)
+        with torch.no_grad():  # the in-place form used without autograd
+            assert torch.allclose(emb(r), emb.forward_reference(r), rtol=0, atol=1e-14)
 
 
 def _assert_same_values_and_gradients(a, b, graph_batches, atol: float) -> None:

@@ -59,11 +59,14 @@ class TensorModel(nn.Module):
 
         fill_caches(graphs, self.feature_irreps, self.ttype, self.orbit_lmax if orbits else None)
 
-    def collate(self, graphs: list[CrystalGraph], orbits: bool = False) -> GraphBatch:
-        """A batch for this model; with ``orbits`` (and a model that supports it) grouped by orbit."""
+    def collate(self, graphs: list[CrystalGraph], orbits: bool = False, cache_orbits: bool = True) -> GraphBatch:
+        """A batch for this model; with ``orbits`` (and a model that supports it) grouped by orbit,
+        the orbit data cached on the graphs (``cache_orbits=False``: computed for this batch
+        unless every graph has it cached; see ``batch.collate``)."""
         param = next(self.parameters())
         return collate(graphs, self.feature_irreps, self.ttype if self.projects_output else None,
-                       dtype=param.dtype, device=param.device, orbit_lmax=self.orbit_lmax if orbits else None)
+                       dtype=param.dtype, device=param.device, orbit_lmax=self.orbit_lmax if orbits else None,
+                       cache_orbits=cache_orbits)
 
     @torch.no_grad()
     def predict_graphs(self, graphs: list[CrystalGraph], batch_size: int = 64, snap: bool | None = None,
@@ -79,13 +82,14 @@ class TensorModel(nn.Module):
         was_training = self.training
         self.eval()
         try:
-            # the point-group data of many graphs in one call (not one per batch)
+            # the point-group data of many graphs in one call (not one per batch); the orbit data
+            # is computed per batch, straight into the batch (unless the graphs have it cached)
             for start in range(0, len(graphs), 16 * batch_size):
-                self.prepare_graphs(graphs[start:start + 16 * batch_size], orbits=orbits)
+                self.prepare_graphs(graphs[start:start + 16 * batch_size], orbits=False)
             out = []
             for start in range(0, len(graphs), batch_size):
                 chunk = graphs[start:start + batch_size]
-                t = self(self.collate(chunk, orbits=orbits)).double().cpu().numpy()
+                t = self(self.collate(chunk, orbits=orbits, cache_orbits=False)).double().cpu().numpy()
                 out.append(self.snap(chunk, t) if snap else t)
             return np.concatenate(out) if out else np.zeros((0, *self.ttype.shape))
         finally:

@@ -166,48 +166,47 @@ def _site_projector_keys(lmax: int) -> list[tuple[int, int]]:
     return [(l, p) for l in range(lmax + 1) for p in (1, -1) if (l, p) != (0, 1)]
 
 
-def fill_orbit_cache(graphs: list[CrystalGraph], lmax: int) -> None:
-    """Cache on each graph that lacks it its orbit data under ("orbits", lmax): representatives,
-    each atom's representative position, its orbit rotation's Wigner matrices up to ``lmax`` and
-    parity, one edge per edge class into each representative with the class sizes, and the site
-    projectors. A graph without an orbit map gets every atom as its own representative, with
-    trivial site groups. All graphs are computed together (their atoms, rotations and edges
-    concatenated); a graph's result does not depend on the others."""
-    key = ("orbits", lmax)
-    todo = [g for g in graphs if key not in g.cache]
-    if not todo:
-        return
-    mapped = [g.orbit_rep is not None for g in todo]
-    fill_rotation_cache([g for g, m in zip(todo, mapped) if m], lmax)
+def orbit_arrays(graphs: list[CrystalGraph], lmax: int) -> dict:
+    """The orbit data of graphs concatenated in order (as one batch), with batch indices:
+    "reps" (M,) atom index of each representative, "node_rep" (N,) each atom's representative
+    (index into reps), "wigner" [(N, 2l+1, 2l+1), l = 0..lmax] and "sign" (N,) of each atom's
+    orbit rotation, the kept edges (one per edge class into each representative: "edge_src" atom,
+    "edge_dst" representative, "edge_vec", "edge_weight" class size), "site_projectors"
+    {(l, p): (M, 2l+1, 2l+1)}, and per graph "n_atoms", "n_reps", "n_edges" (kept). A graph
+    without an orbit map gets every atom as its own representative, with trivial site groups.
+    A graph's rows do not depend on the others."""
+    mapped = [g.orbit_rep is not None for g in graphs]
+    fill_rotation_cache([g for g, m in zip(graphs, mapped) if m], lmax)
     cat = np.concatenate
-    sizes = np.array([g.n_atoms for g in todo])
+    sizes = np.array([g.n_atoms for g in graphs])
     atom_start = np.cumsum(sizes) - sizes
     # every mapped graph's rotations, then one identity for the atoms of unmapped graphs
-    n_rot = np.array([len(g.rotations) if m else 0 for g, m in zip(todo, mapped)])
+    n_rot = np.array([len(g.rotations) if m else 0 for g, m in zip(graphs, mapped)])
     rot_start, identity = np.cumsum(n_rot) - n_rot, int(n_rot.sum())
-    d = [cat([g.cache["rotation_wigner"][l] for g, m in zip(todo, mapped) if m] + [np.eye(2 * l + 1)[None]])
+    d = [cat([g.cache["rotation_wigner"][l] for g, m in zip(graphs, mapped) if m] + [np.eye(2 * l + 1)[None]])
          for l in range(lmax + 1)]
-    det_sign = cat([g.cache["rotation_sign"] for g, m in zip(todo, mapped) if m] + [np.ones(1)])
-    rep = cat([(g.orbit_rep if m else np.arange(g.n_atoms)) + a for g, m, a in zip(todo, mapped, atom_start)])
+    det_sign = cat([g.cache["rotation_sign"] for g, m in zip(graphs, mapped) if m] + [np.ones(1)])
+    rep = cat([(g.orbit_rep if m else np.arange(g.n_atoms)) + a for g, m, a in zip(graphs, mapped, atom_start)])
     rotation = cat([g.orbit_rotation + r if m else np.full(g.n_atoms, identity)
-                    for g, m, r in zip(todo, mapped, rot_start)])
+                    for g, m, r in zip(graphs, mapped, rot_start)])
     is_rep = rep == np.arange(len(rep))
-    n_reps = np.add.reduceat(is_rep.astype(np.int64), atom_start)
+    reps = np.flatnonzero(is_rep)
+    n_reps = np.bincount(np.repeat(np.arange(len(graphs)), sizes)[reps], minlength=len(graphs))
     rep_start = np.cumsum(n_reps) - n_reps
-    position = np.where(is_rep, np.cumsum(is_rep) - 1 - np.repeat(rep_start, sizes), -1)  # within its graph
+    position = np.cumsum(is_rep) - 1  # of a representative among all representatives
     # site projectors: each representative's site rotations (the identity where there is no site data)
-    local_reps = [np.flatnonzero(is_rep[a:a + g.n_atoms]) for g, a in zip(todo, atom_start)]
     pairs_rep, pairs_rot = [], []
-    for k, (g, m, reps_k) in enumerate(zip(todo, mapped, local_reps)):
+    for k, (g, m) in enumerate(zip(graphs, mapped)):
+        local = reps[rep_start[k]:rep_start[k] + n_reps[k]] - atom_start[k]
         if m and g.site_rotations is not None:
-            rows, cols = np.nonzero(g.site_rotations[reps_k])
+            rows, cols = np.nonzero(g.site_rotations[local])
             pairs_rep.append(rows + rep_start[k])
             pairs_rot.append(cols + rot_start[k])
         else:
-            pairs_rep.append(np.arange(len(reps_k)) + rep_start[k])
-            pairs_rot.append(np.full(len(reps_k), identity))
+            pairs_rep.append(np.arange(n_reps[k]) + rep_start[k])
+            pairs_rot.append(np.full(n_reps[k], identity))
     pairs_rep, pairs_rot = cat(pairs_rep), cat(pairs_rot)  # sorted by representative
-    counts = np.bincount(pairs_rep, minlength=int(n_reps.sum()))
+    counts = np.bincount(pairs_rep, minlength=len(reps))
     starts = np.cumsum(counts) - counts
     projectors = {}
     for l, p in _site_projector_keys(lmax):
@@ -215,21 +214,70 @@ def fill_orbit_cache(graphs: list[CrystalGraph], lmax: int) -> None:
         if p == -1:
             values = values * det_sign[pairs_rot][:, None, None]
         projectors[(l, p)] = np.add.reduceat(values, starts, axis=0) / counts[:, None, None]
-    wigner = [x[rotation] for x in d]
-    sign = det_sign[rotation]
-    node_rep = position[rep]
-    for k, (g, m, reps_k) in enumerate(zip(todo, mapped, local_reps)):
-        atoms = slice(atom_start[k], atom_start[k] + g.n_atoms)
-        reps = slice(rep_start[k], rep_start[k] + n_reps[k])
-        local_position = position[atoms]
-        multiplicity = g.edge_multiplicity if m and g.edge_multiplicity is not None else np.ones(g.n_edges, dtype=np.int64)
-        keep = (local_position[g.edge_dst] >= 0) & (multiplicity > 0)
+    # edges into representatives, one per class (multiplicity 0: a class's other members)
+    n_edges = np.array([g.n_edges for g in graphs])
+    src = cat([g.edge_src for g in graphs]) + np.repeat(atom_start, n_edges)
+    dst = cat([g.edge_dst for g in graphs]) + np.repeat(atom_start, n_edges)
+    multiplicity = cat([g.edge_multiplicity if m and g.edge_multiplicity is not None else np.ones(g.n_edges, dtype=np.int64)
+                        for g, m in zip(graphs, mapped)])
+    keep = is_rep[dst] & (multiplicity > 0)
+    return {
+        "reps": reps, "node_rep": position[rep], "wigner": [x[rotation] for x in d], "sign": det_sign[rotation],
+        "edge_src": src[keep], "edge_dst": position[dst[keep]], "edge_vec": cat([g.edge_vec for g in graphs])[keep],
+        "edge_weight": multiplicity[keep].astype(np.float64), "site_projectors": projectors,
+        "n_atoms": sizes, "n_reps": n_reps,
+        "n_edges": np.bincount(np.repeat(np.arange(len(graphs)), n_edges)[keep], minlength=len(graphs)),
+    }
+
+
+def fill_orbit_cache(graphs: list[CrystalGraph], lmax: int) -> None:
+    """Cache on each graph that lacks it its orbit data under ("orbits", lmax): ``orbit_arrays``
+    of the graph alone, with its own atom and representative indices. All graphs are computed
+    together, then split."""
+    key = ("orbits", lmax)
+    todo = [g for g in graphs if key not in g.cache]
+    if not todo:
+        return
+    arrays = orbit_arrays(todo, lmax)
+    bounds = {name: np.cumsum(arrays[name]) - arrays[name] for name in ("n_atoms", "n_reps", "n_edges")}
+    for k, g in enumerate(todo):
+        a0, r0, e0 = (int(bounds[name][k]) for name in ("n_atoms", "n_reps", "n_edges"))
+        atoms = slice(a0, a0 + int(arrays["n_atoms"][k]))
+        reps = slice(r0, r0 + int(arrays["n_reps"][k]))
+        edges = slice(e0, e0 + int(arrays["n_edges"][k]))
         g.cache[key] = {
-            "reps": reps_k, "node_rep": node_rep[atoms], "wigner": [w[atoms] for w in wigner],
-            "sign": sign[atoms], "edge_src": g.edge_src[keep], "edge_dst": local_position[g.edge_dst[keep]],
-            "edge_vec": g.edge_vec[keep], "edge_weight": multiplicity[keep].astype(np.float64),
-            "site_projectors": {key_lp: value[reps] for key_lp, value in projectors.items()},
+            "reps": arrays["reps"][reps] - a0, "node_rep": arrays["node_rep"][atoms] - r0,
+            "wigner": [w[atoms] for w in arrays["wigner"]], "sign": arrays["sign"][atoms],
+            "edge_src": arrays["edge_src"][edges] - a0, "edge_dst": arrays["edge_dst"][edges] - r0,
+            "edge_vec": arrays["edge_vec"][edges], "edge_weight": arrays["edge_weight"][edges],
+            "site_projectors": {key_lp: value[reps] for key_lp, value in arrays["site_projectors"].items()},
         }
+
+
+def _batch_orbit_arrays(graphs: list[CrystalGraph], lmax: int) -> dict:
+    """``orbit_arrays`` of a batch: from the graphs' caches where all have them (offsets added),
+    else computed for the batch directly (nothing cached)."""
+    key = ("orbits", lmax)
+    if not all(key in g.cache for g in graphs):
+        return orbit_arrays(graphs, lmax)
+    per_graph = [g.cache[key] for g in graphs]
+    cat = np.concatenate
+    sizes = np.array([g.n_atoms for g in graphs])
+    n_reps = np.array([len(p["reps"]) for p in per_graph])
+    n_edges = np.array([len(p["edge_src"]) for p in per_graph])
+    atom_offsets, rep_offsets = np.cumsum(sizes) - sizes, np.cumsum(n_reps) - n_reps
+    return {
+        "reps": cat([p["reps"] for p in per_graph]) + np.repeat(atom_offsets, n_reps),
+        "node_rep": cat([p["node_rep"] for p in per_graph]) + np.repeat(rep_offsets, sizes),
+        "wigner": [cat([p["wigner"][l] for p in per_graph]) for l in range(lmax + 1)],
+        "sign": cat([p["sign"] for p in per_graph]),
+        "edge_src": cat([p["edge_src"] for p in per_graph]) + np.repeat(atom_offsets, n_edges),
+        "edge_dst": cat([p["edge_dst"] for p in per_graph]) + np.repeat(rep_offsets, n_edges),
+        "edge_vec": cat([p["edge_vec"] for p in per_graph]),
+        "edge_weight": cat([p["edge_weight"] for p in per_graph]),
+        "site_projectors": {k: cat([p["site_projectors"][k] for p in per_graph]) for k in per_graph[0]["site_projectors"]},
+        "n_atoms": sizes, "n_reps": n_reps, "n_edges": n_edges,
+    }
 
 
 def fill_caches(graphs: list[CrystalGraph], irreps: o3.Irreps | None = None, ttype: TensorType | None = None,
@@ -249,37 +297,36 @@ def fill_caches(graphs: list[CrystalGraph], irreps: o3.Irreps | None = None, tty
 
 
 def collate(graphs: list[CrystalGraph], irreps: o3.Irreps | None = None, ttype: TensorType | None = None,
-            dtype=torch.float32, device=None, orbit_lmax: int | None = None) -> GraphBatch:
+            dtype=torch.float32, device=None, orbit_lmax: int | None = None, cache_orbits: bool = True) -> GraphBatch:
     """Batch graphs; with ``irreps`` / ``ttype`` also their point-group projectors (cached per graph);
-    with ``orbit_lmax`` grouped by orbit (``OrbitBatch``: one edge per edge class into each representative)."""
+    with ``orbit_lmax`` grouped by orbit (``OrbitBatch``: one edge per edge class into each
+    representative), the orbit data cached per graph, or with ``cache_orbits=False`` read from the
+    caches only where every graph has them and else computed for this batch alone (prediction)."""
     counts = [g.n_atoms for g in graphs]
     offsets = np.concatenate(([0], np.cumsum(counts)[:-1]))
     cat = np.concatenate
     as_int = functools.partial(torch.as_tensor, device=device)
     orbits = None
     have_rotations = all(g.rotations is not None for g in graphs)
-    fill_caches(graphs, irreps if have_rotations else None, ttype if have_rotations else None, orbit_lmax)
+    fill_caches(graphs, irreps if have_rotations else None, ttype if have_rotations else None,
+                orbit_lmax if cache_orbits else None)
     if orbit_lmax is None:
         src = cat([g.edge_src + o for g, o in zip(graphs, offsets)])
         dst = cat([g.edge_dst + o for g, o in zip(graphs, offsets)])
         vec = cat([g.edge_vec for g in graphs])
     else:
-        per_graph = [g.cache[("orbits", orbit_lmax)] for g in graphs]
-        rep_offsets = np.concatenate(([0], np.cumsum([len(p["reps"]) for p in per_graph])[:-1]))
-        src = cat([p["edge_src"] + o for p, o in zip(per_graph, offsets)])
-        dst = cat([p["edge_dst"] + o for p, o in zip(per_graph, rep_offsets)])
-        vec = cat([p["edge_vec"] for p in per_graph])
-        node_rep = cat([p["node_rep"] + o for p, o in zip(per_graph, rep_offsets)])
+        arrays = _batch_orbit_arrays(graphs, orbit_lmax)
+        src, dst, vec = arrays["edge_src"], arrays["edge_dst"], arrays["edge_vec"]
         orbits = OrbitBatch(
-            rep_nodes=as_int(cat([p["reps"] + o for p, o in zip(per_graph, offsets)])),
-            node_rep=as_int(node_rep),
-            rep_weight=torch.as_tensor(np.bincount(node_rep), dtype=dtype, device=device),
-            wigner=[torch.as_tensor(cat([p["wigner"][l] for p in per_graph]), dtype=dtype, device=device)
-                    for l in range(orbit_lmax + 1)],
-            parity_sign=torch.as_tensor(cat([p["sign"] for p in per_graph]), dtype=dtype, device=device),
-            edge_weight=torch.as_tensor(cat([p["edge_weight"] for p in per_graph]), dtype=dtype, device=device),
-            site_projectors={key: torch.as_tensor(cat([p["site_projectors"][key] for p in per_graph]), dtype=dtype,
-                                                  device=device) for key in per_graph[0]["site_projectors"]},
+            rep_nodes=as_int(arrays["reps"]),
+            node_rep=as_int(arrays["node_rep"]),
+            rep_weight=torch.as_tensor(np.bincount(arrays["node_rep"], minlength=len(arrays["reps"])), dtype=dtype,
+                                       device=device),
+            wigner=[torch.as_tensor(w, dtype=dtype, device=device) for w in arrays["wigner"]],
+            parity_sign=torch.as_tensor(arrays["sign"], dtype=dtype, device=device),
+            edge_weight=torch.as_tensor(arrays["edge_weight"], dtype=dtype, device=device),
+            site_projectors={key: torch.as_tensor(value, dtype=dtype, device=device)
+                             for key, value in arrays["site_projectors"].items()},
         )
     batch = GraphBatch(
         node_features=torch.as_tensor(atom_features(cat([g.atomic_numbers for g in graphs])), dtype=dtype, device=device),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -49,7 +51,11 @@ class EdgeEmbedding(nn.Module):
         x = -self.c / lengths  # [E]
         lo, hi = self._active_bins(x)
         log_basis = -self.rbf.gamma * (x[:, None] - self.rbf.centres[lo:hi]) ** 2  # [E, active bins]
-        basis = torch.exp(log_basis.clamp(min=self.min_log_basis)).masked_fill(log_basis < self.min_log_basis, 0.0)
+        negligible = log_basis < self.min_log_basis
+        if torch.is_grad_enabled():  # exp(-inf) = 0, with gradient 0
+            basis = log_basis.masked_fill(negligible, -math.inf).exp()
+        else:
+            basis = log_basis.masked_fill_(negligible, -math.inf).exp_()
         return nn.functional.softplus(nn.functional.linear(basis, self.linear.weight[:, lo:hi], self.linear.bias))
 
     def forward_reference(self, lengths: torch.Tensor) -> torch.Tensor:

@@ -44,8 +44,8 @@ class EnsembleModel(TensorModel):
         (see ``collate``), as members may need different point-group data."""
         return torch.stack([m(b) for m, b in zip(self.members, batches)]).mean(dim=0)
 
-    def collate(self, graphs: list[CrystalGraph], orbits: bool = False) -> list:
-        return [m.collate(graphs, orbits=orbits) for m in self.members]
+    def collate(self, graphs: list[CrystalGraph], orbits: bool = False, cache_orbits: bool = True) -> list:
+        return [m.collate(graphs, orbits=orbits, cache_orbits=cache_orbits) for m in self.members]
 
     def prepare_graph(self, graph: CrystalGraph) -> None:
         for m in self.members:
@@ -61,6 +61,10 @@ class EnsembleModel(TensorModel):
         a single model), then (with ``snap``, default ``config.snap_output``) projected and snapped
         in float64."""
         snap = self.config.snap_output if snap is None else snap
+        if orbits:  # cached once for all the members (they share the graph), not computed per member
+            for m in self.members:
+                for start in range(0, len(graphs), 16 * batch_size):
+                    m.prepare_graphs(graphs[start:start + 16 * batch_size])
         mean = np.mean([m.predict_graphs(graphs, batch_size, snap=False, orbits=orbits) for m in self.members], axis=0)
         return self.snap(graphs, mean) if snap else mean
 

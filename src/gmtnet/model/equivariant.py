@@ -14,6 +14,7 @@ from e3nn import nn as enn
 from e3nn import o3
 from torch import nn
 
+from gmtnet.model.block_linear import BlockLinear
 from gmtnet.model.edge_product import FusedEdgeTensorProduct
 
 
@@ -68,6 +69,19 @@ class EquivariantLayer(nn.Module):
         self.linear = o3.Linear(mid_sorted.simplify(), self.gate.irreps_in)
         self.self_connection = o3.Linear(self.irreps_in, self.irreps_out)
         self.norm = 1.0 / avg_neighbors
+        # with the fused kernel the linear maps also run as one product per l (same weights and
+        # function; the "e3nn" setting keeps every part e3nn's own, the reference)
+        # (the message sum's 1/avg_neighbors folded into the matrices of ``linear``)
+        self.block_linears = None if edge_product == "e3nn" else nn.ModuleDict(
+            {name: BlockLinear(getattr(self, name), self.norm if name == "linear" else 1.0)
+             for name in ("linear_in", "linear", "self_connection") if getattr(self, name) is not None})
+
+    def _linear(self, name: str, x: torch.Tensor) -> torch.Tensor:
+        """``getattr(self, name)(x)`` (``linear``: of ``x * self.norm``), by BlockLinear where there is one."""
+        linear = getattr(self, name)
+        if self.block_linears is None:
+            return linear(x * self.norm if name == "linear" else x)
+        return self.block_linears[name](x, linear.weight)
 
     def _init_fast_gate(self) -> None:
         """Index tensors for ``_gate``: e3nn's Gate is a fixed permutation of its input into
@@ -98,9 +112,9 @@ class EquivariantLayer(nn.Module):
     def forward(self, f, edge_sh, edge_feats, src, dst, orbits=None):
         """(n_centres, irreps_out.dim). With ``orbits`` (an OrbitBatch) the centres are its
         representatives: their features are expanded to every atom's (``src`` indexes atoms,
-        ``dst`` centres), each edge stands for its class (weights times class size; the product is
-        linear in them) and the sum is projected onto the site group's invariants."""
-        g = self.linear_in(f) if self.linear_in is not None else f
+        ``dst`` centres), each edge stands for its class (its Y times the class size; the product is
+        linear in Y) and the sum is projected onto the site group's invariants."""
+        g = self._linear("linear_in", f) if self.linear_in is not None else f
         if self.fused_tp is not None:
             # the radial network's last layer emits the weights in the kernel's order (its rows
             # permuted: a gather of (weights, hidden) parameters instead of (E, weights) activations)
@@ -110,13 +124,14 @@ class EquivariantLayer(nn.Module):
             weights = self.radial(edge_feats)  # [E, weight_numel]
         if orbits is not None:
             g = orbits.expand(g, self.irreps_msg)
-            weights = weights * orbits.edge_weight[:, None]
+            # the product is linear in the weights and in Y: scale Y (E x 16, not E x weights)
+            edge_sh = edge_sh * orbits.edge_weight[:, None]
         if self.fused_tp is not None:
             agg = self.fused_tp(g.index_select(0, src), edge_sh, weights, dst=dst, n_out=f.shape[0], ordered=True)  # [N, mid]
         else:
             msg = self.tp(g.index_select(0, src), edge_sh, weights)  # [E, mid]
             agg = torch.zeros(f.shape[0], msg.shape[1], dtype=msg.dtype, device=msg.device).index_add_(0, dst, msg)
-        x = self.linear(agg * self.norm)  # [N, gate.irreps_in]
+        x = self._linear("linear", agg)  # [N, gate.irreps_in] (the mean over avg_neighbors included)
         if orbits is not None:  # the linear map is equivariant, so it commutes with the projection
             x = orbits.project_sites(x, self.gate.irreps_in)
-        return self._gate(x) + self.self_connection(f)  # [N, irreps_out]
+        return self._gate(x) + self._linear("self_connection", f)  # [N, irreps_out]

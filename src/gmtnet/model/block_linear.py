@@ -1,0 +1,105 @@
+"""e3nn's equivariant ``o3.Linear`` evaluated as one matrix product per rotation order l.
+
+An ``o3.Linear`` without biases maps x (N, irreps_in.dim) to x @ D(w), with D linear in its
+weights w and block diagonal over l: an input column of order l only reaches output columns of
+the same l (and parity), through one weight times a path normalisation. e3nn's generated code
+runs a few operations per path (slice, reshape, einsum, concatenation); with the few hundred rows
+of a batch's atoms that overhead, not the arithmetic, is its cost on CPU (about 5x the
+product below, docs/performance.md). Here each l is one product x_l @ D_l, D_l
+(in columns of order l, out columns of order l) gathered from w with a fixed index and scale:
+
+    D_l = w[index_l] * scale_l        (scale 0 where no weight reaches: a parity mismatch, m != m')
+
+so the function, the gradients with respect to x and w, the parameters and the state dict are
+e3nn's (the index and scale are read off the module once, by evaluating it on the identity with
+weights 1 and 1, 2, 3, ...; the tests compare both in float64). Without autograd the gathered
+matrices are kept until the weights change (their version counter), as in evaluation.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from e3nn import o3
+from torch import nn
+
+from gmtnet.model.derived import DerivedCache
+
+
+class BlockLinear(nn.Module):
+    """Evaluates a given ``o3.Linear`` (``linear``, biases none): ``forward(x (N, irreps_in.dim),
+    weight) -> (N, irreps_out.dim)``, equal to ``linear(input_scale * x)`` for ``weight =
+    linear.weight``. It holds no parameters (its buffers are not saved); pass the Linear's own
+    weight at each call."""
+
+    def __init__(self, linear: o3.Linear, input_scale: float = 1.0):
+        super().__init__()
+        if linear.bias.numel() or not linear.internal_weights:
+            raise ValueError("BlockLinear supports o3.Linear with internal weights and no biases")
+        reference = copy.deepcopy(linear).to(torch.float64)
+        n_in, n_out, n_w = linear.irreps_in.dim, linear.irreps_out.dim, linear.weight.numel()
+        eye = torch.eye(n_in, dtype=torch.float64)
+        with torch.no_grad():
+            ones = reference(eye, weight=torch.ones(n_w, dtype=torch.float64))  # [in, out]: the scales
+            counted = reference(eye, weight=torch.arange(1, n_w + 1, dtype=torch.float64))
+        reached = ones != 0
+        index = torch.where(reached, (counted / torch.where(reached, ones, 1.0)).round() - 1, 0).long()
+        in_l = torch.cat([torch.full((mul * ir.dim,), ir.l) for mul, ir in linear.irreps_in]) if n_in else torch.zeros(0)
+        out_l = torch.cat([torch.full((mul * ir.dim,), ir.l) for mul, ir in linear.irreps_out]) if n_out else torch.zeros(0)
+        if reached.any() and bool((in_l[:, None] != out_l[None, :])[reached].any()):
+            raise ValueError("o3.Linear couples different l: not block diagonal")
+        self.blocks: list[tuple[int, int]] = []  # per l: (in columns, out columns)
+        in_order, out_order = [], []
+        for l in sorted(set(in_l.tolist()) & set(out_l.tolist())):
+            rows, cols = (in_l == l).nonzero().flatten(), (out_l == l).nonzero().flatten()
+            if not reached[rows][:, cols].any():  # e.g. only a parity the output lacks
+                continue
+            k = len(self.blocks)
+            self.register_buffer(f"index_{k}", index[rows][:, cols].reshape(-1), persistent=False)
+            self.register_buffer(f"scale_{k}", input_scale * ones[rows][:, cols].reshape(-1), persistent=False)
+            self.blocks.append((len(rows), len(cols)))
+            in_order.append(rows)
+            out_order.append(cols)
+        in_order = torch.cat(in_order) if in_order else torch.zeros(0, dtype=torch.long)
+        out_order = torch.cat(out_order) if out_order else torch.zeros(0, dtype=torch.long)
+        # the blocks' columns in l order: slices of x when that is x's own order, else one gather
+        self.in_sorted = bool(torch.equal(in_order, torch.arange(n_in)))
+        self.register_buffer("in_order", in_order, persistent=False)
+        # output: the l blocks concatenated, then e3nn's layout (columns no block reaches are 0)
+        position = torch.full((n_out,), len(out_order), dtype=torch.long)
+        position[out_order] = torch.arange(len(out_order))
+        self.out_complete = len(out_order) == n_out
+        self.out_sorted = self.out_complete and bool(torch.equal(out_order, torch.arange(n_out)))
+        self.register_buffer("out_position", position, persistent=False)
+        self.n_in, self.n_out = n_in, n_out
+        self._cache = DerivedCache()
+        with torch.no_grad():  # the derivation must reproduce e3nn exactly (every entry one weight)
+            w = torch.randn(n_w, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+            x = torch.randn(3, n_in, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+            if not torch.allclose(self(x, w), reference(input_scale * x, weight=w), rtol=1e-10, atol=1e-12):
+                raise ValueError("o3.Linear is not one weight per matrix entry: BlockLinear cannot evaluate it")
+        self._cache.clear()
+
+    def matrices(self, weight: torch.Tensor) -> list[torch.Tensor]:
+        """[D_l (in columns of l, out columns of l)] for ``weight`` (kept without autograd)."""
+        return self._cache.get([weight], lambda: [
+            (weight.index_select(0, getattr(self, f"index_{k}")) * getattr(self, f"scale_{k}").to(weight.dtype))
+            .reshape(n_in, n_out) for k, (n_in, n_out) in enumerate(self.blocks)])
+
+    def forward(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        n = x.shape[0]
+        if not self.in_sorted:
+            x = x.index_select(1, self.in_order)
+        parts, start = [], 0
+        for d, (n_in, _) in zip(self.matrices(weight), self.blocks):
+            parts.append(x[:, start:start + n_in] @ d)
+            start += n_in
+        if not parts:
+            return x.new_zeros(n, self.n_out)
+        y = torch.cat(parts, dim=1) if len(parts) > 1 else parts[0]
+        if self.out_sorted:
+            return y
+        if not self.out_complete:
+            y = torch.cat([y, y.new_zeros(n, 1)], dim=1)
+        return y.index_select(1, self.out_position)
