@@ -48,6 +48,13 @@ def test_fused_edge_product_equals_e3nn(lmax_in, lmax_sh, lmax_out, mul, seed):
         assert torch.allclose(fused(x1, x2, ordered, dst=dst, n_out=n, ordered=True), summed, atol=1e-12)
         empty = fused(x1[:0], x2[:0], w[:0], dst=dst[:0], n_out=n)
         assert empty.shape == summed.shape and not empty.any()
+        # outputs of some l skipped: those columns 0, the others unchanged
+        skip = {ir.l for _, ir in layer.tp.irreps_out if ir.l % 2}
+        column_l = torch.tensor([ir.l for mul, ir in layer.tp.irreps_out for _ in range(mul * ir.dim)])
+        pruned = FusedEdgeTensorProduct(layer.tp, skip_l=frozenset(skip))
+        expected = summed.clone()
+        expected[:, torch.isin(column_l, torch.tensor(sorted(skip), dtype=torch.long))] = 0.0
+        assert torch.allclose(pruned(x1, x2, w, dst=dst, n_out=n), expected, rtol=0, atol=1e-12)
         probe = torch.randn(out.shape, generator=g)
         grads = torch.autograd.grad((out * probe).sum(), (x1, w))
         grads_ref = torch.autograd.grad((summed * probe).sum(), (x1, w))
@@ -91,6 +98,12 @@ def test_block_linear_equals_e3nn_linear(ins, outs, scale, seed):
             assert torch.allclose(block(x, linear.weight), ref, rtol=0, atol=1e-13)  # fills the cache
             linear.weight.mul_(-2.0)  # in place: the version counter moves on
             assert torch.allclose(block(x, linear.weight), linear(scale * x), rtol=0, atol=1e-13)
+            skip = {ir.l for _, ir in linear.irreps_out if ir.l % 2 == 0}  # outputs of even l not computed
+            column_l = torch.tensor([ir.l for mul, ir in linear.irreps_out for _ in range(mul * ir.dim)], dtype=torch.long)
+            expected = linear(scale * x)
+            expected[:, torch.isin(column_l, torch.tensor(sorted(skip), dtype=torch.long))] = 0.0
+            assert torch.allclose(BlockLinear(linear, scale, frozenset(skip))(x, linear.weight), expected, rtol=0,
+                                  atol=1e-13)
 
 
 def test_block_linear_rejects_biases():
@@ -165,6 +178,26 @@ def test_models_with_fused_and_e3nn_kernels_agree(crystals, task):
     structures = [crystals[name] for name in ("rutile_TiO2", "triclinic_1", "wurtzite_ZnO")]
     _assert_same_values_and_gradients(fused, plain, [[fused.graph(s) for s in structures]], atol=1e-10)
     assert np.allclose(fused.predict(structures), plain.predict(structures), rtol=1e-9, atol=1e-10)
+
+
+@pytest.mark.parametrize("task", ["dielectric", "elastic"])
+def test_prediction_skips_only_outputs_the_tensor_cannot_contain(crystals, task):
+    """The last layer's irreps of an l the tensor lacks (dielectric 1e, elastic 1e and 3e) are not
+    computed without autograd; outputs equal the full computation's (with autograd) in float64,
+    and the skipped features are exactly 0."""
+    small = dict(node_dim=16, edge_dim=16, rbf_bins=64, mul_scalars=4, mul_vectors=2, radial_hidden=8, dtype="float64")
+    model = build_model(task, **small).eval()
+    last = model.equivariant_layers[-1]
+    assert last.unused_l == ({1} if task == "dielectric" else {1, 3}) and last.pruned is not None
+    graphs = [model.graph(crystals[n]) for n in ("rutile_TiO2", "triclinic_1", "wurtzite_ZnO", "alpha_quartz")]
+    for orbits in (False, True):
+        batch = model.collate(graphs, orbits=orbits)
+        full = model(batch).detach()
+        with torch.no_grad():
+            assert torch.allclose(model(batch), full, rtol=1e-12, atol=1e-13 * full.abs().max())
+            features = model.crystal_features(batch)
+        unused = torch.cat([torch.full((mul * ir.dim,), ir.l in last.unused_l) for mul, ir in model.irreps_hidden])
+        assert features[:, unused].abs().max() == 0.0 and features[:, ~unused].abs().max() > 0.0
 
 
 @pytest.mark.slow

@@ -30,10 +30,10 @@ from gmtnet.model.derived import DerivedCache
 class BlockLinear(nn.Module):
     """Evaluates a given ``o3.Linear`` (``linear``, biases none): ``forward(x (N, irreps_in.dim),
     weight) -> (N, irreps_out.dim)``, equal to ``linear(input_scale * x)`` for ``weight =
-    linear.weight``. It holds no parameters (its buffers are not saved); pass the Linear's own
-    weight at each call."""
+    linear.weight``, except that output irreps of an l in ``skip_l`` are 0 (not computed). It
+    holds no parameters (its buffers are not saved); pass the Linear's own weight at each call."""
 
-    def __init__(self, linear: o3.Linear, input_scale: float = 1.0):
+    def __init__(self, linear: o3.Linear, input_scale: float = 1.0, skip_l: frozenset = frozenset()):
         super().__init__()
         if linear.bias.numel() or not linear.internal_weights:
             raise ValueError("BlockLinear supports o3.Linear with internal weights and no biases")
@@ -51,7 +51,7 @@ class BlockLinear(nn.Module):
             raise ValueError("o3.Linear couples different l: not block diagonal")
         self.blocks: list[tuple[int, int]] = []  # per l: (in columns, out columns)
         in_order, out_order = [], []
-        for l in sorted(set(in_l.tolist()) & set(out_l.tolist())):
+        for l in sorted(set(in_l.tolist()) & set(out_l.tolist()) - set(skip_l)):
             rows, cols = (in_l == l).nonzero().flatten(), (out_l == l).nonzero().flatten()
             if not reached[rows][:, cols].any():  # e.g. only a parity the output lacks
                 continue
@@ -77,7 +77,9 @@ class BlockLinear(nn.Module):
         with torch.no_grad():  # the derivation must reproduce e3nn exactly (every entry one weight)
             w = torch.randn(n_w, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
             x = torch.randn(3, n_in, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
-            if not torch.allclose(self(x, w), reference(input_scale * x, weight=w), rtol=1e-10, atol=1e-12):
+            expected = reference(input_scale * x, weight=w)
+            expected[:, (out_l[None, :] == torch.tensor(sorted(skip_l))[:, None]).any(0)] = 0.0
+            if not torch.allclose(self(x, w), expected, rtol=1e-10, atol=1e-12):
                 raise ValueError("o3.Linear is not one weight per matrix entry: BlockLinear cannot evaluate it")
         self._cache.clear()
 

@@ -51,7 +51,7 @@ class FusedEdgeTensorProduct(nn.Module):
     Shapes: x1 (E, irreps_in1.dim), x2 (E, irreps_in2.dim), weight (E, tp.weight_numel)
     -> (E, irreps_out.dim)."""
 
-    def __init__(self, tp: o3.TensorProduct):
+    def __init__(self, tp: o3.TensorProduct, skip_l: frozenset = frozenset()):
         super().__init__()
         ins = list(tp.instructions)
         if not ins or any(i.connection_mode != "uvu" or not i.has_weight for i in ins):
@@ -64,6 +64,10 @@ class FusedEdgeTensorProduct(nn.Module):
         weight_starts = [0]
         for i in ins[:-1]:
             weight_starts.append(weight_starts[-1] + i.path_shape[0])
+        # ``skip_l``: output irreps of these l are not computed (their columns are 0)
+        self.skip_l = frozenset(skip_l)
+        weight_starts = [w for w, i in zip(weight_starts, ins) if tp.irreps_out[i.i_out].ir.l not in self.skip_l]
+        ins = [i for i in ins if tp.irreps_out[i.i_out].ir.l not in self.skip_l]
         self.split_sizes = [mul * ir.dim for mul, ir in tp.irreps_in1]
         source = [-1] * tp.irreps_out.dim  # output column -> column of the concatenated group sums
         scale = [0.0] * tp.irreps_out.dim  # output column -> its path weight
@@ -116,8 +120,13 @@ class FusedEdgeTensorProduct(nn.Module):
             self.groups.append(_Group(l1, [(b, tp.irreps_in1[b].mul) for b in members], total, width, segments,
                                       [n * d for n, d in segments], [n for n, _ in segments], len(couplings)))
             offset += width * total
+        column_l = [ir.l for mul, ir in tp.irreps_out for _ in range(mul * ir.dim)]
+        skipped = [c for c, l in enumerate(column_l) if l in self.skip_l]
+        for c in skipped:  # a zero column appended to the group sums
+            source[c] = offset
         if min(source) < 0:
             raise ValueError("every output irrep must be produced by exactly one path")
+        self.pad_zero = bool(skipped)
         self.register_buffer("output_index", torch.tensor(source, dtype=torch.long), persistent=False)
         # the weights in the order the groups read them: (coupling, channel) of each group in turn
         self.register_buffer("weight_order", torch.cat(weight_order), persistent=False)
@@ -163,5 +172,7 @@ class FusedEdgeTensorProduct(nn.Module):
             if dst is not None:
                 product = product.new_zeros(n_out, width * total).index_add_(0, dst, product)
             sums.append(product)
+        if self.pad_zero:
+            sums.append(x1.new_zeros(n_out if dst is not None else e, 1))
         out = torch.cat(sums, dim=1) if len(sums) > 1 else sums[0]
         return out.index_select(1, self.output_index) * self._path_weight64.to(device=out.device, dtype=out.dtype)

@@ -76,9 +76,30 @@ class EquivariantLayer(nn.Module):
             {name: BlockLinear(getattr(self, name), self.norm if name == "linear" else 1.0)
              for name in ("linear_in", "linear", "self_connection") if getattr(self, name) is not None})
 
-    def _linear(self, name: str, x: torch.Tensor) -> torch.Tensor:
-        """``getattr(self, name)(x)`` (``linear``: of ``x * self.norm``), by BlockLinear where there is one."""
+        self.unused_l: frozenset = frozenset()
+        self.pruned = None
+
+    def skip_unused_outputs(self, ls) -> None:
+        """Declare that the output irreps of these l never reach the model's result (the head
+        cannot couple them to the tensor's irreps). Prediction (no autograd, fused kernel) then
+        does not compute them: they are 0, and the paths, linear blocks and radial weights that
+        only produce them are skipped. Training and the state dict are unchanged."""
+        self.unused_l = frozenset(ls) & {ir.l for _, ir in self.irreps_out}
+        if not self.unused_l or self.fused_tp is None:
+            self.pruned = None
+            return
+        self.pruned = nn.ModuleDict({
+            "fused_tp": FusedEdgeTensorProduct(self.tp, skip_l=self.unused_l),
+            "linear": BlockLinear(self.linear, self.norm, skip_l=self.unused_l),
+            "self_connection": BlockLinear(self.self_connection, skip_l=self.unused_l),
+        })
+
+    def _linear(self, name: str, x: torch.Tensor, pruned: bool = False) -> torch.Tensor:
+        """``getattr(self, name)(x)`` (``linear``: of ``x * self.norm``), by BlockLinear where there
+        is one (``pruned``: the one that skips ``unused_l``)."""
         linear = getattr(self, name)
+        if pruned and name in self.pruned:
+            return self.pruned[name](x, linear.weight)
         if self.block_linears is None:
             return linear(x * self.norm if name == "linear" else x)
         return self.block_linears[name](x, linear.weight)
@@ -115,10 +136,12 @@ class EquivariantLayer(nn.Module):
         ``dst`` centres), each edge stands for its class (its Y times the class size; the product is
         linear in Y) and the sum is projected onto the site group's invariants."""
         g = self._linear("linear_in", f) if self.linear_in is not None else f
-        if self.fused_tp is not None:
+        pruned = self.pruned is not None and not torch.is_grad_enabled()
+        fused_tp = self.pruned["fused_tp"] if pruned else self.fused_tp
+        if fused_tp is not None:
             # the radial network's last layer emits the weights in the kernel's order (its rows
             # permuted: a gather of (weights, hidden) parameters instead of (E, weights) activations)
-            last, order = self.radial[-1], self.fused_tp.weight_order
+            last, order = self.radial[-1], fused_tp.weight_order
             weights = nn.functional.linear(self.radial[:-1](edge_feats), last.weight[order], last.bias[order])
         else:
             weights = self.radial(edge_feats)  # [E, weight_numel]
@@ -126,12 +149,12 @@ class EquivariantLayer(nn.Module):
             g = orbits.expand(g, self.irreps_msg)
             # the product is linear in the weights and in Y: scale Y (E x 16, not E x weights)
             edge_sh = edge_sh * orbits.edge_weight[:, None]
-        if self.fused_tp is not None:
-            agg = self.fused_tp(g.index_select(0, src), edge_sh, weights, dst=dst, n_out=f.shape[0], ordered=True)  # [N, mid]
+        if fused_tp is not None:
+            agg = fused_tp(g.index_select(0, src), edge_sh, weights, dst=dst, n_out=f.shape[0], ordered=True)  # [N, mid]
         else:
             msg = self.tp(g.index_select(0, src), edge_sh, weights)  # [E, mid]
             agg = torch.zeros(f.shape[0], msg.shape[1], dtype=msg.dtype, device=msg.device).index_add_(0, dst, msg)
-        x = self._linear("linear", agg)  # [N, gate.irreps_in] (the mean over avg_neighbors included)
+        x = self._linear("linear", agg, pruned)  # [N, gate.irreps_in] (the mean over avg_neighbors included)
         if orbits is not None:  # the linear map is equivariant, so it commutes with the projection
             x = orbits.project_sites(x, self.gate.irreps_in)
-        return self._gate(x) + self._linear("self_connection", f)  # [N, irreps_out]
+        return self._gate(x) + self._linear("self_connection", f, pruned)  # [N, irreps_out]

@@ -17,7 +17,7 @@ from gmtnet.model.heads import TensorHead, head_irreps
 from gmtnet.model.invariant import InvariantLayer
 from gmtnet.model.symmetrize import symmetrize_features
 from gmtnet.tensors import get_tensor_type
-from gmtnet.tensors.irreps import float64_default
+from gmtnet.tensors.irreps import cartesian_tensor, float64_default
 
 
 class GMTNet(TensorModel):
@@ -56,6 +56,11 @@ class GMTNet(TensorModel):
                 irreps_in = irreps_out
             self.equivariant_layers = nn.ModuleList(layers)
             self.head = TensorHead(self.irreps_hidden, self.ttype)
+            # irreps of the last layer whose l the tensor does not contain reach the head only to be
+            # removed by its index symmetrization (e.g. 1e for the symmetric dielectric tensor):
+            # prediction skips computing them
+            tensor_ls = {ir.l for _, ir in cartesian_tensor(self.ttype.formula)}
+            layers[-1].skip_unused_outputs({ir.l for _, ir in self.irreps_hidden} - tensor_ls)
         self.to(getattr(torch, config.dtype))
 
     # ---- network ---------------------------------------------------------------------------
@@ -117,6 +122,8 @@ class GMTNet(TensorModel):
         for layer in self.equivariant_layers:
             if layer.fused_tp is not None:
                 layer.fused_tp.compile(dynamic=True)
+            if layer.pruned is not None:
+                layer.pruned["fused_tp"].compile(dynamic=True)
 
     @property
     def orbit_lmax(self) -> int:
