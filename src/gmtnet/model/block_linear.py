@@ -11,8 +11,8 @@ product below, docs/performance.md). Here each l is one product x_l @ D_l, D_l
     D_l = w[index_l] * scale_l        (scale 0 where no weight reaches: a parity mismatch, m != m')
 
 so the function, the gradients with respect to x and w, the parameters and the state dict are
-e3nn's (the index and scale are read off the module once, by evaluating it on the identity with
-weights 1 and 1, 2, 3, ...; the tests compare both in float64). Without autograd the gathered
+e3nn's (the index and scale follow from its instructions, and are checked against the module
+itself at construction; the tests compare both in float64). Without autograd the gathered
 matrices are kept until the weights change (their version counter), as in evaluation.
 """
 
@@ -39,12 +39,20 @@ class BlockLinear(nn.Module):
             raise ValueError("BlockLinear supports o3.Linear with internal weights and no biases")
         reference = copy.deepcopy(linear).to(torch.float64)
         n_in, n_out, n_w = linear.irreps_in.dim, linear.irreps_out.dim, linear.weight.numel()
-        eye = torch.eye(n_in, dtype=torch.float64)
-        with torch.no_grad():
-            ones = reference(eye, weight=torch.ones(n_w, dtype=torch.float64))  # [in, out]: the scales
-            counted = reference(eye, weight=torch.arange(1, n_w + 1, dtype=torch.float64))
+        # D[(u, m) of block i, (w, m) of block o] = path_weight * weight[offset + u * mul_out + w] per
+        # instruction (e3nn's layout; checked against the module below)
+        ones = torch.zeros(n_in, n_out, dtype=torch.float64)
+        index = torch.zeros(n_in, n_out, dtype=torch.long)
+        in_slices, out_slices, offset = linear.irreps_in.slices(), linear.irreps_out.slices(), 0
+        for ins in linear.instructions:
+            mul_in, mul_out = ins.path_shape
+            d = linear.irreps_in[ins.i_in].ir.dim
+            u, w, m = torch.meshgrid(torch.arange(mul_in), torch.arange(mul_out), torch.arange(d), indexing="ij")
+            rows, cols = in_slices[ins.i_in].start + u * d + m, out_slices[ins.i_out].start + w * d + m
+            ones[rows, cols] = ins.path_weight
+            index[rows, cols] = offset + u * mul_out + w
+            offset += mul_in * mul_out
         reached = ones != 0
-        index = torch.where(reached, (counted / torch.where(reached, ones, 1.0)).round() - 1, 0).long()
         in_l = torch.cat([torch.full((mul * ir.dim,), ir.l) for mul, ir in linear.irreps_in]) if n_in else torch.zeros(0)
         out_l = torch.cat([torch.full((mul * ir.dim,), ir.l) for mul, ir in linear.irreps_out]) if n_out else torch.zeros(0)
         if reached.any() and bool((in_l[:, None] != out_l[None, :])[reached].any()):
