@@ -59,6 +59,12 @@ class TensorModel(nn.Module):
 
         fill_caches(graphs, self.feature_irreps, self.ttype, self.orbit_lmax if orbits else None)
 
+    def prepare_graphs_in_chunks(self, graphs: list[CrystalGraph], batch_size: int, orbits: bool = True) -> None:
+        """``prepare_graphs`` for up to 16 batches of graphs per call (not one call per batch, nor
+        one for an unbounded list)."""
+        for start in range(0, len(graphs), 16 * batch_size):
+            self.prepare_graphs(graphs[start:start + 16 * batch_size], orbits=orbits)
+
     def collate(self, graphs: list[CrystalGraph], orbits: bool = False, cache_orbits: bool = True) -> GraphBatch:
         """A batch for this model; with ``orbits`` (and a model that supports it) grouped by orbit,
         the orbit data cached on the graphs (``cache_orbits=False``: computed for this batch
@@ -82,10 +88,9 @@ class TensorModel(nn.Module):
         was_training = self.training
         self.eval()
         try:
-            # the point-group data of many graphs in one call (not one per batch); the orbit data
-            # is computed per batch, straight into the batch (unless the graphs have it cached)
-            for start in range(0, len(graphs), 16 * batch_size):
-                self.prepare_graphs(graphs[start:start + 16 * batch_size], orbits=False)
+            # the point-group data of many graphs in one call; the orbit data is computed per
+            # batch, straight into the batch (unless the graphs have it cached)
+            self.prepare_graphs_in_chunks(graphs, batch_size, orbits=False)
             out = []
             for start in range(0, len(graphs), batch_size):
                 chunk = graphs[start:start + batch_size]

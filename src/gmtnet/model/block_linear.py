@@ -25,6 +25,7 @@ from e3nn import o3
 from torch import nn
 
 from gmtnet.model.derived import DerivedCache
+from gmtnet.tensors.irreps import column_ls
 
 
 class BlockLinear(nn.Module):
@@ -53,8 +54,7 @@ class BlockLinear(nn.Module):
             index[rows, cols] = offset + u * mul_out + w
             offset += mul_in * mul_out
         reached = ones != 0
-        in_l = torch.cat([torch.full((mul * ir.dim,), ir.l) for mul, ir in linear.irreps_in]) if n_in else torch.zeros(0)
-        out_l = torch.cat([torch.full((mul * ir.dim,), ir.l) for mul, ir in linear.irreps_out]) if n_out else torch.zeros(0)
+        in_l, out_l = column_ls(linear.irreps_in), column_ls(linear.irreps_out)
         if reached.any() and bool((in_l[:, None] != out_l[None, :])[reached].any()):
             raise ValueError("o3.Linear couples different l: not block diagonal")
         self.blocks: list[tuple[int, int]] = []  # per l: (in columns, out columns)
@@ -86,7 +86,7 @@ class BlockLinear(nn.Module):
             w = torch.randn(n_w, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
             x = torch.randn(3, n_in, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
             expected = reference(input_scale * x, weight=w)
-            expected[:, (out_l[None, :] == torch.tensor(sorted(skip_l))[:, None]).any(0)] = 0.0
+            expected[:, torch.isin(out_l, torch.tensor(sorted(skip_l), dtype=torch.long))] = 0.0
             if not torch.allclose(self(x, w), expected, rtol=1e-10, atol=1e-12):
                 raise ValueError("o3.Linear is not one weight per matrix entry: BlockLinear cannot evaluate it")
         self._cache.clear()

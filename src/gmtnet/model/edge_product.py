@@ -29,6 +29,8 @@ import torch
 from e3nn import o3
 from torch import nn
 
+from gmtnet.tensors.irreps import column_ls
+
 
 class _Group(NamedTuple):
     """Input blocks sharing one batched product: their l (d = 2l+1), [(block, mul)], T stacked
@@ -64,10 +66,11 @@ class FusedEdgeTensorProduct(nn.Module):
         weight_starts = [0]
         for i in ins[:-1]:
             weight_starts.append(weight_starts[-1] + i.path_shape[0])
-        # ``skip_l``: output irreps of these l are not computed (their columns are 0)
+        # ``skip_l``: output irreps of these l are not computed (their columns are 0); the paths kept
+        # keep their offsets in the full weight layout
         self.skip_l = frozenset(skip_l)
-        weight_starts = [w for w, i in zip(weight_starts, ins) if tp.irreps_out[i.i_out].ir.l not in self.skip_l]
-        ins = [i for i in ins if tp.irreps_out[i.i_out].ir.l not in self.skip_l]
+        kept = [k for k, i in enumerate(ins) if tp.irreps_out[i.i_out].ir.l not in self.skip_l]
+        weight_starts, ins = [weight_starts[k] for k in kept], [ins[k] for k in kept]
         self.split_sizes = [mul * ir.dim for mul, ir in tp.irreps_in1]
         source = [-1] * tp.irreps_out.dim  # output column -> column of the concatenated group sums
         scale = [0.0] * tp.irreps_out.dim  # output column -> its path weight
@@ -120,8 +123,7 @@ class FusedEdgeTensorProduct(nn.Module):
             self.groups.append(_Group(l1, [(b, tp.irreps_in1[b].mul) for b in members], total, width, segments,
                                       [n * d for n, d in segments], [n for n, _ in segments], len(couplings)))
             offset += width * total
-        column_l = [ir.l for mul, ir in tp.irreps_out for _ in range(mul * ir.dim)]
-        skipped = [c for c, l in enumerate(column_l) if l in self.skip_l]
+        skipped = [c for c, l in enumerate(column_ls(tp.irreps_out).tolist()) if l in self.skip_l]
         for c in skipped:  # a zero column appended to the group sums
             source[c] = offset
         if min(source) < 0:

@@ -63,8 +63,7 @@ class EnsembleModel(TensorModel):
         snap = self.config.snap_output if snap is None else snap
         if orbits:  # cached once for all the members (they share the graph), not computed per member
             for m in self.members:
-                for start in range(0, len(graphs), 16 * batch_size):
-                    m.prepare_graphs(graphs[start:start + 16 * batch_size])
+                m.prepare_graphs_in_chunks(graphs, batch_size)
         mean = np.mean([m.predict_graphs(graphs, batch_size, snap=False, orbits=orbits) for m in self.members], axis=0)
         return self.snap(graphs, mean) if snap else mean
 

@@ -70,12 +70,11 @@ class EquivariantLayer(nn.Module):
         self.self_connection = o3.Linear(self.irreps_in, self.irreps_out)
         self.norm = 1.0 / avg_neighbors
         # with the fused kernel the linear maps also run as one product per l (same weights and
-        # function; the "e3nn" setting keeps every part e3nn's own, the reference)
-        # (the message sum's 1/avg_neighbors folded into the matrices of ``linear``)
+        # function, the message mean's 1/avg_neighbors folded into ``linear``'s matrices); the
+        # "e3nn" setting keeps every part e3nn's own, the reference
         self.block_linears = None if edge_product == "e3nn" else nn.ModuleDict(
             {name: BlockLinear(getattr(self, name), self.norm if name == "linear" else 1.0)
              for name in ("linear_in", "linear", "self_connection") if getattr(self, name) is not None})
-
         self.unused_l: frozenset = frozenset()
         self.pruned = None
 

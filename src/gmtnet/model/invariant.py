@@ -48,8 +48,7 @@ class InvariantLayer(nn.Module):
         wk, wv = self.xi_k[0].weight, self.xi_v[0].weight  # [d, 2d], [d, 3d]
         k_pre = (k_all @ wk[:, :d].T + self.xi_k[0].bias).index_select(0, dst) + (k_all @ wk[:, d:].T).index_select(0, src)
         key = self.xi_k[2](self.xi_k[1](k_pre))  # [E, d]
-        w_edge = wv[:, 2 * d:] @ self.lin_e.weight  # [d, d_e]: xi_V's edge block after LN_E
-        b_edge = wv[:, 2 * d:] @ self.lin_e.bias + self.xi_v[0].bias
+        w_edge, b_edge = self._edge_block()
         v_pre = ((v_all @ wv[:, :d].T).index_select(0, dst) + (v_all @ wv[:, d:2 * d].T).index_select(0, src)
                  + nn.functional.linear(f_edge, w_edge, b_edge))
         value = self.xi_v[2](self.xi_v[1](v_pre))  # [E, d]
@@ -59,6 +58,12 @@ class InvariantLayer(nn.Module):
             msg = msg * edge_mult[:, None]
         agg = torch.zeros_like(f).index_add_(0, dst, msg)  # [N, d]
         return nn.functional.softplus(f + self.bn_msg(agg, node_weight))
+
+    def _edge_block(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(weight (d, d_e), bias (d,)) of xi_V's edge block after LN_E, with xi_V's first bias."""
+        d = self.lin_q.weight.shape[0]
+        wv = self.xi_v[0].weight[:, 2 * d:]
+        return wv @ self.lin_e.weight, wv @ self.lin_e.bias + self.xi_v[0].bias
 
     def _inference_weights(self) -> tuple[torch.Tensor, ...]:
         """The maps of ``forward`` composed for evaluation, where BN_alpha is the affine map
@@ -78,8 +83,7 @@ class InvariantLayer(nn.Module):
                       (wv[:, :d] @ self.lin_v.weight, wv[:, :d] @ self.lin_v.bias)]
         blocks_src = [(wk[:, d:] @ self.lin_k.weight, wk[:, d:] @ self.lin_k.bias),
                       (wv[:, d:2 * d] @ self.lin_v.weight, wv[:, d:2 * d] @ self.lin_v.bias)]
-        w_edge = wv[:, 2 * d:] @ self.lin_e.weight
-        b_edge = wv[:, 2 * d:] @ self.lin_e.bias + self.xi_v[0].bias
+        w_edge, b_edge = self._edge_block()
         cat = torch.cat
         return (cat([w for w, _ in blocks_dst]), cat([b for _, b in blocks_dst]),
                 cat([w for w, _ in blocks_src]), cat([b for _, b in blocks_src]), w_edge, b_edge, t)
@@ -89,7 +93,7 @@ class InvariantLayer(nn.Module):
         before the gathers composed (one product per side, kept while the parameters are
         unchanged), batch norm folded into q and the per-edge steps in place."""
         d = f.shape[1]
-        params = [p for p in self.parameters()] + [self.bn_alpha.running_mean, self.bn_alpha.running_var]
+        params = [*self.parameters(), self.bn_alpha.running_mean, self.bn_alpha.running_var]
         w_dst, b_dst, w_src, b_src, w_edge, b_edge, t = self._inference.get(params, self._inference_weights)
         at_dst = nn.functional.linear(f, w_dst, b_dst).index_select(0, dst)  # [E, 3d]: q' | k_dst | v_dst
         at_src = nn.functional.linear(f, w_src, b_src).index_select(0, src)  # [E, 2d]: k_src | v_src

@@ -34,6 +34,11 @@ def cartesian_tensor(formula: str):
     return CartesianTensor(formula)
 
 
+def column_ls(irreps) -> torch.Tensor:
+    """(irreps.dim,) long: the rotation order l of each column of features laid out as ``irreps``."""
+    return torch.tensor([ir.l for mul, ir in irreps for _ in range(mul * ir.dim)], dtype=torch.long)
+
+
 @lru_cache(maxsize=None)
 def _change_of_basis(formula: str) -> torch.Tensor:
     with float64_default():
