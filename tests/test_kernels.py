@@ -22,13 +22,19 @@ from gmtnet.model.invariant import InvariantLayer
 from gmtnet.tensors.irreps import float64_default
 
 
-@settings(max_examples=12, deadline=None)
+@settings(max_examples=16, deadline=None)
 @given(lmax_in=st.integers(0, 3), lmax_sh=st.integers(1, 3), lmax_out=st.integers(1, 3),
-       mul=st.sampled_from([None, 2, 3]), seed=st.integers(0, 2**16))
-def test_fused_edge_product_equals_e3nn(lmax_in, lmax_sh, lmax_out, mul, seed):
+       mul=st.sampled_from([None, 2, 3]), even_out=st.booleans(), seed=st.integers(0, 2**16))
+def test_fused_edge_product_equals_e3nn(lmax_in, lmax_sh, lmax_out, mul, even_out, seed):
+    """Float64 values, sums over edges and gradients against e3nn's TensorProduct, for layers with
+    both parities out and with even irreps out only (as the elastic model's last layer: parity
+    twins then couple differently and, their products being small, share one group)."""
     with float64_default():
         irreps_in = hidden_irreps(lmax_in, 3, 2) if lmax_in else o3.Irreps("5x0e")
-        layer = EquivariantLayer(irreps_in, hidden_irreps(lmax_out, 3, 2), o3.Irreps.spherical_harmonics(lmax_sh),
+        irreps_out = hidden_irreps(lmax_out, 3, 2)
+        if even_out:
+            irreps_out = o3.Irreps([(m, ir) for m, ir in irreps_out if ir.p == 1])
+        layer = EquivariantLayer(irreps_in, irreps_out, o3.Irreps.spherical_harmonics(lmax_sh),
                                  edge_dim=4, radial_hidden=4, message_mul=mul)
         fused = FusedEdgeTensorProduct(layer.tp)
         g = torch.Generator().manual_seed(seed)
@@ -60,6 +66,24 @@ def test_fused_edge_product_equals_e3nn(lmax_in, lmax_sh, lmax_out, mul, seed):
         grads_ref = torch.autograd.grad((summed * probe).sum(), (x1, w))
         for a, b in zip(grads, grads_ref):
             assert torch.allclose(a, b, atol=1e-12)
+
+
+def test_fused_edge_product_merges_small_products_of_parity_twins():
+    """Where one parity's blocks couple differently from the other's, they keep separate products
+    unless one would be small (fewer than _SMALL_PRODUCT multiply-adds per edge): then blocks of
+    equal l share one product. The dielectric model's last layer (prediction form) has both."""
+    from gmtnet.model.edge_product import _SMALL_PRODUCT
+
+    model = build_model("dielectric", preset="fast")
+    pruned = model.equivariant_layers[-1].pruned["fused_tp"]
+    by_l: dict = {}
+    for group in pruned.groups:
+        by_l.setdefault(group.l, []).append(group)
+    sizes = {l: [(2 * l + 1) * g.width * g.channels for g in groups] for l, groups in by_l.items()}
+    merged = [l for l, groups in by_l.items() if l > 0 and len(groups) == 1 and len(groups[0].members) > 1]
+    apart = [l for l, groups in by_l.items() if len(groups) > 1]
+    assert merged and apart, sizes
+    assert all(min(sizes[l]) >= _SMALL_PRODUCT for l in apart if l > 0)
 
 
 def test_fused_edge_product_rejects_what_it_cannot_compute():
@@ -178,6 +202,34 @@ def test_models_with_fused_and_e3nn_kernels_agree(crystals, task):
     structures = [crystals[name] for name in ("rutile_TiO2", "triclinic_1", "wurtzite_ZnO")]
     _assert_same_values_and_gradients(fused, plain, [[fused.graph(s) for s in structures]], atol=1e-10)
     assert np.allclose(fused.predict(structures), plain.predict(structures), rtol=1e-9, atol=1e-10)
+
+
+@pytest.mark.parametrize("orbits", [False, True])
+def test_edge_features_of_distinct_lengths_equal_per_edge_features(crystals, orbits):
+    """f^e and the radial filters computed once per distinct edge length give the values and
+    parameter gradients of computing them edge by edge (float64), in training and prediction."""
+    small = dict(node_dim=16, edge_dim=16, rbf_bins=64, mul_scalars=4, mul_vectors=2, radial_hidden=8, dtype="float64")
+    model = build_model("dielectric", **small)
+    graphs = [model.graph(crystals[n]) for n in ("rutile_TiO2", "triclinic_1", "wurtzite_ZnO", "alpha_quartz")]
+    batch = model.collate(graphs, orbits=orbits)
+    distinct, rows = model.edge_features(batch.edge_vec)
+    assert rows is not None and len(distinct) < len(rows)  # the crystals do repeat lengths
+    assert torch.allclose(distinct[rows], model.edge_embedding(batch.edge_vec.norm(dim=1)), rtol=1e-13, atol=1e-14)
+    per_edge = build_model("dielectric", **small)
+    per_edge.load_state_dict(model.state_dict())
+    per_edge.edge_features = lambda vec: (per_edge.edge_embedding(vec.norm(dim=1)), None)
+    ya, yb = model(batch), per_edge(batch)  # training mode, autograd on
+    assert torch.allclose(ya, yb, rtol=1e-12, atol=1e-12)
+    ya.square().sum().backward()
+    yb.square().sum().backward()
+    for (name, p), q in zip(model.named_parameters(), per_edge.parameters()):
+        assert torch.allclose(p.grad, q.grad, rtol=1e-10, atol=1e-12), name
+    model.eval(), per_edge.eval()
+    with torch.no_grad():
+        assert torch.allclose(model(batch), per_edge(batch), rtol=1e-12, atol=1e-12)
+    # a derivative with respect to the edge vectors keeps one row per edge
+    vec = batch.edge_vec.clone().requires_grad_(True)
+    assert model.edge_features(vec)[1] is None
 
 
 @pytest.mark.parametrize("task", ["dielectric", "elastic"])

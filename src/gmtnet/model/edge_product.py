@@ -13,7 +13,7 @@ W_g output components. Per group:
 
     M_g = Y @ C_g                      (E, d, W_g)       C_g: Wigner-3j of every coupling
     P_g = M_g^T @ x_g^T                (E, W_g, T_g)     one batched product for all its blocks
-    P_g *= w                           per coupling and channel, broadcast over its 2l3+1 rows
+    P_g *= w                           per coupling and channel, copied to its 2l3+1 rows
 
 then (optionally summed over edges into nodes first) one gather puts the used (coupling,
 channel) pairs in e3nn's output layout and one product applies the path weights. Columns no
@@ -34,18 +34,27 @@ from gmtnet.tensors.irreps import column_ls
 
 class _Group(NamedTuple):
     """Input blocks sharing one batched product: their l (d = 2l+1), [(block, mul)], T stacked
-    channels, W output components, and the couplings as segments of equal output dimension:
-    (n couplings, dim) each, with the split sizes of the product (n * dim rows) and of the
-    weights (n), and the number of couplings, derived once."""
+    channels, W output components (each coupling's 2l3+1 rows) and the number of couplings."""
 
     l: int
     members: list[tuple[int, int]]
     channels: int
     width: int
-    segments: list[tuple[int, int]]
-    segment_rows: list[int]
-    segment_couplings: list[int]
     n_couplings: int
+
+
+# torch's CPU bmm multiplies a batch of matrices with fewer than 400 multiply-adds each in plain
+# loops, one matrix at a time (ATen's bmm_out_or_baddbmm_), several times slower per multiply-add
+# than the batched BLAS call it uses above that (measured here: (E, 11, 3) @ (E, 3, 8) takes about
+# twice the time of (E, 16, 3) @ (E, 3, 16))
+_SMALL_PRODUCT = 400
+
+
+def _product_size(tp: o3.TensorProduct, members: list[int], uses: dict) -> int:
+    """Multiply-adds per edge of the batched product of a group of input blocks (d * W * T)."""
+    l1 = tp.irreps_in1[members[0]].ir.l
+    width = sum(2 * l3 + 1 for _, l3 in set().union(*(uses[b] for b in members)))
+    return (2 * l1 + 1) * width * sum(tp.irreps_in1[b].mul for b in members)
 
 
 class FusedEdgeTensorProduct(nn.Module):
@@ -78,17 +87,23 @@ class FusedEdgeTensorProduct(nn.Module):
         offset, weight_order = 0, []
         # blocks of equal l with the same couplings (Y irrep, output l) are one group: parity twins
         # of the hidden layers; where the layer keeps one parity only, twins couple differently
-        # and stay apart (merging them would compute each one's unused couplings too)
+        # and stay apart (merging them would compute each one's unused couplings too), unless a
+        # product would be small (below): then blocks of equal l are one group all the same
+        uses = {b: frozenset((i.i_in2, tp.irreps_out[i.i_out].ir.l) for i in ins if i.i_in1 == b)
+                for b in range(len(tp.irreps_in1))}
         grouping: dict[tuple, list[int]] = {}
         for b, (_, ir) in enumerate(tp.irreps_in1):
-            uses = frozenset((i.i_in2, tp.irreps_out[i.i_out].ir.l) for i in ins if i.i_in1 == b)
-            if uses:
-                grouping.setdefault((ir.l, uses), []).append(b)
+            if uses[b]:
+                grouping.setdefault((ir.l, uses[b]), []).append(b)
+        for l1 in {l for l, _ in grouping if l > 0}:
+            keys = [key for key in grouping if key[0] == l1]
+            if len(keys) > 1 and min(_product_size(tp, grouping[key], uses) for key in keys) < _SMALL_PRODUCT:
+                grouping[(l1, None)] = sorted(b for key in keys for b in grouping.pop(key))
         for g, ((l1, _), members) in enumerate(sorted(grouping.items(), key=lambda item: item[1][0])):
             d1 = 2 * l1 + 1
             channel = {b: sum(tp.irreps_in1[c].mul for c in members[:k]) for k, b in enumerate(members)}
             total = sum(tp.irreps_in1[b].mul for b in members)
-            # the couplings (Y irrep, l3), sorted by output dimension: equal dimensions are one segment
+            # the couplings (Y irrep, l3), sorted by output dimension
             couplings = sorted({(i.i_in2, tp.irreps_out[i.i_out].ir.l) for i in ins if i.i_in1 in members},
                                key=lambda c: (c[1], c[0]))
             column, width = {}, 0
@@ -99,10 +114,6 @@ class FusedEdgeTensorProduct(nn.Module):
             for (i2, l3), col in column.items():
                 w3j = o3.wigner_3j(l1, tp.irreps_in2[i2].ir.l, l3, dtype=torch.float64)  # [i, j, k]
                 coupling[in2_slices[i2], :, col:col + 2 * l3 + 1] = w3j.permute(1, 0, 2)
-            segments = []
-            for l3 in sorted({l3 for _, l3 in couplings}):
-                of_dim = [c for c in couplings if c[1] == l3]
-                segments.append((len(of_dim), 2 * l3 + 1))
             # weight of (coupling, channel): the channel's column of its block's path (0 where unused)
             weight_index = torch.zeros(len(couplings), total, dtype=torch.long)
             for k, i in enumerate(ins):
@@ -119,9 +130,11 @@ class FusedEdgeTensorProduct(nn.Module):
                         source[start + u * d + m] = offset + (col + m) * total + ch + u
                         scale[start + u * d + m] = i.path_weight
             self.register_buffer(f"coupling_{g}", coupling.reshape(tp.irreps_in2.dim, d1 * width), persistent=False)
+            # output row of the group (W rows: each coupling's 2l3+1) -> its coupling
+            self.register_buffer(f"row_coupling_{g}", torch.arange(len(couplings)).repeat_interleave(
+                torch.tensor([2 * l3 + 1 for _, l3 in couplings])), persistent=False)
             weight_order.append(weight_index.flatten())
-            self.groups.append(_Group(l1, [(b, tp.irreps_in1[b].mul) for b in members], total, width, segments,
-                                      [n * d for n, d in segments], [n for n, _ in segments], len(couplings)))
+            self.groups.append(_Group(l1, [(b, tp.irreps_in1[b].mul) for b in members], total, width, len(couplings)))
             offset += width * total
         skipped = [c for c, l in enumerate(column_ls(tp.irreps_out).tolist()) if l in self.skip_l]
         for c in skipped:  # a zero column appended to the group sums
@@ -150,7 +163,7 @@ class FusedEdgeTensorProduct(nn.Module):
         group_weights = torch.split(weight, self.weight_split, dim=1)
         sums = []
         for g, (group, w) in enumerate(zip(self.groups, group_weights)):
-            d1, total, width, segments = 2 * group.l + 1, group.channels, group.width, group.segments
+            d1, total, width = 2 * group.l + 1, group.channels, group.width
             xs = [parts[b].reshape(e, mul, d1) for b, mul in group.members]
             x = torch.cat(xs, dim=1) if len(xs) > 1 else xs[0]  # [E, T, d]
             m = (x2 @ getattr(self, f"coupling_{g}")).reshape(e, d1, width)  # [E, d, W]
@@ -158,19 +171,13 @@ class FusedEdgeTensorProduct(nn.Module):
                 product = m.reshape(e, width, 1) * x.reshape(e, 1, total)  # [E, W, T]
             else:
                 product = torch.bmm(m.transpose(1, 2), x.transpose(1, 2))  # [E, W, T]
-            w = w.reshape(e, group.n_couplings, 1, total)  # broadcast over each coupling's 2l3+1 rows
-            # couplings of equal dimension: one broadcast product; in place without autograd,
-            # else split (not sliced: the backward is one concatenation, not a zero-filled
-            # gradient per slice) and concatenated
-            pieces = torch.split(product, group.segment_rows, dim=1)
-            weights = torch.split(w, group.segment_couplings, dim=1)
+            # each coupling's weights copied to its 2l3+1 rows, then one product of equal shapes
+            # (a broadcast over the rows runs with an inner loop of T elements: several times slower)
+            w = w.reshape(e, group.n_couplings, total).index_select(1, getattr(self, f"row_coupling_{g}"))  # [E, W, T]
             if torch.is_grad_enabled() and (product.requires_grad or w.requires_grad):
-                product = torch.cat([(p.reshape(e, n, d, total) * wp).reshape(e, n * d * total)
-                                     for p, wp, (n, d) in zip(pieces, weights, segments)], dim=1)
+                product = (product * w).reshape(e, width * total)
             else:
-                for p, wp, (n, d) in zip(pieces, weights, segments):
-                    p.view(e, n, d, total).mul_(wp)
-                product = product.reshape(e, width * total)
+                product = product.mul_(w).reshape(e, width * total)
             if dst is not None:
                 product = product.new_zeros(n_out, width * total).index_add_(0, dst, product)
             sums.append(product)

@@ -129,8 +129,10 @@ class EquivariantLayer(nn.Module):
         gated = x.index_select(1, self._gate_gated) * gates.index_select(1, self._gate_of_column)
         return torch.cat([scalars, gated], dim=1)
 
-    def forward(self, f, edge_sh, edge_feats, src, dst, orbits=None):
-        """(n_centres, irreps_out.dim). With ``orbits`` (an OrbitBatch) the centres are its
+    def forward(self, f, edge_sh, edge_feats, src, dst, orbits=None, edge_rows=None):
+        """(n_centres, irreps_out.dim). ``edge_rows`` (E,): if given, ``edge_feats`` (U, edge_dim)
+        holds distinct rows and edge e's is ``edge_feats[edge_rows[e]]`` (the radial network then
+        runs on U rows). With ``orbits`` (an OrbitBatch) the centres are its
         representatives: their features are expanded to every atom's (``src`` indexes atoms,
         ``dst`` centres), each edge stands for its class (its Y times the class size; the product is
         linear in Y) and the sum is projected onto the site group's invariants."""
@@ -143,7 +145,9 @@ class EquivariantLayer(nn.Module):
             last, order = self.radial[-1], fused_tp.weight_order
             weights = nn.functional.linear(self.radial[:-1](edge_feats), last.weight[order], last.bias[order])
         else:
-            weights = self.radial(edge_feats)  # [E, weight_numel]
+            weights = self.radial(edge_feats)  # [E or U, weight_numel]
+        if edge_rows is not None:
+            weights = weights.index_select(0, edge_rows)  # [E, weight_numel]
         if orbits is not None:
             g = orbits.expand(g, self.irreps_msg)
             # the product is linear in the weights and in Y: scale Y (E x 16, not E x weights)

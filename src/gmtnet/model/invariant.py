@@ -11,6 +11,11 @@ from gmtnet.model.derived import DerivedCache
 from gmtnet.model.norm import WeightedBatchNorm1d
 
 
+def _per_edge(rows: torch.Tensor, edge_rows: torch.Tensor | None) -> torch.Tensor:
+    """(E, ...): ``rows`` (U, ...) gathered to the edges, or ``rows`` itself if ``edge_rows`` is None."""
+    return rows if edge_rows is None else rows.index_select(0, edge_rows)
+
+
 class InvariantLayer(nn.Module):
     """f_i <- softplus(f_i + BN(sum_j msg_ji)), msg_ji = sigmoid(BN(alpha_ji)) * xi_V(v_ji),
     alpha_ji = q_ji * xi_K(k_ji) / sqrt(d), q = LN_Q(f_i), k = [LN_K f_i | LN_K f_j],
@@ -32,16 +37,18 @@ class InvariantLayer(nn.Module):
 
     def forward(self, f: torch.Tensor, f_edge: torch.Tensor, src: torch.Tensor, dst: torch.Tensor,
                 node_weight: torch.Tensor | None = None, edge_weight: torch.Tensor | None = None,
-                edge_mult: torch.Tensor | None = None) -> torch.Tensor:
+                edge_mult: torch.Tensor | None = None, edge_rows: torch.Tensor | None = None) -> torch.Tensor:
         """(N, d). ``node_weight`` (N,) / ``edge_weight`` (E,): how many atoms / edges each row stands
         for in the batch-norm statistics (orbit batches in training), or None for one each.
-        ``edge_mult`` (E,): how many edges into its centre each edge stands for in the sum."""
+        ``edge_mult`` (E,): how many edges into its centre each edge stands for in the sum.
+        ``edge_rows`` (E,): if given, ``f_edge`` (U, d_e) holds distinct rows and edge e's is
+        ``f_edge[edge_rows[e]]`` (the edge maps then run on U rows, not E)."""
         # The first linear maps of xi_K and xi_V act on concatenations [a_i | a_j | ...]; they are
         # split by blocks and applied per node before gathering to the edges, and LN_E is folded
         # into xi_V's edge block: the same function and parameters, with E x d x d work per map
         # only where the input is really per edge (E ~ 16 N).
         if not self.training and not torch.is_grad_enabled() and self.bn_alpha.running_mean is not None:
-            return self._forward_inference(f, f_edge, src, dst, edge_mult)
+            return self._forward_inference(f, f_edge, src, dst, edge_mult, edge_rows)
         d = f.shape[1]
         k_all, v_all = self.lin_k(f), self.lin_v(f)
         q = self.lin_q(f).index_select(0, dst)  # [E, d] (index_select: ~9x faster than x[dst] on CPU)
@@ -50,7 +57,7 @@ class InvariantLayer(nn.Module):
         key = self.xi_k[2](self.xi_k[1](k_pre))  # [E, d]
         w_edge, b_edge = self._edge_block()
         v_pre = ((v_all @ wv[:, :d].T).index_select(0, dst) + (v_all @ wv[:, d:2 * d].T).index_select(0, src)
-                 + nn.functional.linear(f_edge, w_edge, b_edge))
+                 + _per_edge(nn.functional.linear(f_edge, w_edge, b_edge), edge_rows))
         value = self.xi_v[2](self.xi_v[1](v_pre))  # [E, d]
         alpha = q * key * self.scale
         msg = torch.sigmoid(self.bn_alpha(alpha, edge_weight)) * value  # [E, d]
@@ -88,7 +95,7 @@ class InvariantLayer(nn.Module):
         return (cat([w for w, _ in blocks_dst]), cat([b for _, b in blocks_dst]),
                 cat([w for w, _ in blocks_src]), cat([b for _, b in blocks_src]), w_edge, b_edge, t)
 
-    def _forward_inference(self, f, f_edge, src, dst, edge_mult):
+    def _forward_inference(self, f, f_edge, src, dst, edge_mult, edge_rows=None):
         """``forward`` in evaluation without autograd: the same function, with the linear maps
         before the gathers composed (one product per side, kept while the parameters are
         unchanged), batch norm folded into q and the per-edge steps in place."""
@@ -99,7 +106,7 @@ class InvariantLayer(nn.Module):
         at_src = nn.functional.linear(f, w_src, b_src).index_select(0, src)  # [E, 2d]: k_src | v_src
         k_pre = torch.add(at_dst[:, d:2 * d], at_src[:, :d])
         key = self.xi_k[2](nn.functional.silu(k_pre, inplace=True))  # [E, d]
-        v_pre = nn.functional.linear(f_edge, w_edge, b_edge).add_(at_dst[:, 2 * d:]).add_(at_src[:, d:])
+        v_pre = _per_edge(nn.functional.linear(f_edge, w_edge, b_edge), edge_rows).add_(at_dst[:, 2 * d:]).add_(at_src[:, d:])
         value = self.xi_v[2](nn.functional.silu(v_pre, inplace=True))  # [E, d]
         msg = torch.addcmul(t, at_dst[:, :d], key).sigmoid_().mul_(value)  # sigmoid(BN(alpha)) * value
         if edge_mult is not None:

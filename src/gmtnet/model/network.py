@@ -83,22 +83,34 @@ class GMTNet(TensorModel):
                 edge_weight = node_weight.index_select(0, batch.edge_dst) * edge_mult
         nodes = batch.node_features if orbits is None else batch.node_features.index_select(0, orbits.rep_nodes)
         f = self.atom_embedding(nodes)  # [N or M, node_dim]
-        lengths = batch.edge_vec.norm(dim=1)
-        f_edge = self.edge_embedding(lengths)  # [E, edge_dim]
+        f_edge, edge_rows = self.edge_features(batch.edge_vec)  # [U, edge_dim], (E,)
         src_invariant = batch.edge_src if orbits is None else orbits.node_rep.index_select(0, batch.edge_src)
         for layer in self.invariant_layers:
-            f = layer(f, f_edge, src_invariant, batch.edge_dst, node_weight, edge_weight, edge_mult)
+            f = layer(f, f_edge, src_invariant, batch.edge_dst, node_weight, edge_weight, edge_mult, edge_rows)
         sh = o3.spherical_harmonics(self.irreps_sh, batch.edge_vec, normalize=True, normalization="component")
         h = f
         for layer in self.equivariant_layers:
             h = layer(h, sh[:, :layer.irreps_sh.dim], f_edge, batch.edge_src, batch.edge_dst,
-                      orbits=orbits)  # [N or M, irreps_out]
+                      orbits=orbits, edge_rows=edge_rows)  # [N or M, irreps_out]
         if orbits is not None:
             h = orbits.expand(h, self.irreps_hidden)  # [N, irreps_hidden]
         g = scatter_mean(h, batch.node_graph, batch.n_graphs)
         if self.config.symmetrize_features and batch.feature_projectors is not None:
             g = symmetrize_features(g, self.irreps_hidden, batch.feature_projectors)
         return g
+
+    def edge_features(self, edge_vec: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(f_edge (U, edge_dim), edge_rows (E,)): the invariant edge features of the U distinct
+        edge lengths and each edge's row among them. f^e and the radial filters are functions of
+        |v| alone, and a crystal's edges repeat few lengths (bonds seen from both ends, edges
+        related by symmetry), so they are computed once per distinct length: the same numbers.
+        Where ``edge_vec`` carries gradients (a derivative with respect to positions) every edge
+        keeps its own row and ``edge_rows`` is None."""
+        lengths = edge_vec.norm(dim=1)
+        if lengths.requires_grad:
+            return self.edge_embedding(lengths), None
+        distinct, edge_rows = torch.unique(lengths, return_inverse=True)
+        return self.edge_embedding(distinct), edge_rows
 
     def forward(self, batch: GraphBatch) -> torch.Tensor:
         """(B, 3, ..., 3) predicted tensors."""

@@ -23,21 +23,31 @@ def _coupling(l: int) -> tuple[np.ndarray, np.ndarray]:
     return c, np.linalg.solve(c.T @ c, c.T)
 
 
+@lru_cache(maxsize=None)
+def _recurrence_map(l: int) -> np.ndarray:
+    """(9 (2l-1)^2, (2l+1)^2) float64 M with vec D^l = vec(D^(l-1) outer D^1) @ M: the map
+    D^l = C_left (D^(l-1) (x) D^1) C written on the products D^(l-1)_ij D^1_km, ordered (i, j, k, m)."""
+    c, c_left = _coupling(l)
+    a, b = 2 * l - 1, 2 * l + 1
+    return np.einsum("pik,jmq->ijkmpq", c_left.reshape(b, a, 3), c.reshape(a, 3, b)).reshape(9 * a * a, b * b)
+
+
 def wigner_matrices(rotations: np.ndarray, lmax: int) -> list[np.ndarray]:
     """[D^l(R) for l = 0..lmax], each (n_r, 2l+1, 2l+1) float64, in e3nn's real basis, for the
     proper parts det(R) R of ``rotations`` (n_r, 3, 3); parity is applied by the caller.
 
     D^1 is R itself (e3nn's l = 1 basis is x, y, z) and D^l follows from D^(l-1) (x) D^1 through the
-    equivariant Clebsch-Gordan map C: (D^(l-1) (x) D^1) C = C D^l. Exact to rounding, and a few
-    small matrix products instead of e3nn's matrix exponentials (the tests compare both)."""
+    equivariant Clebsch-Gordan map C: (D^(l-1) (x) D^1) C = C D^l, i.e. D^l = C_left (D^(l-1) (x) D^1) C,
+    applied as one matrix product of all rotations' (D^(l-1)_ij D^1_km) products (``_recurrence_map``).
+    Exact to rounding, and a few matrix products instead of e3nn's matrix exponentials (the tests
+    compare both)."""
     rots = np.asarray(rotations, dtype=np.float64).reshape(-1, 3, 3)
+    n = len(rots)
     d1 = rots * np.sign(np.linalg.det(rots))[:, None, None]  # proper part; e3nn's l = 1 basis is (x, y, z)
-    out = [np.ones((len(rots), 1, 1)), d1]
+    out = [np.ones((n, 1, 1)), d1]
     for l in range(2, lmax + 1):
-        c, c_left = _coupling(l)
-        prev = out[-1]
-        kron = np.einsum("aij,akl->aikjl", prev, d1).reshape(len(rots), 3 * (2 * l - 1), 3 * (2 * l - 1))
-        out.append(c_left @ kron @ c)
+        products = (out[-1].reshape(n, -1, 1) * d1.reshape(n, 1, 9)).reshape(n, -1)  # [n, (i, j, k, m)]
+        out.append((products @ _recurrence_map(l)).reshape(n, 2 * l + 1, 2 * l + 1))
     return out[: lmax + 1]
 
 
