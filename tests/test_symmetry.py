@@ -323,3 +323,31 @@ def test_constraints_of_a_graph_without_a_point_group_are_refused_by_name(crysta
 
     with pytest.raises(ValueError, match="no point group"):
         graph_constraints(build_graph(crystals["rutile_TiO2"], symprec=None), ELASTIC)
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.data())
+def test_forced_groups_of_a_block_equal_the_greedy_grouping(data):
+    """The vectorised grouping of several crystals' components (equivalence classes of rows equal
+    up to sign) equals the greedy loop it replaces, also where rows are equal within the
+    tolerance but not transitively (that crystal falls back to the loop)."""
+    from gmtnet.symmetry.constraints import _ROW_TOL, _greedy_groups, _grouped
+
+    n_crystals, n_comp = data.draw(st.integers(1, 5)), data.draw(st.integers(1, 7))
+    rows = []
+    for _ in range(n_crystals):
+        prototypes = np.array([[0.0, 0.0, 0.0], [1.0, 0.5, 0.0], [0.25, 0.0, -1.0]])
+        choice = data.draw(st.lists(st.integers(0, 2), min_size=n_comp, max_size=n_comp))
+        sign = data.draw(st.lists(st.sampled_from([1.0, -1.0]), min_size=n_comp, max_size=n_comp))
+        # shifts of 0.6 tolerance: neighbours equal, rows two shifts apart not (non-transitive)
+        shift = data.draw(st.lists(st.integers(0, 2), min_size=n_comp, max_size=n_comp))
+        rows.append(prototypes[choice] * np.array(sign)[:, None] + 0.6 * _ROW_TOL * np.array(shift)[:, None])
+    rows = np.stack(rows)  # [b, C, 3]
+    same = np.abs(rows[:, :, None] - rows[:, None]).max(axis=3) < _ROW_TOL
+    opposite = np.abs(rows[:, :, None] + rows[:, None]).max(axis=3) < _ROW_TOL
+    zero = np.abs(rows).max(axis=2) < _ROW_TOL
+    for k, pattern in enumerate(_grouped(zero, same, opposite)):
+        reference = _greedy_groups(zero[k], same[k].tolist(), opposite[k].tolist())
+        assert pattern.n_groups == reference.n_groups
+        for got, want in zip(pattern[:4], reference[:4]):
+            assert np.array_equal(got, want) and got.dtype == want.dtype

@@ -133,11 +133,10 @@ def fill_rotation_cache(graphs: list[CrystalGraph], lmax: int) -> None:
     rotations = np.concatenate([np.asarray(g.rotations, dtype=np.float64).reshape(-1, 3, 3) for g in todo])
     matrices = wigner_matrices(rotations, lmax)
     signs = np.where(np.linalg.det(rotations) < 0, -1.0, 1.0)
-    bounds = np.cumsum([len(g.rotations) for g in todo])[:-1]
-    per_graph = [np.split(d, bounds) for d in matrices]
-    for k, (g, sign) in enumerate(zip(todo, np.split(signs, bounds))):
-        g.cache["rotation_wigner"] = [d[k] for d in per_graph]
-        g.cache["rotation_sign"] = sign
+    ends = np.cumsum([len(g.rotations) for g in todo]).tolist()
+    for g, start, end in zip(todo, [0] + ends[:-1], ends):  # views of the rows of each graph
+        g.cache["rotation_wigner"] = [d[start:end] for d in matrices]
+        g.cache["rotation_sign"] = signs[start:end]
 
 
 @functools.lru_cache(maxsize=None)

@@ -250,10 +250,43 @@ def _patterns(constraints: list[SymmetryConstraints]) -> list[_Pattern]:
     for lo in range(0, len(constraints), _PATTERN_BLOCK):
         rows = np.stack([c.projector for c in constraints[lo:lo + _PATTERN_BLOCK]])[:, reps]  # [b, C, 3^n]
         # [b, c, c']: rows equal / opposite (all pairs at once)
-        same = (np.abs(rows[:, :, None, :] - rows[:, None, :, :]).max(axis=3) < _ROW_TOL).tolist()
-        opposite = (np.abs(rows[:, :, None, :] + rows[:, None, :, :]).max(axis=3) < _ROW_TOL).tolist()
+        same = np.abs(rows[:, :, None, :] - rows[:, None, :, :]).max(axis=3) < _ROW_TOL
+        opposite = np.abs(rows[:, :, None, :] + rows[:, None, :, :]).max(axis=3) < _ROW_TOL
         zero = np.abs(rows).max(axis=2) < _ROW_TOL
-        out.extend(_greedy_groups(z, s, o) for z, s, o in zip(zero, same, opposite))
+        out.extend(_grouped(zero, same, opposite))
+    return out
+
+
+def _grouped(zero: np.ndarray, same: np.ndarray, opposite: np.ndarray) -> list[_Pattern]:
+    """``_greedy_groups`` of several crystals at once, zero (b, C), same and opposite (b, C, C).
+
+    Rows equal up to sign are an equivalence, so the greedy groups are its classes: a component's
+    group is that of the first component it relates to, which is a group's first member. That holds
+    where each component's first relative relates first to itself; a crystal where it does not
+    (rows equal within the tolerance but not transitively) is grouped by ``_greedy_groups``."""
+    b, c = zero.shape
+    live = ~zero
+    related = (same | opposite) & live[:, :, None] & live[:, None, :]
+    first = related.argmax(axis=2)  # [b, C]: the first component each relates to (itself at the latest)
+    consistent = ((np.take_along_axis(first, first, axis=1) == first) | zero).all(axis=1)
+    is_first = live & (first == np.arange(c))
+    group = np.take_along_axis(np.cumsum(is_first, axis=1) - 1, first, axis=1)  # [b, C]
+    sign = np.where(np.take_along_axis(same, first[:, :, None], axis=2)[..., 0], 1, -1)
+    crystal, component = np.nonzero(live)
+    order = np.lexsort((component, group[crystal, component], crystal))  # crystal, then group, then component
+    crystal, component = crystal[order], component[order]
+    members, signs, groups = component, sign[crystal, component], group[crystal, component]
+    zeros = np.nonzero(zero)[1]
+    ends, zero_ends = np.cumsum(live.sum(axis=1)).tolist(), np.cumsum(zero.sum(axis=1)).tolist()
+    n_groups = is_first.sum(axis=1).tolist()
+    out, start, zero_start = [], 0, 0
+    for k, (end, zero_end) in enumerate(zip(ends, zero_ends)):
+        if consistent[k]:
+            out.append(_Pattern(zeros[zero_start:zero_end], members[start:end], signs[start:end], groups[start:end],
+                                n_groups[k]))
+        else:
+            out.append(_greedy_groups(zero[k], same[k].tolist(), opposite[k].tolist()))
+        start, zero_start = end, zero_end
     return out
 
 
