@@ -94,6 +94,12 @@ class OrbitBatch:
         return torch.cat(blocks, dim=1)
 
 
+def per_edge(rows: torch.Tensor, edge_rows: torch.Tensor | None) -> torch.Tensor:
+    """(E, ...): values computed once per distinct edge length, ``rows`` (U, ...), gathered to the
+    edges by ``edge_rows`` (E,) (``GMTNet.edge_features``); ``rows`` itself if ``edge_rows`` is None."""
+    return rows if edge_rows is None else rows.index_select(0, edge_rows)
+
+
 def scatter_mean(x: torch.Tensor, index: torch.Tensor, n: int) -> torch.Tensor:
     """(n, F) means of the rows of x (M, F) grouped by ``index`` (M,); empty groups give 0."""
     out = torch.zeros(n, x.shape[1], dtype=x.dtype, device=x.device).index_add_(0, index, x)

@@ -14,6 +14,7 @@ from e3nn import nn as enn
 from e3nn import o3
 from torch import nn
 
+from gmtnet.model.batch import per_edge
 from gmtnet.model.block_linear import BlockLinear
 from gmtnet.model.edge_product import FusedEdgeTensorProduct
 
@@ -146,8 +147,7 @@ class EquivariantLayer(nn.Module):
             weights = nn.functional.linear(self.radial[:-1](edge_feats), last.weight[order], last.bias[order])
         else:
             weights = self.radial(edge_feats)  # [E or U, weight_numel]
-        if edge_rows is not None:
-            weights = weights.index_select(0, edge_rows)  # [E, weight_numel]
+        weights = per_edge(weights, edge_rows)  # [E, weight_numel]
         if orbits is not None:
             g = orbits.expand(g, self.irreps_msg)
             # the product is linear in the weights and in Y: scale Y (E x 16, not E x weights)

@@ -7,13 +7,9 @@ import math
 import torch
 from torch import nn
 
+from gmtnet.model.batch import per_edge
 from gmtnet.model.derived import DerivedCache
 from gmtnet.model.norm import WeightedBatchNorm1d
-
-
-def _per_edge(rows: torch.Tensor, edge_rows: torch.Tensor | None) -> torch.Tensor:
-    """(E, ...): ``rows`` (U, ...) gathered to the edges, or ``rows`` itself if ``edge_rows`` is None."""
-    return rows if edge_rows is None else rows.index_select(0, edge_rows)
 
 
 class InvariantLayer(nn.Module):
@@ -57,7 +53,7 @@ class InvariantLayer(nn.Module):
         key = self.xi_k[2](self.xi_k[1](k_pre))  # [E, d]
         w_edge, b_edge = self._edge_block()
         v_pre = ((v_all @ wv[:, :d].T).index_select(0, dst) + (v_all @ wv[:, d:2 * d].T).index_select(0, src)
-                 + _per_edge(nn.functional.linear(f_edge, w_edge, b_edge), edge_rows))
+                 + per_edge(nn.functional.linear(f_edge, w_edge, b_edge), edge_rows))
         value = self.xi_v[2](self.xi_v[1](v_pre))  # [E, d]
         alpha = q * key * self.scale
         msg = torch.sigmoid(self.bn_alpha(alpha, edge_weight)) * value  # [E, d]
@@ -106,7 +102,7 @@ class InvariantLayer(nn.Module):
         at_src = nn.functional.linear(f, w_src, b_src).index_select(0, src)  # [E, 2d]: k_src | v_src
         k_pre = torch.add(at_dst[:, d:2 * d], at_src[:, :d])
         key = self.xi_k[2](nn.functional.silu(k_pre, inplace=True))  # [E, d]
-        v_pre = _per_edge(nn.functional.linear(f_edge, w_edge, b_edge), edge_rows).add_(at_dst[:, 2 * d:]).add_(at_src[:, d:])
+        v_pre = per_edge(nn.functional.linear(f_edge, w_edge, b_edge), edge_rows).add_(at_dst[:, 2 * d:]).add_(at_src[:, d:])
         value = self.xi_v[2](nn.functional.silu(v_pre, inplace=True))  # [E, d]
         msg = torch.addcmul(t, at_dst[:, :d], key).sigmoid_().mul_(value)  # sigmoid(BN(alpha)) * value
         if edge_mult is not None:
