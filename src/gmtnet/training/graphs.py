@@ -19,11 +19,27 @@ from gmtnet.utils.io import atomic_write_bytes, data_dir
 CACHE_VERSION = 3  # 2: graphs carry their orbit maps; 3: and their site groups and edge classes
 
 
+def _structure_digest(records) -> str:
+    """Hash of every record's structure as stored (lattice, species, fractional coordinates, to
+    the bit): the same ids with other structures (an edited data file, another frame) differ."""
+    import numpy as np
+
+    h = hashlib.sha1()
+    for r in records:
+        s = r.structure
+        h.update(np.ascontiguousarray(s.lattice.matrix, dtype=np.float64).tobytes())
+        h.update(np.asarray(s.atomic_numbers, dtype=np.int64).tobytes())
+        h.update(np.ascontiguousarray(s.frac_coords, dtype=np.float64).tobytes())
+    return h.hexdigest()
+
+
 def cache_key(model, records, source: str) -> str:
-    """Hash of the model's graph settings, the records' ids and the preprocessing version."""
+    """Hash of the model's graph settings, the records' ids and structures and the
+    preprocessing version."""
     settings = getattr(model, "graph_settings", lambda: {})()
     blob = json.dumps({"v": CACHE_VERSION, "source": source, "settings": settings,
-                       "ids": [r.material_id for r in records]}, sort_keys=True, default=str)
+                       "ids": [r.material_id for r in records], "structures": _structure_digest(records)},
+                      sort_keys=True, default=str)
     return hashlib.sha1(blob.encode()).hexdigest()[:16]
 
 
