@@ -436,6 +436,40 @@ def test_exclude_leaves_out_another_tasks_split(tmp_path, mp_root, monkeypatch):
     assert sum(map(len, plain)) - sum(map(len, kept)) == 3
 
 
+def test_graph_cache_is_keyed_by_structures_not_only_ids(tmp_path, mp_root):
+    from dataclasses import replace
+
+    from gmtnet.data import load_dataset
+    from gmtnet.training.graphs import cache_key, prepare_graphs
+
+    model = build_model("dielectric", **TINY_GMTNET)
+    records = list(load_dataset("dielectric", root=mp_root).split("train"))[:3]
+    moved = records[0].structure.copy()
+    moved.translate_sites([0], [0.01, 0.0, 0.0])  # same id, another structure
+    edited = [replace(records[0], structure=moved)] + records[1:]
+    assert cache_key(model, records, "mp") == cache_key(model, list(records), "mp")
+    assert cache_key(model, records, "mp") != cache_key(model, edited, "mp")
+    first = prepare_graphs(model, records, cache_dir=tmp_path, progress=False)
+    second = prepare_graphs(model, edited, cache_dir=tmp_path, progress=False)
+    assert len(list(tmp_path.glob("*.pkl"))) == 2  # a second cache file, not the stale first one
+    assert not np.array_equal(first[0].edge_vec, second[0].edge_vec)
+
+
+def test_max_label_norm_screens_train_and_validation_only(tmp_path, mp_root):
+    import gmtnet.training.trainer as trainer
+
+    plain = trainer.load_split_records(_cfg(tmp_path, mp_root, limit=None))
+    norms = sorted(float(np.linalg.norm(r.tensor)) for part in plain for r in part)
+    cut = norms[len(norms) // 2]  # about half the crystals lie above it
+    kept = trainer.load_split_records(_cfg(tmp_path, mp_root, limit=None, max_label_norm=cut))
+    for before, after in zip(plain, kept):
+        assert [r.material_id for r in after] == [r.material_id for r in before if np.linalg.norm(r.tensor) <= cut]
+    assert 0 < sum(map(len, kept)) < sum(map(len, plain))
+    for bad in (0.0, -1.0):
+        with pytest.raises(ValueError, match="max_label_norm"):
+            _cfg(tmp_path, mp_root, max_label_norm=bad)
+
+
 def test_init_from_copies_every_matching_weight_and_leaves_the_head(tmp_path, mp_root):
     from gmtnet.errors import GmtnetError
     from gmtnet.model import build_model

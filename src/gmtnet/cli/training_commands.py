@@ -31,6 +31,8 @@ def train(
                                 "(the same steps, 2-4x less work; batch norm counts each orbit's atoms)."),
     init_from: Path = typer.Option(None, "--init-from", help="Start from this saved model's matching weights (transfer learning, e.g. a dielectric run's best.pt)."),
     exclude: str = typer.Option(None, help="TASK:SPLIT[+SPLIT]: leave those crystals out (e.g. piezoelectric:val+test when pre-training)."),
+    max_label_norm: float = typer.Option(None, "--max-label-norm", help="Leave out train and validation crystals whose label "
+                                         "Frobenius norm exceeds this (label units); the test split is never screened."),
 ) -> None:
     """Train a model on the fixed train split, keeping the best-on-validation checkpoint.
 
@@ -46,7 +48,8 @@ def train(
                       batch_size=batch_size, lr=lr, loss=loss, huber_delta=huber_delta, device=device, out=str(out), limit=limit,
                       val_limit=max(1, limit // 8) if limit else None, seed=seed,
                       threads=threads, source=source, compile=compile_kernels, orbits=orbits,
-                      init_from=str(init_from) if init_from else None, exclude=exclude)
+                      init_from=str(init_from) if init_from else None, exclude=exclude,
+                      max_label_norm=max_label_norm)
     result = run(cfg, resume=resume)
     if os.environ.get("RANK", "0") == "0":  # under torchrun, the first process reports
         typer.echo(f"best validation Fnorm {result['best_val_fnorm']:.4f}; model: {result['best']}")

@@ -43,6 +43,12 @@ class TrainConfig:
         exclude: "TASK:SPLIT[+SPLIT...]": leave out of this run's train and validation crystals
             every material id of those splits of TASK's data, e.g. "piezoelectric:val+test" when
             pre-training on dielectric for a piezoelectric fine-tuning that is evaluated there.
+        max_label_norm: leave out of this run's train and validation crystals every label whose
+            Frobenius norm exceeds this (label units; None keeps all). A screen for DFT labels far
+            outside the physical range (e.g. piezoelectric tensors of 68 and 88 C/m^2, where the
+            largest measured crystals reach about 20): they would otherwise dominate the label
+            scale, the loss and, in the validation mean, the choice of checkpoint. The test split
+            is never screened.
         out: run directory (checkpoints, logs).
         model_overrides: extra ModelConfig (or baseline) hyperparameters.
     """
@@ -70,6 +76,7 @@ class TrainConfig:
     orbits: bool = False
     init_from: str | None = None
     exclude: str | None = None
+    max_label_norm: float | None = None
     out: str = "runs/run"
     model_overrides: dict = field(default_factory=dict)
 
@@ -78,6 +85,8 @@ class TrainConfig:
 
         if self.loss not in LOSSES:
             raise ValueError(f"unknown loss {self.loss!r}: expected one of {', '.join(LOSSES)}")
+        if self.max_label_norm is not None and not self.max_label_norm > 0:
+            raise ValueError(f"max_label_norm must be positive, got {self.max_label_norm}")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -63,6 +63,10 @@ def load_split_records(cfg: TrainConfig):
                                       data.task, data.source, data.report)
         val_records = TensorDataset([r for r in val_records if r.material_id not in excluded],
                                     data.task, data.source, data.report)
+    if cfg.max_label_norm is not None:
+        keep = lambda r: float(np.linalg.norm(r.tensor)) <= cfg.max_label_norm  # noqa: E731
+        train_records = TensorDataset([r for r in train_records if keep(r)], data.task, data.source, data.report)
+        val_records = TensorDataset([r for r in val_records if keep(r)], data.task, data.source, data.report)
     if cfg.limit:
         train_records = train_records[: cfg.limit]
     if cfg.val_limit:
