@@ -341,10 +341,12 @@ def test_train_cli_takes_the_loss_and_refuses_an_unknown_one(tmp_path, mp_root, 
     assert bad.value.code != 0 and not (tmp_path / "bad").exists()
     with pytest.raises(SystemExit) as ok:
         main(["train", "--task", "dielectric", "--preset", "fast", "--loss", "fnorm", "--huber-delta", "0.5",
-              "--epochs", "1", "--limit", "8", "--out", str(tmp_path / "run")])
+              "--weight-decay", "0.01", "--max-label-norm", "1000", "--epochs", "1", "--limit", "8",
+              "--out", str(tmp_path / "run")])
     assert ok.value.code in (0, None)
     saved = json.loads((tmp_path / "run" / "config.json").read_text())
     assert saved["loss"] == "fnorm" and saved["huber_delta"] == 0.5
+    assert saved["weight_decay"] == 0.01 and saved["max_label_norm"] == 1000.0
 
 
 def test_reproduce_evaluates_a_run_of_several_seeds_as_their_ensemble(tmp_path, mp_root, monkeypatch):

@@ -16,6 +16,7 @@ def train(
     group_average: bool = typer.Option(False, "--group-average", help="Baselines: average over the point group (-GA)."),
     epochs: int = typer.Option(200, help="Training epochs (paper: 200)."),
     batch_size: int = typer.Option(64, help="Crystals per batch."),
+    weight_decay: float = typer.Option(1e-5, "--weight-decay", help="AdamW weight decay (paper 1e-5; none on biases and norms)."),
     lr: float = typer.Option(1e-3, help="Initial learning rate (polynomial decay to 1e-5)."),
     loss: str = typer.Option("huber", help="huber (the paper's, per entry) or fnorm (per-crystal Frobenius norm of the error)."),
     huber_delta: float = typer.Option(1.0, help="Huber threshold in units of the label scale (RMS of the training labels)."),
@@ -45,7 +46,7 @@ def train(
     task = get_tensor_type(task).name
     out = out or Path("runs") / f"{model}{'-ga' if group_average else ''}-{task}"
     cfg = TrainConfig(task=task, model=model, preset=preset, group_average=group_average, epochs=epochs,
-                      batch_size=batch_size, lr=lr, loss=loss, huber_delta=huber_delta, device=device, out=str(out), limit=limit,
+                      batch_size=batch_size, lr=lr, weight_decay=weight_decay, loss=loss, huber_delta=huber_delta, device=device, out=str(out), limit=limit,
                       val_limit=max(1, limit // 8) if limit else None, seed=seed,
                       threads=threads, source=source, compile=compile_kernels, orbits=orbits,
                       init_from=str(init_from) if init_from else None, exclude=exclude,
