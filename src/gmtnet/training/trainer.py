@@ -50,23 +50,25 @@ def excluded_ids(spec: str, source: str = "mp", root=None) -> set[str]:
 
 
 def load_split_records(cfg: TrainConfig):
-    """(train, val) TensorDatasets of the run, ``limit`` and ``val_limit`` applied."""
+    """(train, val) TensorDatasets of the run: ``exclude`` and ``max_label_norm`` screens, then
+    ``limit`` and ``val_limit`` applied."""
     from gmtnet.data import TensorDataset, load_dataset
 
     data = load_dataset(cfg.task, source=cfg.source, root=cfg.data_root)
     train_records, val_records = data.split("train"), data.split("val")
     if not len(train_records) or not len(val_records):
         raise GmtnetError(f"{cfg.task} ({cfg.source}): the data has no train/val split")
+    screens = []
     if cfg.exclude:
         excluded = excluded_ids(cfg.exclude, cfg.source, cfg.data_root)
-        train_records = TensorDataset([r for r in train_records if r.material_id not in excluded],
-                                      data.task, data.source, data.report)
-        val_records = TensorDataset([r for r in val_records if r.material_id not in excluded],
-                                    data.task, data.source, data.report)
+        screens.append(lambda r: r.material_id not in excluded)
     if cfg.max_label_norm is not None:
-        keep = lambda r: float(np.linalg.norm(r.tensor)) <= cfg.max_label_norm  # noqa: E731
-        train_records = TensorDataset([r for r in train_records if keep(r)], data.task, data.source, data.report)
-        val_records = TensorDataset([r for r in val_records if keep(r)], data.task, data.source, data.report)
+        screens.append(lambda r: float(np.linalg.norm(r.tensor)) <= cfg.max_label_norm)
+    if screens:
+        def keep(records):
+            return TensorDataset([r for r in records if all(s(r) for s in screens)], data.task, data.source, data.report)
+
+        train_records, val_records = keep(train_records), keep(val_records)
     if cfg.limit:
         train_records = train_records[: cfg.limit]
     if cfg.val_limit:
