@@ -19,7 +19,6 @@ structure replaced by its IEEE-rotated cell wherever the label passes there, is 
 from __future__ import annotations
 
 import argparse
-import ast
 import json
 import sys
 import warnings
@@ -54,42 +53,41 @@ def main() -> None:
 
     import numpy as np
     import pandas as pd
-    from pymatgen.io.vasp import Poscar
-    from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
     from gmtnet.data import load_dataset
-    from gmtnet.data.curation import CurationConfig, CurationError, curate_record, frame_error, tensor_from_array
+    from gmtnet.data.curation import CurationConfig, CurationError, curate_record
     from gmtnet.data.sources import mp
-    from gmtnet.symmetry import analyze_symmetry
     from gmtnet.tensors import get_tensor_type, rotate_tensor
     from gmtnet.utils.io import atomic_write_text, read_json_gz, write_json_gz
 
     ttype = get_tensor_type("piezoelectric")
+    config = CurationConfig(symprec=1e-3, frame_tol=FRAME_TOL, max_abs=None)  # the benchmark's rules
     kept = {r.material_id: r for r in load_dataset("piezoelectric")}
-    frame = pd.read_csv(mp.raw_dir() / "piezoelectric_tensor.csv", comment="#")
+    csv_path = mp.raw_dir() / "piezoelectric_tensor.csv"
+    table = pd.read_csv(csv_path, comment="#", usecols=["material_id", "point_group"])
+    point_group = dict(zip(table.material_id.astype(str), table.point_group.astype(str)))
     by_group: dict[str, Counter] = defaultdict(Counter)
     ambiguous, swapped = Counter(), {}
-    for row in frame.itertuples(index=False):
-        label = tensor_from_array(ast.literal_eval(row.piezoelectric_tensor), ttype)
-        conv = SpacegroupAnalyzer(Poscar.from_str(row.poscar).structure).get_conventional_standard_structure()
+    for raw in mp.raw_records("piezoelectric", csv_path):  # structure: the conventional standard cell
+        label, conv = raw.load_tensor(), raw.load_structure()
         rotated, rotation = ieee_cell(conv)
-        passes = []
-        for s in (conv, rotated):
+        curated = []  # (label, symmetry) where the raw label passes the curation in that cell, else None
+        for cell in (conv, rotated):
             try:
-                passes.append(frame_error(label, analyze_symmetry(s, 1e-3).raw_rotations, ttype) < FRAME_TOL)
-            except Exception:  # noqa: BLE001 - a failed analysis counts as a failed check
-                passes.append(False)
-        key = ("conv" if passes[0] else "-") + "/" + ("ieee" if passes[1] else "-")
-        by_group[str(row.point_group)][key] += 1
-        record = kept.get(row.material_id)
-        if record is not None and passes[1]:
-            new_label, _ = curate_record(rotated, label, ttype, CurationConfig(symprec=1e-3, max_abs=None))
+                curated.append(curate_record(cell, label, ttype, config))
+            except CurationError:
+                curated.append(None)
+        key = ("conv" if curated[0] else "-") + "/" + ("ieee" if curated[1] else "-")
+        by_group[point_group[raw.record_id]][key] += 1
+        record = kept.get(raw.record_id)
+        if record is not None and curated[1]:
+            new_label = curated[1][0]
             # the kept label carried into the rotated cell against the label the rotated cell gets
             carried = rotate_tensor(record.tensor, rotation, ttype)
             differs = np.abs(carried - new_label).max() > 1e-3 * max(np.abs(new_label).max(), 1e-12)
             ambiguous["kept, passes in both frames, pairings differ" if differs else "kept, passes in both frames, same pairing"] += 1
             if differs:
-                swapped[row.material_id] = (rotated, new_label)
+                swapped[raw.record_id] = (rotated, new_label)
         elif record is not None:
             ambiguous["kept, fails in the IEEE frame"] += 1
 

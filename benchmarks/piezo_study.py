@@ -50,7 +50,7 @@ def main() -> None:
 
     from gmtnet.data import load_dataset
     from gmtnet.model.io import load_model
-    from gmtnet.training import TrainConfig, train
+    from gmtnet.training import TrainConfig, evaluate_model, train
     from gmtnet.training.metrics import paired_difference
     from gmtnet.training.reproduce import _finished
     from gmtnet.utils.io import atomic_write_text, data_dir
@@ -63,12 +63,16 @@ def main() -> None:
         subprocess.run([sys.executable, str(Path(__file__).parent / "piezo_frames.py"), "--write-ieee-root",
                         str(ieee_root)], check=True)
 
-    def records(split: str, root=None):
-        return list(load_dataset("piezoelectric", root=root).split(split))
+    splits = {}  # data root -> {"val": records, "test": records}, each loaded once
 
-    val, test = records("val"), records("test")
-    labels = {s: np.stack([r.tensor for r in recs]) for s, recs in (("val", val), ("test", test))}
-    norms = {s: np.linalg.norm(y.reshape(len(y), -1), axis=1) for s, y in labels.items()}
+    def records(root=None) -> dict:
+        if root not in splits:
+            data = load_dataset("piezoelectric", root=root)
+            splits[root] = {name: list(data.split(name)) for name in ("val", "test")}
+        return splits[root]
+
+    # the zero predictor's errors: the label norms (the same crystals, in the same order, in both pairings)
+    norms = {name: np.array([np.linalg.norm(r.tensor) for r in recs]) for name, recs in records().items()}
     screened = norms["val"] <= SCREEN
 
     rows = []
@@ -83,10 +87,8 @@ def main() -> None:
                 train(cfg, resume=(out / "last.pt").is_file())
             model = load_model(out / "best.pt").eval()
             row = {"variant": name, "seed": seed, "best_epoch": model.metadata.get("epoch")}
-            for split, recs in (("val", records("val", root)), ("test", records("test", root))):
-                pred = model.predict([r.structure for r in recs], batch_size=64)
-                y = np.stack([r.tensor for r in recs])  # the same labels in both pairings (projected)
-                err = np.linalg.norm((pred - y).reshape(len(y), -1), axis=1)
+            for split, recs in records(root).items():
+                err = evaluate_model(model, recs)["errors"]
                 row[f"{split}_fnorm"] = float(err.mean())
                 row[f"{split}_vs_zero"] = paired_difference(err, norms[split])
                 if split == "val":

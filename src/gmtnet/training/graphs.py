@@ -12,6 +12,7 @@ import json
 import pickle
 from pathlib import Path
 
+import numpy as np
 from tqdm.auto import tqdm
 
 from gmtnet.utils.io import atomic_write_bytes, data_dir
@@ -22,8 +23,6 @@ CACHE_VERSION = 3  # 2: graphs carry their orbit maps; 3: and their site groups 
 def _structure_digest(records) -> str:
     """Hash of every record's structure as stored (lattice, species, fractional coordinates, to
     the bit): the same ids with other structures (an edited data file, another frame) differ."""
-    import numpy as np
-
     h = hashlib.sha1()
     for r in records:
         s = r.structure
