@@ -165,3 +165,57 @@ def test_custom_tensor_type_gets_irreps_and_symmetrizer():
     assert str(antisym.irreps) == "1x1e"
     with pytest.raises(ValueError, match="indices"):
         TensorType("bad", 3, "ij=ji")
+
+
+# ---- exact definiteness ----------------------------------------------------------------------
+from gmtnet.tensors import inertia, is_positive_definite  # noqa: E402
+
+
+@settings(max_examples=60, deadline=None)
+@given(arrays(np.float64, (6, 6), elements=finite))
+def test_inertia_matches_the_eigenvalues_of_well_separated_matrices(a):
+    sym = 0.5 * (a + a.T)
+    eig = np.linalg.eigvalsh(sym)
+    if np.abs(eig).min() <= 1e-6 * max(1.0, np.abs(eig).max()):
+        return  # near-singular: a float eigensolver cannot decide these
+    counts = inertia(a)
+    assert (counts.positive, counts.zero, counts.negative) == (int((eig > 0).sum()), 0, int((eig < 0).sum()))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 6), st.integers(0, 2**32 - 1))
+def test_inertia_counts_exact_zeros_of_singular_integer_matrices(rank, seed):
+    """B^T D B with B integer (rank x 6) and D = +-1 has exactly 6 - rank zero eigenvalues, which a
+    float eigensolver returns as +-1e-15 of either sign; Sylvester's law gives the other counts."""
+    rng = np.random.default_rng(seed)
+    b = rng.integers(-5, 6, size=(rank, 6)).astype(float)
+    if np.linalg.matrix_rank(b) < rank:
+        return
+    signs = rng.choice([-1.0, 1.0], size=rank)
+    m = b.T @ np.diag(signs) @ b  # exact in float64: small integers
+    counts = inertia(m)
+    assert (counts.positive, counts.zero, counts.negative) == (int((signs > 0).sum()), 6 - rank, int((signs < 0).sum()))
+    assert not is_positive_definite(m) or rank == 6 and (signs > 0).all()
+
+
+def test_inertia_of_zero_diagonals_and_congruence(rng):
+    assert inertia(np.array([[0.0, 2.0], [2.0, 0.0]])) == inertia(np.diag([1.0, -1.0]))  # needs a 2x2 pivot
+    assert inertia(np.zeros((3, 3))).zero == 3
+    a = rng.normal(size=(6, 6))
+    a = a @ a.T + 0.1 * np.eye(6)  # positive definite
+    p = rng.normal(size=(6, 6))  # invertible almost surely: congruence keeps the inertia
+    assert is_positive_definite(a) and is_positive_definite(p @ a @ p.T)
+    assert not is_positive_definite(-a)
+    with pytest.raises(ValueError, match="square"):
+        inertia(np.ones((2, 3)))
+    with pytest.raises(ValueError, match="finite"):
+        inertia(np.array([[np.nan]]))
+
+
+def test_stiffness_definiteness_is_the_same_in_voigt_and_mandel_form(rng):
+    """The Voigt matrix (no engineering factors) and the Mandel matrix D C D are congruent."""
+    d = np.diag([1, 1, 1, np.sqrt(2), np.sqrt(2), np.sqrt(2)])
+    for _ in range(20):
+        v = rng.normal(size=(6, 6))
+        v = v + v.T + rng.uniform(-2, 6) * np.eye(6)
+        assert inertia(v) == inertia(d @ v @ d)

@@ -12,6 +12,7 @@ from gmtnet.tensors.voigt import from_voigt, to_voigt, PYMATGEN_VOIGT_ORDER, VAS
 from gmtnet.tensors.irreps import from_irreps, to_irreps, change_of_basis
 from gmtnet.tensors.transform import rotate_tensor, random_orthogonal, tensor_action_matrix
 from gmtnet.tensors.pymatgen_interop import to_pymatgen, from_pymatgen
+from gmtnet.tensors.definiteness import Inertia, inertia, is_positive_definite
 
 __all__ = [
     "DIELECTRIC",
@@ -32,4 +33,7 @@ __all__ = [
     "tensor_action_matrix",
     "to_pymatgen",
     "from_pymatgen",
+    "Inertia",
+    "inertia",
+    "is_positive_definite",
 ]
