@@ -33,10 +33,22 @@ def test_data_info_table_and_json(mp_root, capsys):
     assert len(summary["issues"]) == sum(summary["curation"]["removed"].values())
 
 
+def test_data_info_of_mp2026_lists_removals_and_warnings(mp2026_fixtures, tmp_path, capsys):
+    code, out, _ = run(["data", "info", "elastic", "--source", "mp2026", "--root", str(tmp_path), "--issues"], capsys)
+    assert code == 0
+    assert "elastic (mp2026):" in out and "not positive definite" in out and "kept with a warning" in out
+    removed = sum(1 for s in mp2026_fixtures["elastic"].values() if s.startswith("removed"))
+    assert out.count("  removed mp-") == removed and "  kept mp-862752: [not positive definite]" in out
+    code, out, _ = run(["data", "info", "piezoelectric", "--source", "mp2026", "--root", str(tmp_path), "--json"], capsys)
+    summary = json.loads(out)
+    assert code == 0 and summary["source"] == "mp2026" and summary["curation"]["removed"] == {"frame": 2}
+
+
 @pytest.mark.parametrize("argv,message", [
     (["data", "info", "magnetic"], "unknown task"),
     (["data", "info", "dielectric", "--root", "/nonexistent/gmtnet"], "gmtnet data fetch"),
     (["data", "info", "dielectric", "--source", "file"], "needs the path"),
+    (["data", "info", "dielectric", "--source", "mp2026"], "elastic and piezoelectric tensors"),
     (["symmetry", "/nonexistent/x.cif"], "no such file"),
 ])
 def test_errors_are_one_line_with_nonzero_exit(argv, message, capsys):

@@ -149,6 +149,18 @@ def test_frame_error_definition():
     assert frame_error(np.zeros((3, 3)), [c4], get_tensor_type("dielectric")) == 0.0
 
 
+@pytest.mark.parametrize("task", TASKS)
+def test_frame_error_equals_its_definition_with_rotate_tensor(task, rng):
+    from gmtnet.tensors import random_orthogonal, rotate_tensor
+
+    ttype = get_tensor_type(task)
+    for _ in range(5):
+        t = rng.normal(size=ttype.shape)
+        rots = np.stack([random_orthogonal(rng) for _ in range(4)])
+        direct = max(np.abs(rotate_tensor(t, r, ttype) - t).max() for r in rots) / np.abs(t).max()
+        assert frame_error(t, rots, ttype) == pytest.approx(direct, rel=1e-12)
+
+
 def _to_jarvis_entries(dataset, task):
     from pymatgen.io.jarvis import JarvisAtomsAdaptor
 

@@ -33,12 +33,12 @@ def fetch(
 @app.command()
 def info(
     task: str = typer.Argument(..., help=TASK_HELP),
-    source: str = typer.Option("mp", help="mp, jarvis or file."),
+    source: str = typer.Option("mp", help="mp (matminer benchmark), mp2026 (elastic and piezoelectric), jarvis or file."),
     path: Optional[Path] = typer.Option(None, help="Data file for --source jarvis/file."),
     symprec: float = typer.Option(1e-3, help="spglib tolerance (Angstrom) of the curation."),
-    root: Optional[Path] = typer.Option(None, help="Data directory for --source mp."),
+    root: Optional[Path] = typer.Option(None, help="Data directory (cache) for --source mp and mp2026."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
-    issues: bool = typer.Option(False, "--issues", help="Also list every removed record and why."),
+    issues: bool = typer.Option(False, "--issues", help="Also list every removed record and why, and the records kept with a warning."),
 ) -> None:
     """Counts per split and crystal system, label statistics, curation removals."""
     from gmtnet.data import load_dataset
@@ -49,6 +49,7 @@ def info(
     summary = summarize(dataset)
     if issues and dataset.report is not None:
         summary["issues"] = [vars(i) for i in dataset.report.issues]
+        summary["warnings"] = [vars(i) for i in dataset.report.warnings]
     if as_json:
         typer.echo(json.dumps(summary, indent=2))
         return
@@ -56,3 +57,5 @@ def info(
     if issues and dataset.report is not None:
         for issue in dataset.report.issues:
             typer.echo(f"  removed {issue.record_id}: [{issue.rule}] {issue.message}")
+        for warning in dataset.report.warnings:
+            typer.echo(f"  kept {warning.record_id}: [{warning.rule}] {warning.message}")

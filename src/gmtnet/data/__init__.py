@@ -11,7 +11,7 @@ from gmtnet.data.records import CurationReport, TensorDataset, TensorRecord
 from gmtnet.data.structures import as_structure, read_structure, validate_structure
 from gmtnet.errors import GmtnetError
 
-SOURCES = ("mp", "jarvis", "file")
+SOURCES = ("mp", "mp2026", "jarvis", "file")
 
 
 def load_dataset(task: str, source: str = "mp", split: str | None = None, path: str | Path | None = None,
@@ -20,21 +20,25 @@ def load_dataset(task: str, source: str = "mp", split: str | None = None, path: 
 
     Args:
         task: "dielectric", "piezoelectric" or "elastic".
-        source: "mp" (Materials Project benchmark; run ``gmtnet data fetch`` once), "jarvis"
+        source: "mp" (Materials Project benchmark; run ``gmtnet data fetch`` once), "mp2026" (the
+            MP-2026 elastic and piezoelectric benchmark, shipped with gmtnet), "jarvis"
             (a GMTNet-format pickle given by ``path``; without ``path``, jarvis-tools' dft_3d
             elastic set, which needs network access), or "file" (a user's JSON/CSV at ``path``).
         split: "train", "val", "test", or None for all records.
         symprec: spglib tolerance (Angstrom) of the curation.
-        root: data directory (default ``$GMTNET_DATA`` or ``~/.cache/gmtnet``), for "mp".
+        root: data directory (default ``$GMTNET_DATA`` or ``~/.cache/gmtnet``), for "mp" and
+            "mp2026" (where the curated records are cached).
 
     Returns:
         A TensorDataset (a list of TensorRecord) whose ``report`` tells what curation removed.
     """
-    from gmtnet.data.sources import files, jarvis, mp
+    from gmtnet.data.sources import files, jarvis, mp, mp2026
 
     root = Path(root) if root is not None else None
     if source == "mp":
         dataset = mp.load(task, root=root, symprec=symprec, progress=progress)
+    elif source == "mp2026":
+        dataset = mp2026.load(task, root=root, symprec=symprec, progress=progress)
     elif source == "jarvis":
         dataset = (jarvis.load_pickle(path, task, symprec, progress) if path is not None
                    else jarvis.load_dft3d(task, symprec, progress))

@@ -11,6 +11,10 @@ The rules (names used in reports), in the order they are applied:
                              lattice-derived R = L W L^-1 (a zero tensor passes);
 6. ``magnitude``             max|T| >= max_abs (the paper's screen; dielectric and JARVIS piezo).
 
+A source may apply rules of its own while it loads a record (its loaders raise CurationError with
+the rule's name), e.g. ``not positive definite`` for the elastic tensors of the MP-2026 set
+(``stiffness_rule``). A source may also keep a record with a warning (``CurationReport.warnings``).
+
 The label is then the Reynolds projection of T onto the point group (and the type's index
 symmetry), snapped so that forced zeros are exactly 0.0 and forced equalities exact. It uses the
 exactly orthogonal rotations of ``CrystalSymmetry.rotations``.
@@ -25,8 +29,12 @@ import numpy as np
 from gmtnet.errors import GmtnetError, StructureError, TensorError
 from gmtnet.symmetry import SymmetryConstraints, SymmetryError, analyze_symmetry
 from gmtnet.symmetry.point_group import CrystalSymmetry
-from gmtnet.tensors import TensorType, from_voigt, rotate_tensor
+from gmtnet.tensors import TensorType, from_voigt
+from gmtnet.tensors.definiteness import inertia
+from gmtnet.tensors.transform import group_action_matrices
 from gmtnet.tensors.voigt import PYMATGEN_VOIGT_ORDER
+
+NOT_POSITIVE_DEFINITE = "not positive definite"
 
 
 class CurationError(GmtnetError):
@@ -65,11 +73,36 @@ def tensor_from_array(values, ttype: TensorType, voigt_order=PYMATGEN_VOIGT_ORDE
 
 
 def frame_error(tensor: np.ndarray, rotations: np.ndarray, ttype: TensorType) -> float:
-    """max over R of max|R.T - T| / max|T|; 0 for an all-zero tensor."""
+    """max over R of max|R.T - T| / max|T|; 0 for an all-zero tensor. ``rotations`` (n, 3, 3)
+    act on every index (times det R for an axial type), as ``rotate_tensor`` defines."""
     scale = np.abs(tensor).max()
     if scale == 0:
         return 0.0
-    return max(float(np.abs(rotate_tensor(tensor, r, ttype) - tensor).max()) for r in rotations) / scale
+    flat = np.asarray(tensor, dtype=np.float64).reshape(-1)
+    rotated = group_action_matrices(rotations, ttype) @ flat  # (n, 3^order)
+    return float(np.abs(rotated - flat).max()) / scale
+
+
+def stiffness_rule(voigt: np.ndarray, singular_allowed: bool = False) -> str | None:
+    """The ``not positive definite`` rule for a 6x6 Voigt stiffness (GPa, as published).
+
+    The symmetric part's inertia is counted exactly (``tensors.definiteness``). A negative
+    eigenvalue (mechanically unstable, or a failed calculation) raises CurationError. A zero
+    eigenvalue with no negative one (singular, on the boundary of stability) raises too unless
+    ``singular_allowed``; then the record is kept and the returned text says why it deserves a
+    warning. Returns None for a positive-definite stiffness.
+    """
+    counts = inertia(voigt)
+    if counts.negative:
+        low = float(np.linalg.eigvalsh(0.5 * (voigt + voigt.T))[0])
+        raise CurationError(NOT_POSITIVE_DEFINITE, f"stiffness has {counts.negative} negative eigenvalue(s) "
+                                                   f"(lowest {low:.4g} GPa): unstable or a failed calculation")
+    if counts.zero:
+        text = f"stiffness is singular ({counts.zero} eigenvalue(s) exactly zero, none negative)"
+        if not singular_allowed:
+            raise CurationError(NOT_POSITIVE_DEFINITE, text)
+        return text
+    return None
 
 
 def curate_record(structure, tensor: np.ndarray, ttype: TensorType,
@@ -106,7 +139,8 @@ class RawRecord:
     """An uncurated record: parsing happens lazily so that its failure is reported per record.
 
     ``load_structure`` returns a pymatgen Structure; ``load_tensor`` the full Cartesian array.
-    Either may raise StructureError / TensorError (or any exception, reported as unreadable).
+    Either may raise StructureError / TensorError (or any exception, reported as unreadable), or
+    CurationError to apply a rule of the source's own.
     """
 
     record_id: str
@@ -129,12 +163,16 @@ def curate_all(raw_records, ttype: TensorType, config: CurationConfig, source: s
         try:
             try:
                 structure = raw.load_structure()
+            except CurationError:
+                raise
             except StructureError as exc:
                 raise CurationError("unreadable structure", str(exc)) from None
             except Exception as exc:  # noqa: BLE001 - any parser failure is this record's problem
                 raise CurationError("unreadable structure", f"{type(exc).__name__}: {exc}") from None
             try:
                 tensor = raw.load_tensor()
+            except CurationError:
+                raise
             except TensorError as exc:
                 raise CurationError("invalid tensor", str(exc)) from None
             except Exception as exc:  # noqa: BLE001

@@ -33,7 +33,8 @@ def summarize(dataset: TensorDataset) -> dict:
         "fnorm_std": float(norms.std(ddof=1)) if norms.size > 1 else float("nan"),
         "n_elements": len(elements),
         "curation": None if report is None else {
-            "n_input": report.n_input, "n_kept": report.n_kept, "removed": dict(report.removed)
+            "n_input": report.n_input, "n_kept": report.n_kept, "removed": dict(report.removed),
+            "kept_with_warning": len(report.warnings),
         },
     }
 
@@ -53,5 +54,6 @@ def format_summary(summary: dict, unit: str = "") -> str:
     cur = s.get("curation")
     if cur:
         removed = ", ".join(f"{n} {rule}" for rule, n in sorted(cur["removed"].items())) or "none"
-        lines.append(f"  curation: {cur['n_kept']} of {cur['n_input']} kept; removed by rule: {removed}")
+        warned = f"; {cur['kept_with_warning']} kept with a warning (--issues)" if cur.get("kept_with_warning") else ""
+        lines.append(f"  curation: {cur['n_kept']} of {cur['n_input']} kept; removed by rule: {removed}{warned}")
     return "\n".join(lines)

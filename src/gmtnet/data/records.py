@@ -90,7 +90,11 @@ class CurationIssue:
 
 @dataclass
 class CurationReport:
-    """What the curation of one source did: counts kept and removed per rule, and why."""
+    """What the curation of one source did: counts kept and removed per rule, and why.
+
+    ``issues``: one entry per removed record. ``warnings``: records kept although a rule had
+    something to say about them (e.g. a singular stiffness the benchmark's published split keeps).
+    """
 
     task: str
     source: str
@@ -98,10 +102,14 @@ class CurationReport:
     n_kept: int = 0
     removed: dict[str, int] = field(default_factory=dict)
     issues: list[CurationIssue] = field(default_factory=list)
+    warnings: list[CurationIssue] = field(default_factory=list)
 
     def add_issue(self, record_id: str, rule: str, message: str) -> None:
         self.removed[rule] = self.removed.get(rule, 0) + 1
         self.issues.append(CurationIssue(record_id, rule, message))
+
+    def add_warning(self, record_id: str, rule: str, message: str) -> None:
+        self.warnings.append(CurationIssue(record_id, rule, message))
 
     def to_dict(self) -> dict:
         return {
@@ -111,13 +119,15 @@ class CurationReport:
             "n_kept": self.n_kept,
             "removed": dict(self.removed),
             "issues": [vars(i) for i in self.issues],
+            "warnings": [vars(i) for i in self.warnings],
         }
 
     @classmethod
     def from_dict(cls, d: dict) -> "CurationReport":
         return cls(d["task"], d["source"], d["n_input"], d["n_kept"], dict(d["removed"]),
-                   [CurationIssue(**i) for i in d["issues"]])
+                   [CurationIssue(**i) for i in d["issues"]], [CurationIssue(**i) for i in d.get("warnings", [])])
 
     def summary(self) -> str:
         removed = ", ".join(f"{n} {rule}" for rule, n in sorted(self.removed.items())) or "none"
-        return f"{self.n_kept} of {self.n_input} records kept; removed: {removed}"
+        warned = f"; {len(self.warnings)} kept with a warning" if self.warnings else ""
+        return f"{self.n_kept} of {self.n_input} records kept; removed: {removed}{warned}"

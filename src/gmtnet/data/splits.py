@@ -12,10 +12,29 @@ SPLITS = ("train", "val", "test")
 
 
 @lru_cache(maxsize=None)
+def _shipped(name: str) -> dict[str, dict[str, list[str]]]:
+    return json.loads(resources.files("gmtnet.data").joinpath(f"splits/{name}").read_text())
+
+
 def mp_splits() -> dict[str, dict[str, list[str]]]:
-    """{task: {split: [material_id, ...]}} of the shared Materials Project benchmark."""
-    text = resources.files("gmtnet.data").joinpath("splits/mp_tensor_splits.json").read_text()
-    return json.loads(text)
+    """{task: {split: [material_id, ...]}} of the shared Materials Project benchmark (matminer)."""
+    return _shipped("mp_tensor_splits.json")
+
+
+def mp2026_splits() -> dict[str, dict[str, list[str]]]:
+    """{task: {split: [material_id, ...]}} of the MP-2026 benchmark (elastic, piezoelectric).
+
+    Its rule (``derive_mp2026_split``): a material id of the matminer benchmark of the same task
+    keeps its split there; every other id is split by ``random_split``."""
+    return _shipped("mp2026_splits.json")
+
+
+def derive_mp2026_split(ids, matminer: dict[str, list[str]]) -> dict[str, str]:
+    """{material_id: split} of ``ids`` by the MP-2026 rule, given the matminer split of the task."""
+    old = split_lookup(matminer)
+    out = random_split([i for i in ids if i not in old])
+    out.update({i: old[i] for i in ids if i in old})
+    return out
 
 
 def split_lookup(splits: dict[str, list[str]]) -> dict[str, str]:

@@ -21,11 +21,12 @@ import tempfile
 from pathlib import Path
 
 from gmtnet.data.curation import CurationConfig, RawRecord, curate_all, tensor_from_array
-from gmtnet.data.records import CurationReport, TensorDataset, TensorRecord
+from gmtnet.data.processed import read_processed, write_processed
+from gmtnet.data.records import TensorDataset
 from gmtnet.data.splits import mp_splits, split_lookup
 from gmtnet.errors import DataNotFoundError, GmtnetError
 from gmtnet.tensors import get_tensor_type
-from gmtnet.utils.io import atomic_write_bytes, data_dir, read_json_gz, write_json_gz
+from gmtnet.utils.io import atomic_write_bytes, data_dir
 
 MATMINER_SPEC = "matminer==0.3.9"
 PROCESSED_VERSION = 1
@@ -115,26 +116,15 @@ def curate(task: str, root: Path | None = None, symprec: float = 1e-3, progress:
     config = CurationConfig(symprec=symprec, max_abs=MAX_ABS[ttype.name])
     dataset = curate_all(raw_records(ttype.name, csv_path), ttype, config, "mp",
                          split_of=split_lookup(mp_splits()[ttype.name]), progress=progress)
-    write_json_gz(processed_path(ttype.name, symprec, root), {
-        "version": PROCESSED_VERSION,
-        "task": ttype.name,
-        "symprec": symprec,
-        "report": dataset.report.to_dict(),
-        "records": [r.to_dict() for r in dataset],
-    })
+    write_processed(processed_path(ttype.name, symprec, root), dataset, PROCESSED_VERSION, symprec=symprec)
     return dataset
 
 
 def load(task: str, root: Path | None = None, symprec: float = 1e-3, progress: bool = False) -> TensorDataset:
     """The curated dataset, from the cache when present, else curated now from the raw CSVs."""
     ttype = get_tensor_type(task)
-    path = processed_path(ttype.name, symprec, root)
-    if path.is_file():
-        blob = read_json_gz(path)
-        if blob.get("version") == PROCESSED_VERSION:
-            return TensorDataset([TensorRecord.from_dict(d) for d in blob["records"]], ttype.name, "mp",
-                                 CurationReport.from_dict(blob["report"]))
-    return curate(ttype.name, root, symprec, progress)
+    cached = read_processed(processed_path(ttype.name, symprec, root), PROCESSED_VERSION, "mp")
+    return cached if cached is not None else curate(ttype.name, root, symprec, progress)
 
 
 __all__ = ["fetch", "curate", "load", "raw_records"]
