@@ -44,6 +44,33 @@ def test_metrics_follow_their_definitions(crystals):
     assert set(m["by_crystal_system"]) == {"tetragonal"}
 
 
+def test_elastic_metrics_report_moduli_errors_and_unstable_predictions(crystals):
+    from pymatgen.analysis.elasticity import ElasticTensor
+
+    from gmtnet.tensors import from_voigt
+
+    def cubic(c11, c12, c44):
+        v = np.zeros((6, 6))
+        v[:3, :3] = c12
+        v[np.arange(3), np.arange(3)] = c11
+        v[np.arange(3, 6), np.arange(3, 6)] = c44
+        return from_voigt(v, ELASTIC)
+
+    c = SymmetryConstraints.from_structure(crystals["rocksalt_NaCl"], ELASTIC)
+    label = cubic(250.0, 100.0, 80.0)
+    stable, unstable = cubic(270.0, 90.0, 70.0), cubic(100.0, 150.0, 40.0)  # C11 < C12: not positive definite
+    m = tensor_metrics(np.stack([stable, unstable]), np.stack([label, label]), [c, c], ["cubic"] * 2)
+    moduli = {name: np.array([getattr(ElasticTensor(t), name) for t in (stable, unstable)]) for name in ("k_vrh", "g_vrh")}
+    o = m["overall"]
+    assert o.k_vrh_mae == pytest.approx(np.abs(moduli["k_vrh"] - ElasticTensor(label).k_vrh).mean(), rel=1e-12)
+    assert o.g_vrh_mae == pytest.approx(np.abs(moduli["g_vrh"] - ElasticTensor(label).g_vrh).mean(), rel=1e-12)
+    assert (o.n_moduli, o.n_not_positive_definite, o.not_positive_definite) == (2, 1, 0.5)
+    assert m["by_crystal_system"]["cubic"].n_not_positive_definite == 1
+    diel = tensor_metrics(np.eye(3)[None], np.eye(3)[None], [SymmetryConstraints.from_structure(
+        crystals["rocksalt_NaCl"], DIELECTRIC)], ["cubic"])["overall"]
+    assert diel.k_vrh_mae is None and diel.n_not_positive_definite is None
+
+
 def test_triclinic_crystals_do_not_count_towards_success_rates(crystals):
     c = SymmetryConstraints.from_structure(crystals["triclinic_1"], DIELECTRIC)
     m = tensor_metrics(np.eye(3)[None], np.eye(3)[None], [c], ["triclinic"])["overall"]
@@ -542,3 +569,45 @@ def test_ship_model_adds_runs_to_the_shipped_ensemble_and_rewrites_its_card(tmp_
     assert [r["seed"] for r in card["runs"]] == [1, 3] and len(kept.members) == 2
     for old, new in zip([after.members[0], after.members[2]], kept.members):
         assert all(torch.equal(a, b) for a, b in zip(old.state_dict().values(), new.state_dict().values()))
+
+
+# ---- the MP-2026 source end to end -------------------------------------------------------------
+def test_train_and_evaluate_on_mp2026(tmp_path, mp2026_fixtures, capsys, monkeypatch):
+    monkeypatch.setenv("GMTNET_DATA", str(tmp_path / "data"))
+    cfg = TrainConfig(task="elastic", source="mp2026", epochs=1, batch_size=8, out=str(tmp_path / "run"),
+                      model_overrides=dict(TINY_GMTNET), threads=1)
+    train(cfg, progress=False, cache_dir=tmp_path / "cache")
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["source"] == "mp2026"
+    best = str(tmp_path / "run" / "best.pt")
+    outputs = {}
+    for other in ("zero", "train-mean"):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["evaluate", best, "--source", "mp2026", "--split", "train", "--json", "--compare", other])
+        assert exit_info.value.code in (0, None)
+        outputs[other] = json.loads(capsys.readouterr().out)
+    result = outputs["zero"]
+    assert result["source"] == "mp2026" and result["n"] == sum(1 for s in mp2026_fixtures["elastic"].values() if s == "train")
+    overall = result["overall"]
+    assert overall["k_vrh_mae"] > 0 and overall["g_vrh_mae"] > 0 and overall["n_moduli"] == result["n"]
+    assert 0 <= overall["n_not_positive_definite"] <= result["n"]
+    assert outputs["zero"]["comparison"]["n"] == outputs["train-mean"]["comparison"]["n"] == result["n"]
+    with pytest.raises(SystemExit):
+        main(["evaluate", best, "--source", "mp2026", "--split", "train"])
+    table = capsys.readouterr().out
+    assert "train split of mp2026" in table and "K_VRH MAE (GPa)" in table and "not positive definite" in table
+
+
+def test_reproduce_runs_a_table_on_mp2026(tmp_path, mp2026_fixtures, monkeypatch):
+    from gmtnet.errors import GmtnetError
+    from gmtnet.training import reproduce as rep
+
+    run = rep.Run("tiny", "piezoelectric", loss="fnorm", model_overrides=dict(TINY_GMTNET))
+    monkeypatch.setitem(rep.TABLES, "tiny-table", {"title": "tiny", "runs": [run]})
+    report = rep.reproduce("tiny-table", quick=True, runs_root=tmp_path / "runs", reports=tmp_path / "reports",
+                           data_root=str(tmp_path / "data"), progress=False, threads=1, source="mp2026")
+    assert report.name == "tiny-table-mp2026-quick.md" and "MP-2026 benchmark" in report.read_text()
+    config = json.loads((tmp_path / "runs" / "mp2026" / "quick" / "tiny-piezoelectric" / "config.json").read_text())
+    assert config["source"] == "mp2026"
+    with pytest.raises(GmtnetError, match="needs dielectric runs"):
+        rep.reproduce("table2-4", quick=True, runs_root=tmp_path / "runs", reports=tmp_path / "reports",
+                      data_root=str(tmp_path / "data"), progress=False, source="mp2026")

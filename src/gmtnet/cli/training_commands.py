@@ -25,7 +25,7 @@ def train(
     limit: int = typer.Option(None, help="Use only the first N training crystals (and N/8 validation)."),
     seed: int = typer.Option(0, help="Seed of weights and batch order."),
     threads: int = typer.Option(0, help="CPU threads for torch (0: torch's default)."),
-    source: str = typer.Option("mp", help="Data source: mp, jarvis or file."),
+    source: str = typer.Option("mp", help="Data source: mp (matminer benchmark), mp2026 (elastic and piezoelectric), jarvis or file."),
     resume: bool = typer.Option(False, "--resume", help="Continue from OUT/last.pt."),
     compile_kernels: bool = typer.Option(False, "--compile", help="torch.compile the hot kernels (one-off cost, faster steps)."),
     orbits: bool = typer.Option(False, "--orbits", help="GMTNet: training batches at one atom per orbit of equivalent atoms "
@@ -59,7 +59,7 @@ def train(
 def evaluate(
     checkpoint: Path = typer.Argument(..., help="A model file (e.g. runs/gmtnet-dielectric/best.pt)."),
     split: str = typer.Option("test", help="train, val or test."),
-    source: str = typer.Option("mp", help="Data source: mp, jarvis or file."),
+    source: str = typer.Option("mp", help="Data source: mp (matminer benchmark), mp2026 (elastic and piezoelectric), jarvis or file."),
     path: Path = typer.Option(None, help="Data file for source jarvis/file."),
     rotate: float = typer.Option(0.0, help="Rotate every crystal and label by this angle (degrees) first."),
     axis: str = typer.Option("z", help="Rotation axis for --rotate: x, y or z."),
@@ -70,7 +70,9 @@ def evaluate(
                                 "the mean Fnorm difference on the same crystals with its paired bootstrap interval."),
 ) -> None:
     """The four metrics (zero and equality success, Fnorm with a bootstrap 95% interval, EwT
-    25/10/5) overall and per crystal system; optionally against another model on the same crystals."""
+    25/10/5) overall and per crystal system, and for elastic tensors the bulk and shear modulus
+    MAE and the predictions that are not positive definite; optionally against another model or
+    a trivial predictor on the same crystals."""
     from gmtnet.data import load_dataset
     from gmtnet.model import load_model
     from gmtnet.training.evaluate import axis_rotation, compare_with, evaluate_model, metrics_json, metrics_table
@@ -80,9 +82,9 @@ def evaluate(
     records = load_dataset(model.config.task, source=source, split=split, path=path)
     rotation = axis_rotation(axis, rotate, reflect) if (rotate or reflect) else None
     result = evaluate_model(model, records, rotation=rotation)
-    summary = {"checkpoint": str(checkpoint), "task": model.config.task, "split": split, "n": len(records),
+    summary = {"checkpoint": str(checkpoint), "task": model.config.task, "source": source, "split": split, "n": len(records),
                "rotation_deg": rotate, "axis": axis, "reflect": reflect, **metrics_json(result)}
-    table = (f"# {checkpoint}: {model.config.task}, {split} split ({len(records)} crystals)"
+    table = (f"# {checkpoint}: {model.config.task}, {split} split of {source} ({len(records)} crystals)"
              f"{f', rotated {rotate:g} deg about {axis}' if rotate else ''}{', inverted' if reflect else ''}\n\n"
              + metrics_table(result, model.ttype.unit))
     if compare is not None:
@@ -103,6 +105,7 @@ def reproduce(
     quick: bool = typer.Option(False, "--quick", help="2 epochs on 64 crystals per model: checks the pipeline."),
     epochs: int = typer.Option(200, help="Epochs per model in full mode."),
     preset: str = typer.Option("fast", help="GMTNet configuration (paper or fast)."),
+    source: str = typer.Option("mp", help="Benchmark: mp (matminer) or mp2026 (elastic and piezoelectric runs of the table)."),
     runs: Path = typer.Option(Path("runs"), help="Where run directories live."),
     reports: Path = typer.Option(Path("reports"), help="Where the markdown tables go."),
     threads: int = typer.Option(0, help="CPU threads for torch (0: torch's default)."),
@@ -117,7 +120,7 @@ def reproduce(
 
     tables = [t for t in TABLES if not t.startswith("learning-curve")] if table == "all" else [table]
     for name in tables:
-        path = run(name, quick=quick, epochs=epochs, preset=preset, runs_root=runs, reports=reports,
+        path = run(name, quick=quick, epochs=epochs, preset=preset, source=source, runs_root=runs, reports=reports,
                    threads=threads, device=device, compile_kernels=compile_kernels,
                    command="gmtnet " + " ".join(sys.argv[1:]))
         typer.echo(path.read_text())

@@ -93,15 +93,22 @@ def interval_text(interval) -> str:
 
 
 def metrics_table(result: dict, unit: str = "") -> str:
-    """A markdown table: one row per crystal system and an overall row."""
+    """A markdown table: one row per crystal system and an overall row; elastic tensors also get
+    the bulk and shear modulus MAEs and the predictions that are not positive definite."""
+    elastic = result["overall"].k_vrh_mae is not None
     header = (f"| crystal system | n | zero success | equality success | Fnorm{f' ({unit})' if unit else ''} "
-              "| Fnorm 95% interval | EwT25 | EwT10 | EwT5 |\n|---|---|---|---|---|---|---|---|---|\n")
+              "| Fnorm 95% interval | EwT25 | EwT10 | EwT5 |"
+              + (" K_VRH MAE (GPa) | G_VRH MAE (GPa) | not positive definite |" if elastic else "")
+              + "\n|---|---|---|---|---|---|---|---|---|" + ("---|---|---|" if elastic else "") + "\n")
     rows = []
     by = result["by_crystal_system"]
     for name in [*[s for s in CRYSTAL_SYSTEMS if s in by], "overall"]:
         m = result["overall"] if name == "overall" else by[name]
-        rows.append(f"| {name} | {m.n} | {_pct(m.zero_success)} | {_pct(m.equality_success)} | {m.fnorm:.3f} "
-                    f"| {interval_text(m.fnorm_ci95)} | {_pct(m.ewt25)} | {_pct(m.ewt10)} | {_pct(m.ewt5)} |")
+        row = (f"| {name} | {m.n} | {_pct(m.zero_success)} | {_pct(m.equality_success)} | {m.fnorm:.3f} "
+               f"| {interval_text(m.fnorm_ci95)} | {_pct(m.ewt25)} | {_pct(m.ewt10)} | {_pct(m.ewt5)} |")
+        if elastic:
+            row += f" {m.k_vrh_mae:.2f} | {m.g_vrh_mae:.2f} | {m.n_not_positive_definite} ({_pct(m.not_positive_definite)}) |"
+        rows.append(row)
     return header + "\n".join(rows) + "\n"
 
 

@@ -11,6 +11,12 @@ Definitions used here (per test crystal, then averaged):
   replacement, 2,000 times, fixed seed). With 77-102 test crystals whose label norms span two
   orders of magnitude, this says how far a test Fnorm could move with another draw of the set.
 Forced patterns come from the crystal's point group (spglib, symprec 1e-3) in its own frame.
+
+Elastic tensors also get (GPa): the mean absolute error of the Voigt-Reuss-Hill bulk and shear
+moduli of prediction and label (pymatgen's ``ElasticTensor.k_vrh`` / ``g_vrh``; a crystal whose
+moduli cannot be computed, e.g. a singular predicted stiffness, is left out of that mean and
+counted), and the number and share of predictions that are not positive definite (exact test of
+the 6x6 Voigt matrix, ``tensors.definiteness``): a stable crystal's stiffness always is.
 """
 
 from __future__ import annotations
@@ -18,6 +24,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
+
+from gmtnet.tensors import ELASTIC, to_voigt
+from gmtnet.tensors.definiteness import is_positive_definite
 
 ZERO_TOL = 1e-5
 EQUALITY_TOL = 1e-4
@@ -41,6 +50,11 @@ class TensorMetrics:
     equality_success: float | None
     n_with_equalities: int
     fnorm_ci95: tuple[float, float] = (float("nan"), float("nan"))
+    k_vrh_mae: float | None = None  # elastic only, GPa
+    g_vrh_mae: float | None = None  # elastic only, GPa
+    n_moduli: int | None = None  # elastic only: crystals in the two MAEs
+    n_not_positive_definite: int | None = None  # elastic only: predictions
+    not_positive_definite: float | None = None  # elastic only: their share
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -74,21 +88,48 @@ def _rate(flags: list) -> tuple[float | None, int]:
     return (float(np.mean(flags)) if flags else None), len(flags)
 
 
-def _group(errors, norms, zero_flags, eq_flags) -> TensorMetrics:
+def vrh_moduli(tensors: np.ndarray) -> np.ndarray:
+    """(N, 2) Voigt-Reuss-Hill bulk and shear moduli (GPa) of elastic tensors (N, 3, 3, 3, 3),
+    through pymatgen's ElasticTensor; nan where they cannot be computed (no compliance)."""
+    from pymatgen.analysis.elasticity import ElasticTensor
+
+    out = np.full((len(tensors), 2), np.nan)
+    for i, c in enumerate(tensors):
+        try:
+            et = ElasticTensor(c)
+            out[i] = et.k_vrh, et.g_vrh
+        except (np.linalg.LinAlgError, ValueError, ZeroDivisionError):
+            pass
+    out[~np.isfinite(out).all(axis=1)] = np.nan
+    return out
+
+
+def _elastic_fields(pred_moduli: np.ndarray, label_moduli: np.ndarray, definite: np.ndarray) -> dict:
+    """The elastic-only fields of TensorMetrics for one group of crystals."""
+    ok = np.isfinite(pred_moduli).all(axis=1) & np.isfinite(label_moduli).all(axis=1)
+    mae = np.abs(pred_moduli[ok] - label_moduli[ok]).mean(axis=0) if ok.any() else np.full(2, np.nan)
+    bad = int((~definite).sum())
+    return {"k_vrh_mae": float(mae[0]), "g_vrh_mae": float(mae[1]), "n_moduli": int(ok.sum()),
+            "n_not_positive_definite": bad, "not_positive_definite": bad / len(definite) if len(definite) else float("nan")}
+
+
+def _group(errors, norms, zero_flags, eq_flags, elastic: dict | None = None) -> TensorMetrics:
     rel = errors / np.maximum(norms, 1e-12)
     zero, n_zero = _rate(zero_flags)
     eq, n_eq = _rate(eq_flags)
     return TensorMetrics(n=len(errors), fnorm=float(np.mean(errors)) if len(errors) else float("nan"),
                          ewt25=float(np.mean(rel < 0.25)), ewt10=float(np.mean(rel < 0.10)),
                          ewt5=float(np.mean(rel < 0.05)), zero_success=zero, n_with_zeros=n_zero,
-                         equality_success=eq, n_with_equalities=n_eq, fnorm_ci95=bootstrap_interval(errors))
+                         equality_success=eq, n_with_equalities=n_eq, fnorm_ci95=bootstrap_interval(errors),
+                         **(elastic or {}))
 
 
 def tensor_metrics(preds: np.ndarray, labels: np.ndarray, constraints: list, crystal_systems: list[str]) -> dict:
-    """{"overall": TensorMetrics, "by_crystal_system": {system: TensorMetrics}}.
+    """{"overall": TensorMetrics, "by_crystal_system": {system: TensorMetrics}, "errors": (N,)}.
 
     Args:
-        preds, labels: (N, 3, ..., 3) in the same frame and units.
+        preds, labels: (N, 3, ..., 3) in the same frame and units. Fourth-order (elastic) tensors
+            also get the moduli MAEs and the not-positive-definite count.
         constraints: N SymmetryConstraints (the point group of each crystal).
         crystal_systems: N crystal-system names.
     """
@@ -98,14 +139,22 @@ def tensor_metrics(preds: np.ndarray, labels: np.ndarray, constraints: list, cry
     norms = np.linalg.norm(labels.reshape(n, -1), axis=1)
     checks = [crystal_checks(p, c) for p, c in zip(preds, constraints)]
     zero_flags, eq_flags = [c[0] for c in checks], [c[1] for c in checks]
+    elastic = labels.shape[1:] == ELASTIC.shape
+    if elastic:
+        pred_moduli, label_moduli = vrh_moduli(preds), vrh_moduli(labels)
+        definite = np.array([is_positive_definite(to_voigt(p, ELASTIC)) for p in preds], dtype=bool)
+
+    def group(idx: np.ndarray) -> TensorMetrics:
+        extra = _elastic_fields(pred_moduli[idx], label_moduli[idx], definite[idx]) if elastic else None
+        return _group(errors[idx], norms[idx], [zero_flags[i] for i in idx], [eq_flags[i] for i in idx], extra)
+
     systems = np.asarray(crystal_systems)
     by_system = {}
     for system in CRYSTAL_SYSTEMS:
         idx = np.flatnonzero(systems == system)
         if len(idx):
-            by_system[system] = _group(errors[idx], norms[idx], [zero_flags[i] for i in idx], [eq_flags[i] for i in idx])
-    return {"overall": _group(errors, norms, zero_flags, eq_flags), "by_crystal_system": by_system,
-            "errors": errors}
+            by_system[system] = group(idx)
+    return {"overall": group(np.arange(n)), "by_crystal_system": by_system, "errors": errors}
 
 
 def paired_difference(errors: np.ndarray, other_errors: np.ndarray) -> dict:

@@ -6,6 +6,9 @@ evaluated on the test split. The table lands in ``reports/<table>[-quick].md`` w
 hardware, the command and the wall time. Full-mode run directories are ``runs/<label>-<task>``,
 the same as ``gmtnet train``'s default, so models trained by hand are reused: a finished run (all
 the epochs its own config asked for) is evaluated as it is, and the table states its epochs.
+
+On the MP-2026 benchmark (``source="mp2026"``: tables whose runs are elastic or piezoelectric)
+runs live in ``runs/mp2026/`` and the table in ``reports/<table>-mp2026[-quick].md``.
 """
 
 from __future__ import annotations
@@ -111,18 +114,24 @@ def _finished(run_dir: Path) -> bool:
     return len(json.loads(log.read_text())) >= json.loads(config.read_text())["epochs"]
 
 
+def runs_folder(runs_root: Path, source: str, quick: bool) -> Path:
+    """Where a table's run directories live: RUNS[/SOURCE][/quick] (no SOURCE folder for "mp",
+    so that runs trained by hand with ``gmtnet train``'s default are reused)."""
+    return Path(runs_root) / ("" if source == "mp" else source) / ("quick" if quick else "")
+
+
 def train_run(run: Run, quick: bool, epochs: int, preset: str, runs_root: Path, data_root, progress: bool,
-              threads: int = 0, device: str = "cpu", compile_kernels: bool = False) -> list[Path]:
-    """Train (or resume, or reuse) a run's seeds; returns their best.pt files."""
+              threads: int = 0, device: str = "cpu", compile_kernels: bool = False, source: str = "mp") -> list[Path]:
+    """Train (or resume, or reuse) a run's seeds on ``source``'s data; returns their best.pt files."""
     from gmtnet.training import TrainConfig, train
 
     settings = dict(QUICK, limit=min(QUICK["limit"], run.limit or QUICK["limit"])) if quick else \
         {"epochs": epochs, "limit": run.limit, "val_limit": None}
     bests = []
-    for seed, run_dir in zip(run.seeds, run.run_dirs(runs_root / ("quick" if quick else ""))):
+    for seed, run_dir in zip(run.seeds, run.run_dirs(runs_folder(runs_root, source, quick))):
         init_from = str(run_dir.parent / run.init_from / "best.pt") if run.init_from else None
         cfg = TrainConfig(task=run.task, model=run.model, preset=run.preset or preset, group_average=run.group_average,
-                          loss=run.loss, seed=seed, out=str(run_dir), data_root=data_root,
+                          loss=run.loss, seed=seed, out=str(run_dir), data_root=data_root, source=source,
                           init_from=init_from, exclude=run.exclude,
                           model_overrides=dict(run.model_overrides), threads=threads, device=device,
                           compile=compile_kernels, **settings)
@@ -170,10 +179,16 @@ def _time_per_batch(model, records, n_batches: int = 3, batch_size: int = 64) ->
     return float(np.median(steps))
 
 
+BENCHMARKS = {"mp": "the Materials Project benchmark (matminer 0.3.9)",
+              "mp2026": "the MP-2026 benchmark (Materials Project, 2026)"}
+SOURCE_TASKS = {"mp": ("dielectric", "piezoelectric", "elastic"), "mp2026": ("piezoelectric", "elastic")}
+
+
 def reproduce(table: str, quick: bool = False, epochs: int = 200, preset: str = "fast", runs_root="runs",
               reports="reports", data_root=None, progress: bool = True, threads: int = 0, device: str = "cpu",
-              compile_kernels: bool = False, command: str = "") -> Path:
-    """Train what ``table`` needs, evaluate on the test split, write the markdown report; returns its path."""
+              compile_kernels: bool = False, command: str = "", source: str = "mp") -> Path:
+    """Train what ``table`` needs on ``source``'s data ("mp" or "mp2026"), evaluate on its test
+    split, write the markdown report (``REPORTS/<table>[-<source>][-quick].md``); returns its path."""
     from gmtnet.data import load_dataset
     from gmtnet.tensors import get_tensor_type
     from gmtnet.training.evaluate import axis_rotation, evaluate_model
@@ -183,14 +198,20 @@ def reproduce(table: str, quick: bool = False, epochs: int = 200, preset: str = 
     table = ALIASES.get(table, table)
     if table not in TABLES:
         raise GmtnetError(f"unknown table {table!r}: expected one of {', '.join(TABLES)}")
+    if source not in BENCHMARKS:
+        raise GmtnetError(f"reproduce runs on the benchmarks {', '.join(BENCHMARKS)}, not {source!r}")
     spec, t0 = TABLES[table], time.perf_counter()
+    missing = sorted({run.task for run in spec["runs"]} - set(SOURCE_TASKS[source]))
+    if missing:
+        raise GmtnetError(f"{table} needs {', '.join(missing)} runs, which the {source} source has no data for")
     runs_root = Path(runs_root)
     rows, results, datasets = [], {}, {}
     for run in spec["runs"]:
-        bests = train_run(run, quick, epochs, preset, runs_root, data_root, progress, threads, device, compile_kernels)
+        bests = train_run(run, quick, epochs, preset, runs_root, data_root, progress, threads, device, compile_kernels,
+                          source)
         model = _load_run_model(bests)
         if run.task not in datasets:
-            datasets[run.task] = load_dataset(run.task, root=data_root)
+            datasets[run.task] = load_dataset(run.task, source=source, root=data_root)
         test = datasets[run.task].split("test")
         unit = model.ttype.unit
         run_config = json.loads((bests[0].parent / "config.json").read_text())
@@ -230,13 +251,14 @@ def reproduce(table: str, quick: bool = False, epochs: int = 200, preset: str = 
     mode = "quick (2 epochs on 64 training crystals: checks the pipeline, not the science)" if quick else \
         (f"full (new runs: {epochs} epochs, GMTNet preset {preset!r}; finished runs in runs/ are reused "
          "and their epochs shown)")
-    text = (f"# {spec['title']}\n\n{mode}; test split of the Materials Project benchmark.\n\n"
+    text = (f"# {spec['title']}\n\n{mode}; test split of {BENCHMARKS[source]}.\n\n"
             f"{header}\n" + "\n".join(rows) + "\n\n"
-            f"- command: `{command or 'gmtnet reproduce ' + table + (' --quick' if quick else '')}`\n"
+            f"- command: `{command or 'gmtnet reproduce ' + table + (' --quick' if quick else '') + ('' if source == 'mp' else ' --source ' + source)}`\n"
             f"- date: {env['date']}; hardware: {env['cpu']}, {env['cores_available']} cores; torch {env['torch']}\n"
             f"- wall time of this command: {wall:.0f} s (training reused where a finished run existed)\n")
-    path = Path(reports) / f"{table}{'-quick' if quick else ''}.md"
+    path = Path(reports) / f"{table}{'' if source == 'mp' else '-' + source}{'-quick' if quick else ''}.md"
     atomic_write_text(path, text)
-    atomic_write_text(path.with_suffix(".json"), json.dumps({"table": table, "quick": quick, "results": results,
+    atomic_write_text(path.with_suffix(".json"), json.dumps({"table": table, "quick": quick, "source": source,
+                                                             "results": results,
                                                              "environment": env, "wall_s": wall}, indent=1) + "\n")
     return path

@@ -49,12 +49,12 @@ def excluded_ids(spec: str, source: str = "mp", root=None) -> set[str]:
     return {r.material_id for name in names for r in data.split(name)}
 
 
-def load_split_records(cfg: TrainConfig):
+def load_split_records(cfg: TrainConfig, progress: bool = False):
     """(train, val) TensorDatasets of the run: ``exclude`` and ``max_label_norm`` screens, then
-    ``limit`` and ``val_limit`` applied."""
+    ``limit`` and ``val_limit`` applied. ``progress``: a bar while a source is curated."""
     from gmtnet.data import TensorDataset, load_dataset
 
-    data = load_dataset(cfg.task, source=cfg.source, root=cfg.data_root)
+    data = load_dataset(cfg.task, source=cfg.source, root=cfg.data_root, progress=progress)
     train_records, val_records = data.split("train"), data.split("val")
     if not len(train_records) or not len(val_records):
         raise GmtnetError(f"{cfg.task} ({cfg.source}): the data has no train/val split")
@@ -144,7 +144,7 @@ def _train(cfg: TrainConfig, ctx: DistributedContext, resume: bool, progress: bo
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
 
-    train_records, val_records = load_split_records(cfg)
+    train_records, val_records = load_split_records(cfg, progress and ctx.is_main)
     targets = np.stack([r.tensor for r in train_records])
     scale = state["output_scale"] if state else label_scale(targets)
     model = build_model_from_train_config(cfg, output_scale=scale)
