@@ -152,14 +152,14 @@ class RawRecord:
 def curate_all(raw_records, ttype: TensorType, config: CurationConfig, source: str,
                split_of: dict[str, str] | None = None, progress: bool = False):
     """Curate every raw record; returns a TensorDataset whose ``report`` says what was removed."""
-    from tqdm.auto import tqdm
+    from gmtnet.utils.progress import progress_bar
 
     from gmtnet.data.records import CurationReport, TensorDataset, TensorRecord
 
     raw_records = list(raw_records)
     report = CurationReport(task=ttype.name, source=source, n_input=len(raw_records))
     kept = []
-    for raw in tqdm(raw_records, desc=f"curating {ttype.name}", disable=not progress, unit="crystal"):
+    for raw in progress_bar(raw_records, enabled=progress, desc=f"curating {ttype.name}", unit="crystal"):
         try:
             try:
                 structure = raw.load_structure()

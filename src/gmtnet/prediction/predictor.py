@@ -215,13 +215,13 @@ class Predictor:
         """Yield lists of CrystalPredictions, ``chunk_size`` items at a time and in order, holding
         only a few chunks in memory; ``workers`` DataLoader processes do ``prepare``."""
         from torch.utils.data import DataLoader
-        from tqdm.auto import tqdm
+        from gmtnet.utils.progress import progress_bar
 
         items = list(items)
         sources = sources or [str(i) if isinstance(i, (str, Path)) else f"structure {n}" for n, i in enumerate(items)]
         loader = DataLoader(_PrepareDataset(self, items, sources), batch_size=chunk_size, shuffle=False,
                             num_workers=workers, collate_fn=list, worker_init_fn=_single_thread_worker)
-        with tqdm(total=len(items), desc="predict", disable=not progress, unit="crystal") as bar:
+        with progress_bar(enabled=progress, total=len(items), desc="predict", unit="crystal") as bar:
             for prepared in loader:
                 results = self.finish(prepared)
                 bar.update(len(results))

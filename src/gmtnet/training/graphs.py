@@ -13,9 +13,9 @@ import pickle
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from gmtnet.utils.io import atomic_write_bytes, data_dir
+from gmtnet.utils.progress import progress_bar
 
 CACHE_VERSION = 3  # 2: graphs carry their orbit maps; 3: and their site groups and edge classes
 
@@ -62,7 +62,7 @@ def prepare_graphs(model, records, source: str = "mp", cache_dir: str | Path | N
                     return pickle.load(fh)
             except Exception:  # noqa: BLE001 - a damaged cache is rebuilt
                 pass
-    graphs = [model.graph(record.structure) for record in tqdm(records, desc=desc, disable=not progress, leave=False)]
+    graphs = [model.graph(record.structure) for record in progress_bar(records, enabled=progress, desc=desc, leave=False)]
     model.prepare_graphs(graphs)  # the point-group projectors, cached on the graphs
     if path is not None:
         atomic_write_bytes(path, pickle.dumps(graphs, protocol=pickle.HIGHEST_PROTOCOL))

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from gmtnet.errors import GmtnetError
 from gmtnet.training.config import TrainConfig
@@ -27,6 +26,7 @@ from gmtnet.training.losses import shard_loss
 from gmtnet.training.metrics import tensor_metrics
 from gmtnet.training.optim import make_optimizer, polynomial_schedule
 from gmtnet.utils.io import atomic_write_bytes, atomic_write_text
+from gmtnet.utils.progress import progress_bar
 
 LOG_FIELDS = ("epoch", "train_loss", "val_fnorm", "val_ewt25", "val_ewt10", "val_ewt5", "lr", "seconds")
 
@@ -180,7 +180,7 @@ def _train(cfg: TrainConfig, ctx: DistributedContext, resume: bool, progress: bo
             model, device_ids=[torch.device(ctx.device).index] if ctx.device.startswith("cuda") else None)
     model.train()
     epochs = range(start_epoch, cfg.epochs)
-    bar = tqdm(epochs, desc=f"train {cfg.model} {cfg.task}", disable=not progress, unit="epoch",
+    bar = progress_bar(epochs, enabled=progress, desc=f"train {cfg.model} {cfg.task}", unit="epoch",
                initial=start_epoch, total=cfg.epochs)
     for epoch in bar:
         t0 = time.perf_counter()
