@@ -351,3 +351,58 @@ def test_forced_groups_of_a_block_equal_the_greedy_grouping(data):
         assert pattern.n_groups == reference.n_groups
         for got, want in zip(pattern[:4], reference[:4]):
             assert np.array_equal(got, want) and got.dtype == want.dtype
+
+
+# ---- supercells: the crystal's point group, not the lattice's ---------------------------------
+SUPERCELL_CRYSTALS = ("rocksalt_NaCl", "zincblende_GaAs", "wurtzite_ZnO", "rutile_TiO2", "alpha_quartz")
+
+
+@pytest.mark.parametrize("name", SUPERCELL_CRYSTALS)
+@pytest.mark.parametrize("axis", [0, 1, 2])
+def test_a_supercell_has_the_point_group_of_its_crystal(crystals, name, axis, rng):
+    """A 2-fold supercell along each axis (in a random proper or improper frame) keeps every
+    forced zero and equality of the crystal: the point group comes from the crystal."""
+    from gmtnet.symmetry import crystal_symmetry
+
+    crystal = crystals[name].copy()  # the fixture is shared: never rotate it in place
+    scale = [1, 1, 1]
+    scale[axis] = 2
+    supercell = crystal.copy()
+    supercell.make_supercell(scale)
+    r = random_orthogonal(rng)
+    for s in (crystal, supercell):
+        s.lattice = s.lattice.__class__(s.lattice.matrix @ r.T)
+    _, sym = crystal_symmetry(crystal)
+    cell, sym_super = crystal_symmetry(supercell)
+    assert sym_super.order == sym.order == sym.crystal_order and sym_super.complete
+    assert sym_super.point_group == EXPECTED[name][1]
+    assert len(cell) <= len(supercell)  # the supercell, or its primitive cell where the lattice lacks rotations
+    assert np.isclose(len(cell) / cell.lattice.volume, len(crystal) / crystal.lattice.volume)
+    assert np.allclose(np.round(cell.lattice.matrix @ np.linalg.inv(supercell.lattice.matrix) * 4),
+                       cell.lattice.matrix @ np.linalg.inv(supercell.lattice.matrix) * 4, atol=1e-6)  # same frame
+    for ttype, n_free in zip(TYPES, EXPECTED[name][3]):
+        a = SymmetryConstraints.from_structure(crystal, ttype)
+        b = SymmetryConstraints.from_structure(supercell, ttype)
+        assert b.n_independent == n_free and b.zero_components == a.zero_components
+        assert groups_as_names(b) == groups_as_names(a)
+        np.testing.assert_allclose(b.projector, a.projector, atol=1e-9)
+
+
+def test_a_cubic_supercell_was_only_tetragonal_before_the_crystal_symmetry(crystals):
+    """The cell-level analysis of a 1x1x2 cubic supercell misses rotations (what a lattice-only
+    point group gives); the crystal-level one does not."""
+    supercell = crystals["rocksalt_NaCl"].copy()
+    supercell.make_supercell([1, 1, 2])
+    cell_only = analyze_symmetry(supercell)
+    assert cell_only.point_group == "m-3m" and not cell_only.complete
+    assert SymmetryConstraints.from_rotations(cell_only.rotations, DIELECTRIC).n_independent == 2
+    assert SymmetryConstraints.from_structure(supercell, DIELECTRIC).n_independent == 1
+
+
+def test_symmetry_tolerance_is_validated():
+    from gmtnet.symmetry import check_tolerance
+
+    for bad in (-1.0, 0.0, float("nan"), float("inf"), 2.0):
+        with pytest.raises(ValueError, match="symprec must be"):
+            check_tolerance(bad)
+    check_tolerance(1e-5)

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from gmtnet.errors import GmtnetError, StructureError, TensorError
-from gmtnet.symmetry import SymmetryConstraints, SymmetryError, analyze_symmetry
+from gmtnet.symmetry import SymmetryConstraints, SymmetryError, crystal_symmetry
 from gmtnet.symmetry.point_group import CrystalSymmetry
 from gmtnet.tensors import TensorType, from_voigt
 from gmtnet.tensors.definiteness import inertia
@@ -118,7 +118,7 @@ def curate_record(structure, tensor: np.ndarray, ttype: TensorType,
     if tensor.shape != ttype.shape or not np.all(np.isfinite(tensor)):
         raise CurationError("invalid tensor", f"{ttype.name} label must be a finite array of shape {ttype.shape}")
     try:
-        sym = analyze_symmetry(structure, config.symprec)
+        _, sym = crystal_symmetry(structure, config.symprec)
     except SymmetryError as exc:
         raise CurationError("symmetry", str(exc)) from None
     err = frame_error(tensor, sym.raw_rotations, ttype)

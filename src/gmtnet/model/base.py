@@ -26,11 +26,14 @@ class TensorModel(nn.Module):
         """The graph this model uses for a structure (refined first if configured).
 
         ``symmetry``: the structure's CrystalSymmetry if already known; it is reused only when
-        computed at this model's symprec (by either backend); otherwise spglib analyses it."""
-        from gmtnet.symmetry import analyze_symmetry, refine_structure
+        computed at this model's symprec (by either backend); otherwise spglib analyses it. A
+        supercell that lacks some of its crystal's rotations is replaced by its primitive cell in
+        the same frame (``gmtnet.symmetry.crystal_symmetry``): the same crystal, its whole point group."""
+        from gmtnet.symmetry import analyze_symmetry, crystal_symmetry, refine_structure
 
         if symmetry is None or symmetry.symprec != self.config.symprec:
             symmetry = analyze_symmetry(structure, self.config.symprec)
+        structure, symmetry = crystal_symmetry(structure, symmetry=symmetry)
         if self.config.refine_structure:
             # the refined lattice is the symmetrized one, so its point group is ``symmetry``'s
             structure = refine_structure(structure, symmetry=symmetry)

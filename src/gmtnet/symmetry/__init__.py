@@ -7,7 +7,10 @@ from gmtnet.symmetry.point_group import (
     SymmetryError,
     analyze_symmetry,
     check_group,
+    check_tolerance,
+    crystal_symmetry,
     crystal_system_from_number,
+    primitive_cell,
 )
 from gmtnet.symmetry.constraints import (
     SymmetryConstraints,
@@ -25,6 +28,9 @@ __all__ = [
     "SymmetryError",
     "analyze_symmetry",
     "check_group",
+    "check_tolerance",
+    "crystal_symmetry",
+    "primitive_cell",
     "crystal_system_from_number",
     "SymmetryConstraints",
     "reynolds_projector",

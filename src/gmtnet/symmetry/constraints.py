@@ -120,9 +120,11 @@ class SymmetryConstraints:
 
     @classmethod
     def from_structure(cls, structure, ttype: TensorType, symprec: float = 1e-3) -> "SymmetryConstraints":
-        from gmtnet.symmetry.point_group import analyze_symmetry
+        """The constraints of the crystal's whole point group (``crystal_symmetry``: also for a
+        supercell whose lattice lacks some of its rotations)."""
+        from gmtnet.symmetry.point_group import crystal_symmetry
 
-        return cls.from_rotations(analyze_symmetry(structure, symprec).rotations, ttype)
+        return cls.from_rotations(crystal_symmetry(structure, symprec)[1].rotations, ttype)
 
     # ---- pattern -------------------------------------------------------------------------
     @cached_property

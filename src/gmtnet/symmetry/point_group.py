@@ -159,6 +159,9 @@ class CrystalSymmetry:
         lattice_symmetrized: (3, 3) lattice vectors as ROWS (pymatgen convention), metric averaged.
         dataset: the backend's symmetry dataset this was derived from (operations, standard cell).
         backend: "spglib" or "moyopy", the library that analysed the crystal.
+        crystal_order: order of the crystal's point group (of its space-group type). It exceeds
+            ``order`` when the cell as given is a supercell whose lattice lacks some of the
+            crystal's rotations (e.g. a 1x1x2 cell of a cubic crystal); see ``crystal_symmetry``.
     """
 
     spacegroup_number: int
@@ -172,11 +175,17 @@ class CrystalSymmetry:
     lattice_symmetrized: np.ndarray
     dataset: object = field(default=None, repr=False, compare=False)
     backend: str = "spglib"
+    crystal_order: int = 0
 
     @property
     def order(self) -> int:
         """Number of point-group operations n_r."""
         return len(self.rotations)
+
+    @property
+    def complete(self) -> bool:
+        """Whether the cell's rotations are the crystal's whole point group."""
+        return self.order >= self.crystal_order
 
     @property
     def is_centrosymmetric(self) -> bool:
@@ -204,6 +213,25 @@ def _spglib_dataset(cell, symprec: float, angle_tolerance: float):
         raise SymmetryError(f"spglib could not analyse the structure at symprec={symprec}: {detail}")
     return (np.asarray(dataset.rotations, dtype=int), int(dataset.number), str(dataset.international),
             str(dataset.pointgroup), dataset)
+
+
+@functools.lru_cache(maxsize=None)
+def point_group_order_of_hall(hall_number: int) -> int:
+    """Order of the point group of a space-group setting (spglib's Hall number 1-530): the number
+    of distinct rotations of its conventional cell's operations."""
+    import spglib
+
+    rotations = np.asarray(spglib.get_symmetry_from_database(int(hall_number))["rotations"], dtype=int)
+    return len(distinct_matrices(rotations))
+
+
+def check_tolerance(symprec: float, angle_tolerance: float = -1.0) -> None:
+    """Raise ValueError unless ``symprec`` is a distance in (0, 1] Angstrom and ``angle_tolerance``
+    a finite number of degrees (negative: none). The symmetry libraries crash on other values."""
+    if not (isinstance(symprec, (int, float, np.floating)) and np.isfinite(symprec) and 0 < symprec <= 1.0):
+        raise ValueError(f"symprec must be a distance in (0, 1] Angstrom, got {symprec!r}")
+    if not np.isfinite(angle_tolerance):
+        raise ValueError(f"angle tolerance must be finite, got {angle_tolerance!r}")
 
 
 def _moyopy_dataset(cell, symprec: float, angle_tolerance: float):
@@ -244,8 +272,14 @@ def analyze_symmetry(structure, symprec: float = 1e-3, angle_tolerance: float = 
                      backend: str = "spglib") -> CrystalSymmetry:
     """Space group and Cartesian point group of a pymatgen Structure (default symprec 1e-3 A).
 
-    ``backend``: "spglib" (the benchmark's definition) or "moyopy" (faster; see module doc)."""
+    ``backend``: "spglib" (the benchmark's definition) or "moyopy" (faster; see module doc).
+
+    The rotations are those that map the cell as given onto itself; a supercell whose lattice lacks
+    some of its crystal's rotations gets only the others (``complete`` is False): use
+    ``crystal_symmetry`` for the crystal's whole point group. Raises ValueError for a tolerance
+    outside (0, 1] Angstrom."""
     check_backend(backend)
+    check_tolerance(symprec, angle_tolerance)
     ops_w, number, international, point_group, dataset = _ANALYSERS[backend](
         _spglib_cell(structure), symprec, angle_tolerance)
     unique = distinct_matrices(ops_w)
@@ -267,4 +301,41 @@ def analyze_symmetry(structure, symprec: float = 1e-3, angle_tolerance: float = 
         lattice_symmetrized=lat_sym.T.copy(),
         dataset=dataset,
         backend=backend,
+        crystal_order=point_group_order_of_hall(dataset.hall_number),
     )
+
+
+def primitive_cell(structure, symprec: float = 1e-3):
+    """A primitive cell of the crystal of ``structure``, in the same Cartesian frame (its lattice
+    vectors are rational combinations of the input's; neither rotated nor idealized; spglib)."""
+    import spglib
+    from pymatgen.core import Lattice, Structure
+
+    check_tolerance(symprec)
+    try:
+        lattice, frac, numbers = spglib.standardize_cell(_spglib_cell(structure), to_primitive=True,
+                                                         no_idealize=True, symprec=symprec)
+    except Exception as exc:  # spglib >= 2.5 may raise instead of returning None
+        raise SymmetryError(f"spglib found no primitive cell at symprec={symprec}: {exc}") from None
+    return Structure(Lattice(lattice), [int(z) for z in numbers], frac)
+
+
+def crystal_symmetry(structure, symprec: float = 1e-3, angle_tolerance: float = -1.0, backend: str = "spglib",
+                     symmetry: CrystalSymmetry | None = None):
+    """(cell, symmetry) with the crystal's whole point group, in the input's Cartesian frame.
+
+    For a cell whose own rotations are the crystal's whole point group (primitive and
+    conventional cells: every benchmark crystal) that is ``structure`` itself and its
+    ``analyze_symmetry``. A supercell whose lattice lacks some of the crystal's rotations (a
+    1x1x2 cell of a cubic crystal has only the tetragonal ones) is replaced by its primitive cell
+    in the same frame (``primitive_cell``), whose lattice has them all. The crystal is the same,
+    so are its tensors. ``symmetry``: the structure's analysis at ``symprec`` if already done."""
+    sym = symmetry if symmetry is not None else analyze_symmetry(structure, symprec, angle_tolerance, backend)
+    if sym.complete:
+        return structure, sym
+    cell = primitive_cell(structure, sym.symprec)
+    reduced = analyze_symmetry(cell, sym.symprec, angle_tolerance, sym.backend)
+    if not reduced.complete:
+        raise SymmetryError(f"the primitive cell of this {reduced.international} crystal still lacks rotations "
+                            f"of its point group {reduced.point_group}")
+    return cell, reduced
