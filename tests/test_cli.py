@@ -49,7 +49,7 @@ def test_data_info_of_mp2026_lists_removals_and_warnings(mp2026_fixtures, tmp_pa
     (["data", "info", "dielectric", "--root", "/nonexistent/gmtnet"], "gmtnet data fetch"),
     (["data", "info", "dielectric", "--source", "file"], "needs the path"),
     (["data", "info", "dielectric", "--source", "mp2026"], "elastic and piezoelectric tensors"),
-    (["symmetry", "/nonexistent/x.cif"], "no such file"),
+    (["symmetry", "/nonexistent/x.cif"], "No such file or directory"),
 ])
 def test_errors_are_one_line_with_nonzero_exit(argv, message, capsys):
     code, _, err = run(argv, capsys)
@@ -77,3 +77,12 @@ def test_symmetry_command_rejects_bad_structures(tmp_path, capsys):
 def test_console_script_is_installed():
     done = subprocess.run([sys.executable, "-m", "gmtnet.cli.app", "--help"], capture_output=True, text=True)
     assert done.returncode == 0 and "data" in done.stdout
+
+
+def test_a_cache_that_cannot_be_written_is_one_error_line(mp2026_fixtures, tmp_path, capsys):
+    """An operating-system refusal (here: a file where the cache folder should be; a cache owned
+    by another user is the same kind of error) is one line naming the path, not a traceback."""
+    (tmp_path / "a_file").write_text("x")
+    code, _, err = run(["data", "info", "piezoelectric", "--source", "mp2026", "--root", str(tmp_path / "a_file" / "cache")],
+                       capsys)
+    assert code == 1 and err.count("\n") == 1 and err.startswith("error: ") and "Not a directory" in err

@@ -319,3 +319,45 @@ def test_resume_refuses_a_file_of_another_task(tiny_model_files, tmp_path, capsy
                 capsys)[0] == 0
     code, _, err = _run(["predict", str(folder), *models, "--format", "csv", "--out", str(out), "--resume"], capsys)
     assert code == 1 and "columns" in err
+
+
+# ---- inputs that are not what they seem ----------------------------------------------------------
+def test_a_supercell_is_predicted_with_its_crystals_whole_point_group(tiny_models, crystals):
+    """A 1x1x2 cell of a cubic crystal: cubic zeros and equalities (eps11 = eps22 = eps33 exactly),
+    the same tensors as the crystal itself."""
+    crystal = crystals["rocksalt_NaCl"]
+    supercell = crystal.copy()
+    supercell.make_supercell([1, 1, 2])
+    a, b = Predictor("all", tiny_models).predict([crystal, supercell])
+    assert b.point_group == "m-3m" and b.independent == a.independent
+    assert b.independent["dielectric"] == ["eps11"] and b.n_atoms == 2 * a.n_atoms
+    eps = b.tensors["dielectric"]
+    assert eps[0, 0] == eps[1, 1] == eps[2, 2] and eps[0, 1] == eps[0, 2] == eps[1, 2] == 0.0
+    for task in TASKS:
+        np.testing.assert_allclose(b.tensors[task], a.tensors[task], rtol=1e-5, atol=1e-7)
+
+
+def test_slabs_and_molecules_are_predicted_with_a_loud_warning(tiny_models, crystals, tmp_path, capsys):
+    from gmtnet.data.structures import vacuum_gaps
+
+    bulk = crystals["rocksalt_NaCl"]
+    slab = Structure(Lattice.from_parameters(5.64, 5.64, 35.64, 90, 90, 90), ["Na", "Cl", "Na", "Cl"],
+                     [[0, 0, 0], [0.5, 0.5, 0], [0.5, 0.5, 2.82 / 35.64], [0, 0, 2.82 / 35.64]])
+    molecule = Structure(Lattice.cubic(20.0), ["C", "O"], [[0, 0, 0], [1.13 / 20, 0, 0]])
+    assert vacuum_gaps(bulk) == []
+    assert [name for name, _ in vacuum_gaps(slab)] == ["c"] and vacuum_gaps(slab)[0][1] > 30
+    assert [name for name, _ in vacuum_gaps(molecule)] == ["a", "b", "c"]
+    results = Predictor("dielectric", tiny_models).predict([bulk, slab, molecule])
+    assert [len(r.warnings) for r in results] == [0, 1, 1] and all(r.ok for r in results)
+    assert "a slab or layer" in results[1].warnings[0] and "a molecule or cluster" in results[2].warnings[0]
+    with pytest.warns(gmtnet.prediction.predictor.PredictionWarning, match="vacuum in the cell"):
+        gmtnet.predict([slab], task="dielectric", models=tiny_models)
+    slab.to(filename=str(tmp_path / "slab.cif"))
+    models = [f"--model=dielectric={save_model(tiny_models['dielectric'], tmp_path / 'd.pt')}"]
+    code, out, err = _run(["predict", str(tmp_path / "slab.cif"), *models, "--task", "dielectric"], capsys)
+    assert code == 0 and "WARNING: vacuum in the cell" in out and err.startswith("warning: ")
+    code, out, _ = _run(["predict", str(tmp_path / "slab.cif"), *models, "--task", "dielectric", "--format", "json"], capsys)
+    assert "vacuum" in json.loads(out)[0]["warnings"][0]
+    code, _, _ = _run(["predict", str(tmp_path / "slab.cif"), *models, "--task", "dielectric", "--format", "csv",
+                       "--out", str(tmp_path / "o.csv")], capsys)
+    assert "vacuum in the cell" in (tmp_path / "o.csv").read_text()

@@ -47,7 +47,9 @@ def ensemble(
     """Combine trained models of one task into one ensemble file whose prediction is their mean
     (still exactly symmetric and equivariant); use it with evaluate and predict --model."""
     from gmtnet.model.io import load_ensemble, save_model
+    from gmtnet.utils.io import check_output_file
 
+    check_output_file(out, "OUT")
     model = load_ensemble(models)
     save_model(model, out)
     typer.echo(f"{out}: ensemble of {len(model.members)} {model.ttype.name} models, "

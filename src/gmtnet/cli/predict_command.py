@@ -26,6 +26,11 @@ def read_list_file(path: Path) -> list[Path]:
     return out
 
 
+def _report_warnings(result) -> None:
+    for text in result.warnings:
+        typer.echo(f"warning: {result.source}: {text}", err=True)
+
+
 def _plot(result, folder: Path) -> None:
     from gmtnet.prediction.plots import plot_surface
 
@@ -69,20 +74,38 @@ def predict(
     continues with --resume without redoing what is already written."""
     from gmtnet.errors import GmtnetError
     from gmtnet.model import load_model
+    from gmtnet.tensors import get_tensor_type
     from gmtnet.prediction.formatting import FORMATS
-    from gmtnet.prediction.predictor import Predictor, expand_paths
-    from gmtnet.utils.io import atomic_write_text
+    from gmtnet.data.structures import structure_files
+    from gmtnet.prediction.predictor import Predictor
+    from gmtnet.utils.io import atomic_write_text, check_output_file, check_output_folder
 
     if fmt not in FORMATS:
         raise GmtnetError(f"unknown format {fmt!r}: expected table, json, csv or jsonl")
+    if workers < -1:
+        raise GmtnetError(f"--workers must be -1 (automatic), 0 or more, got {workers}")
+    if chunk_size < 1:
+        raise GmtnetError(f"--chunk-size must be at least 1, got {chunk_size}")
+    streaming = fmt == "jsonl" or (fmt == "csv" and out is not None)
+    if resume and not (streaming and out is not None):
+        raise GmtnetError("--resume needs a streamed output: --format csv or jsonl with --out")
+    if out is not None:  # found before any prediction, not after
+        check_output_file(out, "--out")
+    if plot is not None:
+        check_output_folder(plot, "--plot")
     models = {}
     for spec in model or []:
         name, sep, file = spec.partition("=")
-        if not sep:
+        if not sep or not file:
             raise GmtnetError(f"--model expects TASK=FILE, got {spec!r}")
+        wanted = get_tensor_type(name).name
         m = load_model(file)
-        models[m.config.task] = m
-    files = expand_paths(paths or []) + (read_list_file(list_file) if list_file else [])
+        if m.config.task != wanted:
+            raise GmtnetError(f"--model {spec}: {file} predicts {m.config.task} tensors, not {wanted}")
+        if wanted in models:
+            raise GmtnetError(f"--model names two files for {wanted}")
+        models[wanted] = m
+    files = structure_files(paths or []) + (read_list_file(list_file) if list_file else [])
     if not files:
         raise GmtnetError("no structure files found in " + ", ".join(map(str, (paths or []) + ([list_file] if list_file else []))))
     if workers < 0:
@@ -91,12 +114,9 @@ def predict(
     if compile_kernels:
         for m in predictor.models.values():
             m.compile_kernels()
-    streaming = fmt == "jsonl" or (fmt == "csv" and out is not None)
     if streaming:
         _stream(predictor, files, fmt, out, plot, workers, resume, chunk_size)
         return
-    if resume:
-        raise GmtnetError("--resume needs a streamed output: --format csv or jsonl with --out")
     results = predictor.predict(files, progress=len(files) > 1, workers=workers)
     text = FORMATS[fmt](results)
     failed = [r for r in results if not r.ok]
@@ -107,6 +127,8 @@ def predict(
         typer.echo(f"wrote {out}", err=True)
     else:
         typer.echo(text, nl=False)
+    for r in results:
+        _report_warnings(r)
     if plot is not None:
         for r in results:
             if r.ok:
@@ -131,6 +153,7 @@ def _stream(predictor, files, fmt, out, plot, workers, resume, chunk_size) -> No
                                       chunk_size=chunk_size, progress=out is not None and len(todo) > 1):
             writer.write(chunk)  # on disk before the next chunk is predicted
             for result in chunk:
+                _report_warnings(result)
                 if result.ok:
                     n_ok += 1
                     if plot is not None:

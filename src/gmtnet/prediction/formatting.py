@@ -33,6 +33,7 @@ def as_table(results) -> str:
             continue
         lines = [f"{r.source}: {r.formula}, {r.n_atoms} atoms, space group {r.spacegroup_symbol} "
                  f"({r.spacegroup_number}), point group {r.point_group}, {r.crystal_system}"]
+        lines += [f"  WARNING: {w}" for w in r.warnings]
         for task in r.tensors:
             tt = get_tensor_type(task)
             unit = f" ({tt.unit})" if tt.unit else ""
@@ -54,8 +55,8 @@ def as_json(results) -> str:
 
 def csv_row(r) -> dict:
     """One CSV row: symmetry, Voigt components (e.g. dielectric_eps11, elastic_C11), scalar
-    derived properties, and the error column."""
-    row = {"source": r.source, "error": r.error or "", "formula": r.formula,
+    derived properties, and the error and warnings columns (warnings joined by "; ")."""
+    row = {"source": r.source, "error": r.error or "", "warnings": "; ".join(r.warnings), "formula": r.formula,
            "spacegroup": r.spacegroup_number or "", "crystal_system": r.crystal_system}
     for task in r.tensors:
         tt = get_tensor_type(task)

@@ -7,6 +7,7 @@ permittivity; piezoelectric: C/m^2; elastic: GPa), with forced zeros exactly 0.0
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,8 +17,12 @@ from gmtnet.errors import GmtnetError, StructureError
 from gmtnet.tensors import get_tensor_type, to_voigt
 
 TASKS = ("dielectric", "piezoelectric", "elastic")
+
+
+class PredictionWarning(UserWarning):
+    """A prediction was made, but the input is not what the models know (e.g. a slab)."""
+
 MAX_ATOMS = 500  # graph and symmetry work grow with the cell; see README "Limits"
-STRUCTURE_SUFFIXES = {".cif", ".vasp", ".poscar", ".json", ".xyz", ".extxyz", ".res", ".cssr", ".xsf", ".pdb"}
 
 
 @dataclass
@@ -32,6 +37,8 @@ class CrystalPrediction:
         independent: {task: names of the independent components (one per equality group)}.
         properties: {task: derived quantities} (see gmtnet.prediction.properties).
         error: one line when the structure was rejected; then everything else is empty.
+        warnings: lines about a prediction made but not to be trusted as a bulk crystal's, e.g.
+            vacuum in the cell (a slab or a molecule; ``gmtnet.data.structures.vacuum_warning``).
     """
 
     source: str
@@ -45,6 +52,7 @@ class CrystalPrediction:
     independent: dict = field(default_factory=dict)
     properties: dict = field(default_factory=dict)
     error: str | None = None
+    warnings: list = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -65,7 +73,7 @@ class CrystalPrediction:
         return to_pymatgen(self.tensors[task], get_tensor_type(task))
 
     def to_dict(self) -> dict:
-        d = {"source": self.source, "error": self.error}
+        d = {"source": self.source, "error": self.error, "warnings": list(self.warnings)}
         if self.ok:
             d.update(formula=self.formula, spacegroup_symbol=self.spacegroup_symbol,
                      spacegroup_number=self.spacegroup_number, point_group=self.point_group,
@@ -75,18 +83,6 @@ class CrystalPrediction:
                               for t, v in self.tensors.items()},
                      properties=self.properties)
         return d
-
-
-def expand_paths(paths) -> list[Path]:
-    """Files given directly, plus the structure files (by suffix or POSCAR/CONTCAR name) in folders."""
-    out = []
-    for p in map(Path, paths):
-        if p.is_dir():
-            out += sorted(f for f in p.iterdir() if f.is_file() and (
-                f.suffix.lower() in STRUCTURE_SUFFIXES or f.name.upper().startswith(("POSCAR", "CONTCAR"))))
-        else:
-            out.append(p)
-    return out
 
 
 def _tasks(task: str) -> tuple[str, ...]:
@@ -121,6 +117,9 @@ class Predictor:
 
         self.tasks = _tasks(task)
         models = dict(models or {})
+        for name, model in models.items():
+            if getattr(model, "config", None) is not None and model.config.task != name:
+                raise GmtnetError(f"the model given for {name} predicts {model.config.task} tensors")
         self.models = {t: models[t] if t in models else load_pretrained(t) for t in self.tasks}
         self.batch_size = batch_size
         try:  # refused here, before any structure, rather than as an error row per structure
@@ -141,20 +140,26 @@ class Predictor:
         return structure
 
     @staticmethod
-    def _failure(source: str, exc: Exception) -> CrystalPrediction:
+    def _failure(source: str, exc: BaseException) -> CrystalPrediction:
+        if isinstance(exc, MemoryError):
+            return CrystalPrediction(source=source, error="out of memory for this structure")
         return CrystalPrediction(source=source, error=str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
 
     def prepare(self, item, source: str) -> PreparedCrystal | CrystalPrediction:
         """The crystal ready for the models, or a CrystalPrediction carrying the one-line reason
         it cannot be predicted."""
-        from gmtnet.symmetry import analyze_symmetry
+        from gmtnet.data.structures import vacuum_warning
+        from gmtnet.symmetry import crystal_symmetry
 
         try:
             structure = self._load(item)
             pred = CrystalPrediction(source=source, formula=structure.composition.reduced_formula,
                                      n_atoms=len(structure))
+            vacuum = vacuum_warning(structure)
+            if vacuum:
+                pred.warnings.append(vacuum)
             first = next(iter(self.models.values()))
-            sym = analyze_symmetry(structure, first.config.symprec, backend=self.symmetry_backend)
+            structure, sym = crystal_symmetry(structure, first.config.symprec, backend=self.symmetry_backend)
             pred.spacegroup_symbol, pred.spacegroup_number = sym.international, sym.spacegroup_number
             pred.point_group, pred.crystal_system = sym.point_group, sym.crystal_system
             by_settings, graphs = {}, {}
@@ -166,7 +171,7 @@ class Predictor:
                 model.prepare_graph(graph)
                 pred.independent[task] = independent_components(model.constraints(graph))
             return PreparedCrystal(pred, graphs)
-        except (GmtnetError, ValueError, OSError, np.linalg.LinAlgError) as exc:
+        except (GmtnetError, ValueError, OSError, np.linalg.LinAlgError, MemoryError) as exc:
             return self._failure(source, exc)  # one line per bad item; the batch goes on
 
     def finish(self, prepared: list) -> list[CrystalPrediction]:
@@ -180,11 +185,11 @@ class Predictor:
             chunk = ready[start:start + self.batch_size]
             try:
                 self._run_models(chunk)
-            except (GmtnetError, ValueError, RuntimeError, np.linalg.LinAlgError):
+            except (GmtnetError, ValueError, RuntimeError, np.linalg.LinAlgError, MemoryError):
                 for p in chunk:
                     try:
                         self._run_models([p])
-                    except (GmtnetError, ValueError, RuntimeError, np.linalg.LinAlgError) as exc:
+                    except (GmtnetError, ValueError, RuntimeError, np.linalg.LinAlgError, MemoryError) as exc:
                         failed[id(p)] = self._failure(p.prediction.source, exc)
         out = []
         for p in prepared:
@@ -250,9 +255,32 @@ class _PrepareDataset:
         return self.predictor.prepare(self.items[i], self.sources[i])
 
 
+def _die_with_parent() -> None:
+    """Have the kernel kill this process when its parent dies (Linux prctl PR_SET_PDEATHSIG),
+    so that a DataLoader worker never outlives a killed ``gmtnet predict``; exit at once if the
+    parent is already gone. Elsewhere a no-op (torch's workers then notice a dead parent later)."""
+    import ctypes
+    import os
+    import signal
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    parent = os.getppid()
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # pragma: no cover - no prctl in this libc
+        return
+    if os.getppid() != parent or parent == 1:  # the parent died before the request took effect
+        os._exit(1)
+
+
 def _single_thread_worker(_worker_id: int) -> None:
+    """DataLoader worker start: one torch thread, and death with the parent process."""
     import torch
 
+    _die_with_parent()
     torch.set_num_threads(1)
 
 
@@ -286,7 +314,8 @@ def predict(structures, task: str = "all", as_pymatgen: bool = False, models: di
         task != "all": (N, 3, ..., 3) float64 array in each input's frame (or a list of pymatgen
             objects with ``as_pymatgen``). task == "all": {task: that array or list}.
         Structures that cannot be read or are invalid raise StructureError naming the problem
-        (use Predictor.predict for per-item error records instead).
+        (use Predictor.predict for per-item error records instead); a prediction with a warning
+        (vacuum in the cell) issues a PredictionWarning.
     """
     single = not isinstance(structures, (list, tuple))
     items = [structures] if single else list(structures)
@@ -294,6 +323,8 @@ def predict(structures, task: str = "all", as_pymatgen: bool = False, models: di
     for r in results:
         if not r.ok:
             raise StructureError(f"{r.source}: {r.error}")
+        for text in r.warnings:
+            warnings.warn(f"{r.source}: {text}", PredictionWarning, stacklevel=2)
     out = {}
     for t in _tasks(task):
         if as_pymatgen:

@@ -51,39 +51,91 @@ def _cut_partial_line(path: Path) -> None:
         handle.truncate(size - len(tail) + cut + 1 if cut >= 0 else 0)
 
 
+def _lock(handle, path: Path) -> None:
+    """Hold an exclusive advisory lock on the open ``handle`` until it is closed (or the process
+    ends); GmtnetError when another process holds it."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not on POSIX: no locking
+        return
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        raise GmtnetError(f"{path} is being written by another gmtnet process; wait for it or choose another --out") from None
+
+
+def _complete_lines(data: bytes) -> tuple[list[bytes], bool]:
+    """(the complete lines of ``data``, whether a last line without its newline follows)."""
+    lines = data.split(b"\n")
+    return lines[:-1], bool(lines[-1])
+
+
 class ResultWriter:
     """Appends CrystalPredictions to ``path`` as CSV or JSON Lines (``path`` None: standard
-    output). ``done`` holds the sources already written (filled on resume)."""
+    output). ``done`` holds the sources already written (filled on resume).
+
+    Safety: the file is locked while it is written (a second writer is refused); on resume it is
+    checked to be gmtnet's output of the same columns before anything in it is changed."""
 
     def __init__(self, path: Path | None, fmt: str, tasks, resume: bool = False):
         if fmt not in STREAM_FORMATS:
             raise GmtnetError(f"streaming output needs --format csv or jsonl, not {fmt!r}")
         self.path, self.fmt, self.done = (Path(path) if path else None), fmt, set()
         self.columns = _reference_columns(tasks) if fmt == "csv" else None
+        self.handle = None
         if self.path is None:
             if resume:
                 raise GmtnetError("--resume needs --out (the file to continue)")
-            self.handle = None
             return
         exists = self.path.exists() and self.path.stat().st_size > 0
         if exists and not resume:
             raise GmtnetError(f"{self.path} exists: add --resume to continue it, or choose another --out")
-        if exists:
-            _cut_partial_line(self.path)
-            self.done = self._read_sources()
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.handle = open(self.path, "a", newline="", encoding="utf-8")
+        handle = open(self.path, "a", newline="", encoding="utf-8")
+        try:
+            _lock(handle, self.path)
+            if exists:
+                self.done = self._check_and_read_sources()  # refuses a foreign file untouched
+                _cut_partial_line(self.path)
+        except BaseException:
+            handle.close()
+            raise
+        self.handle = handle
         if fmt == "csv" and (not exists or self.path.stat().st_size == 0):
             self._write_text(self._csv_text([dict(zip(self.columns, self.columns))]))
 
-    def _read_sources(self) -> set[str]:
-        with open(self.path, newline="", encoding="utf-8") as handle:
-            if self.fmt == "jsonl":
-                return {json.loads(line)["source"] for line in handle if line.strip()}
-            reader = csv.DictReader(handle)
-            if reader.fieldnames != self.columns:
+    def _foreign(self, detail: str) -> GmtnetError:
+        return GmtnetError(f"{self.path}: {detail}; it does not look like gmtnet's {self.fmt} output, "
+                           "so it is left untouched (choose another --out)")
+
+    def _check_and_read_sources(self) -> set[str]:
+        """The sources of the rows in the file, after checking that every complete line is a row
+        of this prediction (a JSON object with source and error / the expected CSV header)."""
+        lines, partial = _complete_lines(self.path.read_bytes())
+        if self.fmt == "jsonl":
+            sources = set()
+            for number, line in enumerate(lines, 1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except ValueError:
+                    raise self._foreign(f"line {number} is not JSON") from None
+                if not isinstance(row, dict) or not isinstance(row.get("source"), str) or "error" not in row:
+                    raise self._foreign(f"line {number} is not a prediction row")
+                sources.add(row["source"])
+            if not sources and partial:
+                raise self._foreign("it holds no complete line")
+            return sources
+        if not lines:
+            raise self._foreign("it has no complete header line")
+        header = next(csv.reader([lines[0].decode("utf-8", errors="replace")]), [])
+        if header != self.columns:
+            if header[:2] == ["source", "error"]:
                 raise GmtnetError(f"{self.path}: its columns are not those of this prediction (other --task?)")
-            return {row["source"] for row in reader}
+            raise self._foreign("its first line is not the header of gmtnet's CSV")
+        text = b"\n".join(lines[1:]).decode("utf-8", errors="replace")
+        return {row["source"] for row in csv.DictReader(io.StringIO(text), fieldnames=self.columns) if row.get("source")}
 
     def _csv_text(self, rows: list[dict]) -> str:
         buffer = io.StringIO()
@@ -108,3 +160,4 @@ class ResultWriter:
     def close(self) -> None:
         if self.handle is not None:
             self.handle.close()
+            self.handle = None

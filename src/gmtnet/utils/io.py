@@ -14,12 +14,21 @@ def data_dir() -> Path:
     return Path(os.environ.get("GMTNET_DATA") or Path.home() / ".cache" / "gmtnet").expanduser()
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
-    """Write ``data`` to a temporary file beside ``path`` and rename it into place."""
+    """Write ``data`` to a temporary file beside ``path`` and rename it into place. The file gets
+    the permissions of any new file (0666 less the umask), not the temporary file's 0600, so a
+    cache shared by several users stays readable to them."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
@@ -43,3 +52,40 @@ def write_json_gz(path: str | Path, obj) -> Path:
 def read_json_gz(path: str | Path):
     with gzip.open(path, "rt", encoding="utf-8") as handle:
         return json.load(handle)
+
+
+def _check_writable_folder(folder: Path, what: str) -> None:
+    from gmtnet.errors import GmtnetError
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".gmtnet-probe.", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except FileExistsError:
+        raise GmtnetError(f"{what} {folder}: a file is in the way of this folder") from None
+    except OSError as exc:
+        raise GmtnetError(f"{what} {folder}: cannot write there ({exc.strerror or exc})") from None
+
+
+def check_output_file(path: str | Path, what: str = "output") -> None:
+    """Refuse, before any work, an output path that cannot be written: a folder, or a file in a
+    folder that cannot be created or written. Writes nothing but a probe file it removes."""
+    from gmtnet.errors import GmtnetError
+
+    path = Path(path)
+    if path.is_dir():
+        raise GmtnetError(f"{what} {path}: is a folder, not a file")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise GmtnetError(f"{what} {path}: not writable")
+    _check_writable_folder(path.parent if str(path.parent) else Path("."), what)
+
+
+def check_output_folder(path: str | Path, what: str = "output folder") -> None:
+    """Refuse, before any work, a folder that cannot be created or written (e.g. a file)."""
+    from gmtnet.errors import GmtnetError
+
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise GmtnetError(f"{what} {path}: is a file, not a folder")
+    _check_writable_folder(path, what)
