@@ -186,7 +186,9 @@ def test_gmtnet_jarvis_pickle_format_round_trips(mp_root, tmp_path, task):
     entries.append({"JARVIS_ID": "JVASP-broken", "atoms": entries[0]["atoms"]})  # no tensor field
     path = tmp_path / "gmtnet.pkl"
     path.write_bytes(pickle.dumps(entries))
-    loaded = load_dataset(task, source="jarvis", path=path)
+    with pytest.raises(GmtnetError, match="pickle, which can run code.*--trust-pickle"):
+        load_dataset(task, source="jarvis", path=path)
+    loaded = load_dataset(task, source="jarvis", path=path, trust_pickle=True)
     assert loaded.report.removed == {"invalid tensor": 1}
     by_id = {r.material_id: r for r in loaded}
     for r in reference:
@@ -200,7 +202,7 @@ def test_jarvis_pickle_errors(tmp_path):
     bad = tmp_path / "bad.pkl"
     bad.write_bytes(b"not a pickle")
     with pytest.raises(GmtnetError, match="not a readable pickle"):
-        load_dataset("elastic", source="jarvis", path=bad)
+        load_dataset("elastic", source="jarvis", path=bad, trust_pickle=True)
 
 
 def test_user_json_file_with_every_structure_and_tensor_form(tmp_path, crystals):

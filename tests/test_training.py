@@ -149,7 +149,7 @@ def test_training_writes_logs_and_a_loadable_best_model(tmp_path, mp_root):
     assert result["best_val_fnorm"] == min(r["val_fnorm"] for r in rows)
     model = load_model(out / "best.pt")
     assert model.config.output_scale > 1.0  # RMS of dielectric entries
-    assert list((tmp_path / "cache").glob("*.pkl"))  # preprocessing cached
+    assert list((tmp_path / "cache").glob("*.npz"))  # preprocessing cached
 
 
 def test_interrupted_training_resumes_to_the_same_weights(tmp_path, mp_root):
@@ -480,7 +480,7 @@ def test_graph_cache_is_keyed_by_structures_not_only_ids(tmp_path, mp_root):
     assert cache_key(model, records, "mp") != cache_key(model, edited, "mp")
     first = prepare_graphs(model, records, cache_dir=tmp_path, progress=False)
     second = prepare_graphs(model, edited, cache_dir=tmp_path, progress=False)
-    assert len(list(tmp_path.glob("*.pkl"))) == 2  # a second cache file, not the stale first one
+    assert len(list(tmp_path.glob("*.npz"))) == 2  # a second cache file, not the stale first one
     assert not np.array_equal(first[0].edge_vec, second[0].edge_vec)
 
 

@@ -3,54 +3,73 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
+from typing import Optional
 
 import typer
 
 
 def train(
-    task: str = typer.Option(..., help="dielectric, piezoelectric or elastic."),
-    model: str = typer.Option("gmtnet", help="gmtnet, megnet or etgnn."),
-    preset: str = typer.Option("paper", help="GMTNet configuration: paper or fast."),
-    group_average: bool = typer.Option(False, "--group-average", help="Baselines: average over the point group (-GA)."),
-    epochs: int = typer.Option(200, help="Training epochs (paper: 200)."),
-    batch_size: int = typer.Option(64, help="Crystals per batch."),
-    weight_decay: float = typer.Option(1e-5, "--weight-decay", help="AdamW weight decay (paper 1e-5; none on biases and norms)."),
-    lr: float = typer.Option(1e-3, help="Initial learning rate (polynomial decay to 1e-5)."),
-    loss: str = typer.Option("huber", help="huber (the paper's, per entry) or fnorm (per-crystal Frobenius norm of the error)."),
-    huber_delta: float = typer.Option(1.0, help="Huber threshold in units of the label scale (RMS of the training labels)."),
-    device: str = typer.Option("cpu", help="cpu or cuda."),
-    out: Path = typer.Option(None, help="Run directory (default runs/<model>-<task>)."),
-    limit: int = typer.Option(None, help="Use only the first N training crystals (and N/8 validation)."),
-    seed: int = typer.Option(0, help="Seed of weights and batch order."),
-    threads: int = typer.Option(0, help="CPU threads for torch (0: torch's default)."),
-    source: str = typer.Option("mp", help="Data source: mp (matminer benchmark), mp2026 (elastic and piezoelectric), jarvis or file."),
-    resume: bool = typer.Option(False, "--resume", help="Continue from OUT/last.pt."),
-    compile_kernels: bool = typer.Option(False, "--compile", help="torch.compile the hot kernels (one-off cost, faster steps)."),
-    orbits: bool = typer.Option(False, "--orbits", help="GMTNet: training batches at one atom per orbit of equivalent atoms "
-                                "(the same steps, 2-4x less work; batch norm counts each orbit's atoms)."),
-    init_from: Path = typer.Option(None, "--init-from", help="Start from this saved model's matching weights (transfer learning, e.g. a dielectric run's best.pt)."),
-    exclude: str = typer.Option(None, help="TASK:SPLIT[+SPLIT]: leave those crystals out (e.g. piezoelectric:val+test when pre-training)."),
-    max_label_norm: float = typer.Option(None, "--max-label-norm", help="Leave out train and validation crystals whose label "
-                                         "Frobenius norm exceeds this (label units); the test split is never screened."),
+    task: Optional[str] = typer.Option(None, help="dielectric, piezoelectric or elastic (with --resume: the run's)."),
+    model: Optional[str] = typer.Option(None, help="gmtnet (default), megnet or etgnn."),
+    preset: Optional[str] = typer.Option(None, help="GMTNet configuration: paper (default) or fast."),
+    group_average: Optional[bool] = typer.Option(None, "--group-average", is_flag=True, help="Baselines: average over the point group (-GA)."),
+    epochs: Optional[int] = typer.Option(None, help="Training epochs (default 200, the paper's; with --resume: the run's, or more)."),
+    batch_size: Optional[int] = typer.Option(None, help="Crystals per batch, at least 2 (default 64)."),
+    weight_decay: Optional[float] = typer.Option(None, "--weight-decay", help="AdamW weight decay (default 1e-5, the paper's; none on biases and norms)."),
+    lr: Optional[float] = typer.Option(None, help="Initial learning rate (default 1e-3; polynomial decay to 1e-5)."),
+    loss: Optional[str] = typer.Option(None, help="huber (default, the paper's, per entry) or fnorm (per-crystal Frobenius norm of the error)."),
+    huber_delta: Optional[float] = typer.Option(None, help="Huber threshold in units of the label scale (default 1)."),
+    device: Optional[str] = typer.Option(None, help="cpu (default) or cuda."),
+    out: Optional[Path] = typer.Option(None, help="Run folder (default runs/<model>-<task>)."),
+    limit: Optional[int] = typer.Option(None, help="Use only the first N training crystals (and N/8 validation)."),
+    seed: Optional[int] = typer.Option(None, help="Seed of weights and batch order (default 0)."),
+    threads: Optional[int] = typer.Option(None, help="CPU threads for torch (default 0: torch's default)."),
+    source: Optional[str] = typer.Option(None, help="Data source: mp (default, matminer benchmark), mp2026 (elastic and piezoelectric), jarvis or file."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in OUT (its configuration; only --epochs, "
+                                "--device, --threads, --compile and --orbits may change)."),
+    compile_kernels: Optional[bool] = typer.Option(None, "--compile", is_flag=True, help="torch.compile the hot kernels (one-off cost, faster steps)."),
+    orbits: Optional[bool] = typer.Option(None, "--orbits", is_flag=True, help="GMTNet: training batches at one atom per orbit of equivalent atoms "
+                                          "(the same steps, 2-4x less work; batch norm counts each orbit's atoms)."),
+    init_from: Optional[Path] = typer.Option(None, "--init-from", help="Start from this saved model's matching weights (transfer learning, e.g. a dielectric run's best.pt)."),
+    exclude: Optional[str] = typer.Option(None, help="TASK:SPLIT[+SPLIT]: leave those crystals out (e.g. piezoelectric:val+test when pre-training)."),
+    max_label_norm: Optional[float] = typer.Option(None, "--max-label-norm", help="Leave out train and validation crystals whose label "
+                                                   "Frobenius norm exceeds this (label units); the test split is never screened."),
 ) -> None:
     """Train a model on the fixed train split, keeping the best-on-validation checkpoint.
 
+    --resume continues the run in OUT with the configuration saved there: options left out take
+    the run's values, and an option that contradicts the run is refused.
+
     Several processes (CPUs or GPUs): torchrun --nproc-per-node N -m gmtnet train ... (each
     takes a shard of every global batch of BATCH_SIZE crystals)."""
+    from gmtnet.errors import GmtnetError
     from gmtnet.tensors import get_tensor_type
     from gmtnet.training import TrainConfig
     from gmtnet.training import train as run
+    from gmtnet.training.trainer import merge_resumed_config, read_checkpoint
 
-    task = get_tensor_type(task).name
-    out = out or Path("runs") / f"{model}{'-ga' if group_average else ''}-{task}"
-    cfg = TrainConfig(task=task, model=model, preset=preset, group_average=group_average, epochs=epochs,
-                      batch_size=batch_size, lr=lr, weight_decay=weight_decay, loss=loss, huber_delta=huber_delta, device=device, out=str(out), limit=limit,
-                      val_limit=max(1, limit // 8) if limit else None, seed=seed,
-                      threads=threads, source=source, compile=compile_kernels, orbits=orbits,
-                      init_from=str(init_from) if init_from else None, exclude=exclude,
-                      max_label_norm=max_label_norm)
+    given = {name: value for name, value in dict(
+        task=get_tensor_type(task).name if task is not None else None, model=model, preset=preset,
+        group_average=group_average, epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
+        loss=loss, huber_delta=huber_delta, device=device, limit=limit,
+        val_limit=max(1, limit // 8) if limit and limit > 0 else limit, seed=seed, threads=threads, source=source,
+        compile=compile_kernels, orbits=orbits, init_from=str(init_from) if init_from else None, exclude=exclude,
+        max_label_norm=max_label_norm).items() if value is not None}
+    if out is None:
+        if "task" not in given:
+            raise GmtnetError("--task is required" + (" (or --out, the run folder to resume)" if resume else ""))
+        out = Path("runs") / f"{given.get('model', 'gmtnet')}{'-ga' if given.get('group_average') else ''}-{given['task']}"
+    if resume:
+        state = read_checkpoint(out / "last.pt")
+        saved = TrainConfig(**state["train_config"])
+        cfg = merge_resumed_config(saved, TrainConfig(**{**saved.to_dict(), **given, "out": str(out)}), state["epoch"])
+    else:
+        if "task" not in given:
+            raise GmtnetError("--task is required")
+        cfg = TrainConfig(**given, out=str(out))
     result = run(cfg, resume=resume)
     if os.environ.get("RANK", "0") == "0":  # under torchrun, the first process reports
         typer.echo(f"best validation Fnorm {result['best_val_fnorm']:.4f}; model: {result['best']}")
@@ -68,6 +87,7 @@ def evaluate(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of the table."),
     compare: str = typer.Option(None, help="Another model file, or 'zero' / 'train-mean' (trivial predictors): "
                                 "the mean Fnorm difference on the same crystals with its paired bootstrap interval."),
+    trust_pickle: bool = typer.Option(False, "--trust-pickle", help="Open a --source jarvis pickle (a pickle can run code when read: only a file you trust)."),
 ) -> None:
     """The four metrics (zero and equality success, Fnorm with a bootstrap 95% interval, EwT
     25/10/5) overall and per crystal system, and for elastic tensors the bulk and shear modulus
@@ -75,11 +95,17 @@ def evaluate(
     a trivial predictor on the same crystals."""
     from gmtnet.data import load_dataset
     from gmtnet.model import load_model
+    from gmtnet.errors import GmtnetError
     from gmtnet.training.evaluate import axis_rotation, compare_with, evaluate_model, metrics_json, metrics_table
-    from gmtnet.utils.io import atomic_write_text
+    from gmtnet.utils.io import atomic_write_text, check_output_file
 
+    if out is not None:  # found before the evaluation, not after
+        for suffix in (".json", ".md"):
+            check_output_file(out.with_suffix(suffix), "--out")
+    if not math.isfinite(rotate):
+        raise GmtnetError(f"--rotate must be a finite angle, got {rotate}")
     model = load_model(checkpoint)
-    records = load_dataset(model.config.task, source=source, split=split, path=path)
+    records = load_dataset(model.config.task, source=source, split=split, path=path, trust_pickle=trust_pickle)
     rotation = axis_rotation(axis, rotate, reflect) if (rotate or reflect) else None
     result = evaluate_model(model, records, rotation=rotation)
     summary = {"checkpoint": str(checkpoint), "task": model.config.task, "source": source, "split": split, "n": len(records),
@@ -88,7 +114,7 @@ def evaluate(
              f"{f', rotated {rotate:g} deg about {axis}' if rotate else ''}{', inverted' if reflect else ''}\n\n"
              + metrics_table(result, model.ttype.unit))
     if compare is not None:
-        comparison = compare_with(compare, model, records, rotation, result["errors"], source, path)
+        comparison = compare_with(compare, model, records, rotation, result["errors"], source, path, trust_pickle)
         summary["comparison"] = comparison
         table += (f"\nAgainst {compare} on the same {comparison['n']} crystals: Fnorm difference (this - other) "
                   f"{comparison['difference']:+.3f}{' ' + model.ttype.unit if model.ttype.unit else ''}, 95% interval {comparison['ci95'][0]:+.3f} to "

@@ -15,7 +15,8 @@ SOURCES = ("mp", "mp2026", "jarvis", "file")
 
 
 def load_dataset(task: str, source: str = "mp", split: str | None = None, path: str | Path | None = None,
-                 symprec: float = 1e-3, root: str | Path | None = None, progress: bool = False) -> TensorDataset:
+                 symprec: float = 1e-3, root: str | Path | None = None, progress: bool = False,
+                 trust_pickle: bool = False) -> TensorDataset:
     """Curated tensor records of one task.
 
     Args:
@@ -28,19 +29,23 @@ def load_dataset(task: str, source: str = "mp", split: str | None = None, path: 
         symprec: spglib tolerance (Angstrom) of the curation.
         root: data directory (default ``$GMTNET_DATA`` or ``~/.cache/gmtnet``), for "mp" and
             "mp2026" (where the curated records are cached).
+        trust_pickle: open a "jarvis" pickle at ``path`` (a pickle can run code when read; refused
+            unless True).
 
     Returns:
         A TensorDataset (a list of TensorRecord) whose ``report`` tells what curation removed.
     """
     from gmtnet.data.sources import files, jarvis, mp, mp2026
+    from gmtnet.symmetry import check_tolerance
 
+    check_tolerance(symprec)
     root = Path(root) if root is not None else None
     if source == "mp":
         dataset = mp.load(task, root=root, symprec=symprec, progress=progress)
     elif source == "mp2026":
         dataset = mp2026.load(task, root=root, symprec=symprec, progress=progress)
     elif source == "jarvis":
-        dataset = (jarvis.load_pickle(path, task, symprec, progress) if path is not None
+        dataset = (jarvis.load_pickle(path, task, symprec, progress, trust_pickle) if path is not None
                    else jarvis.load_dft3d(task, symprec, progress))
     elif source == "file":
         if path is None:

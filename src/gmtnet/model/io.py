@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import warnings
 from pathlib import Path
 
 import torch
@@ -83,7 +84,9 @@ def read_model_file(path: str | Path) -> dict:
     if not path.is_file():
         raise GmtnetError(f"{path}: no such model file")
     try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about the protocol of foreign pickles
+            warnings.simplefilter("ignore")
+            blob = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001
         raise GmtnetError(f"{path}: not a gmtnet model file ({type(exc).__name__})") from None
     if not isinstance(blob, dict) or blob.get("format") != FORMAT:
@@ -91,16 +94,46 @@ def read_model_file(path: str | Path) -> dict:
     return blob
 
 
-def _model_from_blob(blob: dict):
+def _model_from_blob(blob: dict, source: str = "model file"):
+    """The model a file's contents describe; GmtnetError naming ``source`` and the problem when
+    the architecture, a hyperparameter or a weight is not what this version of gmtnet builds."""
     from gmtnet.model.ensemble import EnsembleModel
 
     architecture = blob.get("architecture", "gmtnet")
     if architecture == ENSEMBLE:
-        model = EnsembleModel([_model_from_blob(m) for m in blob["members"]])
+        members = blob.get("members")
+        if not isinstance(members, list) or not members:
+            raise GmtnetError(f"{source}: an ensemble file without members")
+        model = EnsembleModel([_model_from_blob(m, source) for m in members])
     else:
-        cls, config_cls = _architectures()[architecture]
-        model = cls(config_cls(**blob["config"]))
-        model.load_state_dict(blob["state_dict"])
+        archs = _architectures()
+        if architecture not in archs:
+            raise GmtnetError(f"{source}: unknown architecture {architecture!r} (expected one of {', '.join(archs)})")
+        cls, config_cls = archs[architecture]
+        config = blob.get("config")
+        if not isinstance(config, dict):
+            raise GmtnetError(f"{source}: no hyperparameters")
+        known = set(getattr(config_cls, "__dataclass_fields__", {}))
+        unknown = sorted(set(config) - known) if known else []
+        if unknown:
+            raise GmtnetError(f"{source}: unknown hyperparameter(s) {', '.join(unknown)} for {architecture}")
+        try:
+            model = cls(config_cls(**config))
+        except (TypeError, ValueError, KeyError) as exc:
+            raise GmtnetError(f"{source}: invalid hyperparameters ({exc})") from None
+        state = blob.get("state_dict")
+        if not isinstance(state, dict):
+            raise GmtnetError(f"{source}: no weights")
+        own = model.state_dict()
+        missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
+        if missing or unexpected:
+            detail = "; ".join(part for part in (f"missing {', '.join(missing[:3])}" if missing else "",
+                                                 f"unexpected {', '.join(unexpected[:3])}" if unexpected else "") if part)
+            raise GmtnetError(f"{source}: weights do not fit the {architecture} architecture ({detail})")
+        wrong = [k for k in own if not isinstance(state[k], torch.Tensor) or state[k].shape != own[k].shape]
+        if wrong:
+            raise GmtnetError(f"{source}: weight {wrong[0]} has the wrong shape or type")
+        model.load_state_dict(state)
     model.metadata = blob.get("metadata", {})
     return model
 
@@ -122,8 +155,9 @@ def transfer_weights(model, path: str | Path) -> tuple[list[str], list[str]]:
 
 
 def load_model(path: str | Path, map_location="cpu"):
-    """Rebuild a saved model or ensemble (no trainer needed)."""
-    return _model_from_blob(read_model_file(path)).to(map_location)
+    """Rebuild a saved model or ensemble (no trainer needed); GmtnetError naming the problem for
+    a file that is not a gmtnet model of a known architecture."""
+    return _model_from_blob(read_model_file(path), str(path)).to(map_location)
 
 
 def load_ensemble(paths: list[str | Path]):

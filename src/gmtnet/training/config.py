@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
+
+MODELS = ("gmtnet", "megnet", "etgnn")
+#: Settings of how a run executes, not of what it computes: a resumed run may change them.
+EXECUTION_SETTINGS = ("device", "threads", "compile", "orbits")
+
+
+def _check_int(name: str, value, minimum: int, why: str = "") -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}{f' ({why})' if why else ''}, got {value!r}")
 
 
 @dataclass
@@ -81,12 +91,28 @@ class TrainConfig:
     model_overrides: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        """Refuse values no run can use, each with a line naming the setting (ValueError)."""
         from gmtnet.training.losses import LOSSES
 
         if self.loss not in LOSSES:
             raise ValueError(f"unknown loss {self.loss!r}: expected one of {', '.join(LOSSES)}")
+        if self.model not in MODELS:
+            raise ValueError(f"unknown model {self.model!r}: expected one of {', '.join(MODELS)}")
         if self.max_label_norm is not None and not self.max_label_norm > 0:
             raise ValueError(f"max_label_norm must be positive, got {self.max_label_norm}")
+        _check_int("epochs", self.epochs, 1)
+        _check_int("batch_size", self.batch_size, 2, "batch normalisation needs two crystals per batch")
+        _check_int("threads", self.threads, 0)
+        for name in ("limit", "val_limit"):
+            if getattr(self, name) is not None:
+                _check_int(name, getattr(self, name), 1)
+        for name, low, strict in (("lr", 0.0, True), ("weight_decay", 0.0, False), ("huber_delta", 0.0, True),
+                                  ("lr_end", 0.0, False), ("lr_power", 0.0, True)):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and (value > low if strict else value >= low)):
+                raise ValueError(f"{name} must be a finite number {'>' if strict else '>='} {low:g}, got {value!r}")
+        if not (self.device == "cpu" or self.device == "cuda" or self.device.startswith("cuda:")):
+            raise ValueError(f"unknown device {self.device!r}: expected cpu, cuda or cuda:N")
 
     def to_dict(self) -> dict:
         return asdict(self)

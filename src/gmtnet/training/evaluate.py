@@ -60,7 +60,7 @@ def trivial_tensor(train_records, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def compare_with(other: str, model, records, rotation: np.ndarray | None, errors: np.ndarray,
-                 source: str = "mp", path=None) -> dict:
+                 source: str = "mp", path=None, trust_pickle: bool = False) -> dict:
     """Paired comparison (``metrics.paired_difference``) of a model's per-crystal ``errors`` (n,)
     on ``records`` with another model file or a trivial predictor on the same crystals and frame:
     "zero" (every entry 0) or "train-mean" (the mean label of the task's train split)."""
@@ -72,7 +72,8 @@ def compare_with(other: str, model, records, rotation: np.ndarray | None, errors
 
     labels = np.stack([r.tensor if rotation is None else rotate_tensor(r.tensor, rotation) for r in records])
     if other in ("zero", "train-mean"):
-        train = load_dataset(model.config.task, source=source, split="train", path=path) if other == "train-mean" else None
+        train = (load_dataset(model.config.task, source=source, split="train", path=path, trust_pickle=trust_pickle)
+                 if other == "train-mean" else None)
         constant = trivial_tensor(train, labels.shape[1:])
         other_errors = np.linalg.norm((labels - constant).reshape(len(labels), -1), axis=1)
     else:

@@ -1,7 +1,9 @@
 """Graph and symmetry preprocessing of a dataset, cached on disk and reused across runs.
 
-A cache file holds, for one model's graph settings, every crystal's CrystalGraph with its
-point-group projectors already computed (the expensive part). Its name is a hash of everything
+A cache file holds, for one model's graph settings, every crystal's CrystalGraph as plain arrays
+(``gmtnet.graph.storage``: an .npz read without unpickling, so a file planted in a shared cache
+cannot run code). The point-group data derived from the graphs (projectors, orbit data) is
+recomputed on load, a small part of building the graphs. The file's name is a hash of everything
 the graphs depend on, so a change of settings or data never reuses stale graphs.
 """
 
@@ -9,15 +11,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import pickle
 from pathlib import Path
 
 import numpy as np
 
-from gmtnet.utils.io import atomic_write_bytes, data_dir
+from gmtnet.graph.storage import GraphFileError, load_graphs, save_graphs
+from gmtnet.utils.io import data_dir
 from gmtnet.utils.progress import progress_bar
 
-CACHE_VERSION = 3  # 2: graphs carry their orbit maps; 3: and their site groups and edge classes
+CACHE_VERSION = 4  # 2: orbit maps; 3: site groups and edge classes; 4: arrays in .npz, no pickle
 
 
 def _structure_digest(records) -> str:
@@ -55,15 +57,17 @@ def prepare_graphs(model, records, source: str = "mp", cache_dir: str | Path | N
         path = None
     else:
         cache_dir = Path(cache_dir) if cache_dir is not None else data_dir() / "graphs"
-        path = cache_dir / f"{model.config.task}-{desc}-{cache_key(model, records, source)}.pkl"
+        path = cache_dir / f"{model.config.task}-{desc}-{cache_key(model, records, source)}.npz"
         if path.is_file():
             try:
-                with open(path, "rb") as fh:
-                    return pickle.load(fh)
-            except Exception:  # noqa: BLE001 - a damaged cache is rebuilt
-                pass
+                graphs = load_graphs(path)
+            except GraphFileError:
+                graphs = None  # a damaged or foreign file is rebuilt and replaced
+            if graphs is not None and len(graphs) == len(records):
+                model.prepare_graphs(graphs)
+                return graphs
     graphs = [model.graph(record.structure) for record in progress_bar(records, enabled=progress, desc=desc, leave=False)]
     model.prepare_graphs(graphs)  # the point-group projectors, cached on the graphs
     if path is not None:
-        atomic_write_bytes(path, pickle.dumps(graphs, protocol=pickle.HIGHEST_PROTOCOL))
+        save_graphs(path, graphs)
     return graphs

@@ -13,6 +13,7 @@ import csv
 import io
 import json
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -76,6 +77,46 @@ def load_split_records(cfg: TrainConfig, progress: bool = False):
     return train_records, val_records
 
 
+CHECKPOINT_KEYS = {"train_config", "model", "optimizer", "epoch", "history", "best_val_fnorm", "output_scale"}
+
+
+def read_checkpoint(path: Path) -> dict:
+    """A training checkpoint (``last.pt``), loaded with ``weights_only=True``: tensors, numbers,
+    strings, lists and dicts only, so a crafted file cannot run code. GmtnetError for a missing,
+    damaged or foreign file."""
+    if not path.is_file():
+        raise GmtnetError(f"{path}: nothing to resume (no checkpoint)")
+    try:
+        with warnings.catch_warnings():  # torch warns about the protocol of foreign pickles
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - truncated, corrupted, or holding objects other than data
+        raise GmtnetError(f"{path}: not a readable training checkpoint ({type(exc).__name__}); "
+                          "remove it to start the run over") from None
+    if not isinstance(state, dict) or not CHECKPOINT_KEYS <= set(state) or not isinstance(state["train_config"], dict):
+        raise GmtnetError(f"{path}: not a gmtnet training checkpoint")
+    return state
+
+
+def merge_resumed_config(saved: TrainConfig, asked: TrainConfig, epochs_done: int) -> TrainConfig:
+    """The configuration a resumed run continues with: the saved one, with the execution settings
+    (device, threads, compile, orbits), the run folder and the data folder as ``asked``, and
+    ``asked.epochs`` (which may differ, not below ``epochs_done``). Any other setting of ``asked``
+    that differs from the saved one is refused: a resumed run keeps its configuration."""
+    from dataclasses import replace
+
+    from gmtnet.training.config import EXECUTION_SETTINGS
+
+    free = {*EXECUTION_SETTINGS, "out", "data_root", "epochs"}
+    for name, value in asked.to_dict().items():
+        if name not in free and value != getattr(saved, name):
+            raise GmtnetError(f"{name} {value!r} contradicts the run being resumed ({name} {getattr(saved, name)!r}): "
+                              "a resumed run keeps its configuration")
+    if asked.epochs < epochs_done:
+        raise GmtnetError(f"the run has trained {epochs_done} epochs already; --epochs {asked.epochs} is fewer")
+    return replace(saved, **{name: getattr(asked, name) for name in free})
+
+
 def _checkpoint_bytes(state: dict) -> bytes:
     buffer = io.BytesIO()
     torch.save(state, buffer)
@@ -104,13 +145,17 @@ def _epoch_mean_loss(losses: list[torch.Tensor], ctx: DistributedContext) -> flo
 def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, cache_dir=None) -> dict:
     """Train one model; returns {"best": path, "last": path, "history": [...], "best_val_fnorm": x}.
 
-    With ``resume`` the run continues from ``cfg.out/last.pt`` (its saved TrainConfig wins except
-    for ``epochs``, which may be raised) and gives the same result as an uninterrupted run on CPU.
+    With ``resume`` the run continues from ``cfg.out/last.pt`` (``merge_resumed_config``: the saved
+    configuration, execution settings and ``epochs`` from ``cfg``, any other difference refused)
+    and gives the same result as an uninterrupted run on CPU. Without ``resume`` a folder that
+    holds a run already is refused, never overwritten.
 
     Launched by torchrun with several processes, each process trains on its shard of every
     global batch of ``cfg.batch_size`` crystals (see gmtnet.training.distributed); only the first
     process writes files and shows progress.
     """
+    if cfg.device.startswith("cuda") and not torch.cuda.is_available():
+        raise GmtnetError(f"--device {cfg.device}: no CUDA device is available on this machine")
     ctx = setup_distributed(cfg.device)
     # subnormal floats (below 1e-38) slow CPU arithmetic many-fold; flushing them to zero changes
     # nothing measurable and speeds training up about 20% (docs/performance.md)
@@ -128,15 +173,14 @@ def _train(cfg: TrainConfig, ctx: DistributedContext, resume: bool, progress: bo
 
     out = Path(cfg.out)
     last_path, best_path = out / "last.pt", out / "best.pt"
+    if out.exists() and not out.is_dir():
+        raise GmtnetError(f"{out}: exists and is not a folder (--out names the run folder)")
     state = None
     if resume:
-        if not last_path.is_file():
-            raise GmtnetError(f"{last_path}: nothing to resume (no checkpoint)")
-        state = torch.load(last_path, map_location="cpu", weights_only=False)
-        saved = TrainConfig(**state["train_config"])
-        saved.epochs, saved.device, saved.threads, saved.compile = cfg.epochs, cfg.device, cfg.threads, cfg.compile
-        saved.orbits = cfg.orbits
-        cfg = saved
+        state = read_checkpoint(last_path)
+        cfg = merge_resumed_config(TrainConfig(**state["train_config"]), cfg, state["epoch"])
+    elif last_path.exists():
+        raise GmtnetError(f"{out} holds a run already: add --resume to continue it, or choose another --out")
     if ctx.is_main:
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out / "config.json", json.dumps(cfg.to_dict(), indent=1) + "\n")

@@ -9,7 +9,7 @@ dict) and, per file:
 
 Voigt matrices in JARVIS follow VASP's order xx, yy, zz, xy, yz, zx; they are converted to full
 Cartesian tensors with that order. Splits: the benchmark rule (sorted ids, default_rng(42),
-80/10/10). Pickles can run code when loaded: only open files you trust.
+80/10/10). Pickles can run code when loaded: they are opened only on request (``trust_pickle``).
 """
 
 from __future__ import annotations
@@ -72,11 +72,18 @@ def _curate(entries: list[dict], task: str, symprec: float, progress: bool, sour
     return curate_all(raws, ttype, config, source, split_of=split_of, progress=progress)
 
 
-def load_pickle(path: str | Path, task: str, symprec: float = 1e-3, progress: bool = False) -> TensorDataset:
-    """Curated dataset from a GMTNet-format pickle (jarvis_diele_piezo.pkl or jarvis_elastic.pkl)."""
+def load_pickle(path: str | Path, task: str, symprec: float = 1e-3, progress: bool = False,
+                trust_pickle: bool = False) -> TensorDataset:
+    """Curated dataset from a GMTNet-format pickle (jarvis_diele_piezo.pkl or jarvis_elastic.pkl).
+
+    A pickle can run any code while it is read, so it is opened only with ``trust_pickle=True``
+    (``--trust-pickle``): say so only for a file from a source you trust."""
     path = Path(path)
     if not path.is_file():
         raise DataNotFoundError(f"{path}: no such file (give the path of the GMTNet JARVIS pickle)")
+    if not trust_pickle:
+        raise GmtnetError(f"{path} is a Python pickle, which can run code when it is read: pass --trust-pickle "
+                          "(trust_pickle=True) only for a file from a source you trust")
     try:
         with path.open("rb") as handle:
             entries = pickle.load(handle)
