@@ -19,7 +19,7 @@ from gmtnet.symmetry import SymmetryConstraints, analyze_symmetry
 from gmtnet.tensors import from_voigt, get_tensor_type, rotate_tensor
 
 TASKS = ("elastic", "piezoelectric")
-#: What the benchmark's definition says the full curation gives (../data/mp2026/README.md there).
+#: What the benchmark's definition says the full curation gives (src/gmtnet/data/mp2026/README.md).
 EXPECTED_FULL = {
     "elastic": ({"not positive definite": 1932, "frame": 120}, (8823, 1102, 1103), 13080),
     "piezoelectric": ({"frame": 67}, (2603, 320, 322), 3312),

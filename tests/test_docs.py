@@ -1,0 +1,28 @@
+"""The README is the user's reference: small, about the software, and its pointers lead somewhere."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+
+
+def test_readme_is_a_reference_under_20_kb():
+    assert README.stat().st_size < 20_000
+
+
+def test_readme_speaks_of_the_software_not_of_its_development():
+    text = README.read_text()
+    words = re.findall(r"\b(stop|stops|session|sessions|round|rounds)\b(?! trip)", text, flags=re.IGNORECASE)
+    assert not words, words
+
+
+def test_files_the_readme_names_exist():
+    text = README.read_text()
+    named = set(re.findall(r"`((?:docs|benchmarks|scripts|src/gmtnet|tests)/[\w./-]+\.(?:md|py|png|json))`", text))
+    named |= set(re.findall(r"\((docs/[\w.-]+\.png)\)", text))
+    assert named, "the README names no files"
+    missing = sorted(n for n in named if not (ROOT / n).exists())
+    assert not missing, missing
