@@ -37,6 +37,9 @@ def train(
     exclude: Optional[str] = typer.Option(None, help="TASK:SPLIT[+SPLIT]: leave those crystals out (e.g. piezoelectric:val+test when pre-training)."),
     max_label_norm: Optional[float] = typer.Option(None, "--max-label-norm", help="Leave out train and validation crystals whose label "
                                                    "Frobenius norm exceeds this (label units); the test split is never screened."),
+    physical_bounds: Optional[bool] = typer.Option(None, "--physical-bounds/--no-physical-bounds", help="GMTNet: predictions obey "
+                                                   "the stability bound (permittivity eigenvalues > 1, positive-definite stiffness; "
+                                                   "default for dielectric and elastic); off for tensors of unstable crystals."),
 ) -> None:
     """Train a model on the fixed train split, keeping the best-on-validation checkpoint.
 
@@ -57,7 +60,9 @@ def train(
         loss=loss, huber_delta=huber_delta, device=device, limit=limit,
         val_limit=max(1, limit // 8) if limit and limit > 0 else limit, seed=seed, threads=threads, source=source,
         compile=compile_kernels, orbits=orbits, init_from=str(init_from) if init_from else None, exclude=exclude,
-        max_label_norm=max_label_norm).items() if value is not None}
+        max_label_norm=max_label_norm,
+        model_overrides={"physical_bounds": physical_bounds} if physical_bounds is not None else None).items()
+        if value is not None}
     if out is None:
         if "task" not in given:
             raise GmtnetError("--task is required" + (" (or --out, the run folder to resume)" if resume else ""))

@@ -36,6 +36,12 @@ class ModelConfig:
         snap_output: at prediction time, set forced zeros to exactly 0.0 and forced equalities to
             their signed mean (the pattern is read off the float64 projector with a 1e-8
             tolerance): the exact counterpart of the paper's tolerance-guided adjustment (A.4).
+        physical_bounds: map the head's output through ``gmtnet.tensors.bounds.bounded`` so that
+            every prediction obeys the type's stability bound (permittivity eigenvalues above 1,
+            a positive-definite stiffness) while staying exactly equivariant and symmetric. On by
+            default for new dielectric and elastic models (``preset``); off in files saved
+            without the setting, and for tensors of unstable crystals. No effect on types without
+            a bound (piezoelectric).
         refine_structure: symmetrize the input structure first ("struct correction").
         symprec: spglib tolerance for the point group and refinement, Angstrom.
         output_scale: the head's output is multiplied by this (label units); training sets it
@@ -68,6 +74,7 @@ class ModelConfig:
     symmetrize_features: bool = True
     project_output: bool = True
     snap_output: bool = True
+    physical_bounds: bool = False
     refine_structure: bool = False
     symprec: float = 1e-3
     output_scale: float = 1.0
@@ -83,7 +90,11 @@ class ModelConfig:
         channels per irrep: 3-8x less work per training step on CPU)."""
         if name not in PRESETS:
             raise ValueError(f"unknown model preset {name!r}: expected one of {', '.join(PRESETS)}")
-        return cls(task=task, **{**PRESETS[name], **overrides})
+        from gmtnet.tensors import get_tensor_type
+        from gmtnet.tensors.bounds import has_bound
+
+        bounds = {"physical_bounds": has_bound(get_tensor_type(task))}
+        return cls(task=task, **{**bounds, **PRESETS[name], **overrides})
 
     @property
     def resolved_lmax(self) -> int:

@@ -17,6 +17,7 @@ from gmtnet.model.heads import TensorHead, head_irreps
 from gmtnet.model.invariant import InvariantLayer
 from gmtnet.model.symmetrize import symmetrize_features
 from gmtnet.tensors import get_tensor_type
+from gmtnet.tensors.bounds import bounded, has_bound
 from gmtnet.tensors.irreps import cartesian_tensor, float64_default
 
 
@@ -113,8 +114,13 @@ class GMTNet(TensorModel):
         return self.edge_embedding(distinct), edge_rows
 
     def forward(self, batch: GraphBatch) -> torch.Tensor:
-        """(B, 3, ..., 3) predicted tensors."""
-        t = self.head(self.crystal_features(batch)) * self.config.output_scale
+        """(B, 3, ..., 3) predicted tensors (with ``physical_bounds``: each obeying its type's
+        stability bound, see ``gmtnet.tensors.bounds``)."""
+        raw = self.head(self.crystal_features(batch))
+        if self.bounded_output:
+            t = bounded(raw, self.ttype, self.config.output_scale)
+        else:
+            t = raw * self.config.output_scale
         if self.config.project_output and batch.output_projector is not None:
             t = (batch.output_projector @ t.reshape(t.shape[0], -1, 1)).reshape(t.shape)
         return t
@@ -141,6 +147,11 @@ class GMTNet(TensorModel):
     def orbit_lmax(self) -> int:
         """Highest l of the features that orbit batches rotate (layer messages and the output)."""
         return max([self.irreps_hidden.lmax] + [layer.irreps_msg.lmax for layer in self.equivariant_layers])
+
+    @property
+    def bounded_output(self) -> bool:
+        """Whether predictions pass through the stability bound of the tensor type."""
+        return self.config.physical_bounds and has_bound(self.ttype)
 
     @property
     def feature_irreps(self):

@@ -29,6 +29,10 @@ class TensorType:
         response: formula of the field the crystal answers with (D: ``"i"``, stress: ``"ij=ji"``).
         perturbation: formula of the applied field (E: ``"i"``, strain: ``"ij=ji"``). The tensor
             is d(response)/d(perturbation); the model predicts it that way (paper section 3.3).
+        lower_bound: for a type whose response and perturbation are the same field, the bound a
+            stable crystal's tensor obeys as a symmetric operator on that field: T - lower_bound * I
+            is positive definite (permittivity: 1; stiffness: 0). None: no such bound
+            (``gmtnet.tensors.bounds``).
     """
 
     name: str
@@ -40,6 +44,7 @@ class TensorType:
     symbol: str = "T"
     response: str | None = None
     perturbation: str | None = None
+    lower_bound: float | None = None
     description: str = field(default="", compare=False)
 
     def __reduce__(self):
@@ -61,6 +66,8 @@ class TensorType:
             n_pert = len(self.perturbation.split("=")[0].replace("-", ""))
             if n_resp + n_pert != self.order:
                 raise ValueError(f"tensor type {self.name!r}: response and perturbation orders must add to {self.order}")
+        if self.lower_bound is not None and (self.response is None or self.response != self.perturbation):
+            raise ValueError(f"tensor type {self.name!r}: a lower bound needs the same response and perturbation")
         if self.voigt_pairs is not None:
             used = [i for pair in self.voigt_pairs for i in pair]
             if len(set(used)) != len(used) or any(not 0 <= i < self.order for i in used):
@@ -110,6 +117,7 @@ DIELECTRIC = TensorType(
     symbol="eps",
     response="i",
     perturbation="i",
+    lower_bound=1.0,
     description="relative dielectric permittivity eps_ij (electronic + ionic), unitless; D_i = eps_ij E_j",
 )
 PIEZOELECTRIC = TensorType(
@@ -132,6 +140,7 @@ ELASTIC = TensorType(
     symbol="C",
     response="ij=ji",
     perturbation="ij=ji",
+    lower_bound=0.0,
     description="elastic stiffness C_ijkl in GPa; stress_ij = C_ijkl strain_kl",
 )
 
