@@ -64,11 +64,17 @@ def test_elastic_metrics_report_moduli_errors_and_unstable_predictions(crystals)
     o = m["overall"]
     assert o.k_vrh_mae == pytest.approx(np.abs(moduli["k_vrh"] - ElasticTensor(label).k_vrh).mean(), rel=1e-12)
     assert o.g_vrh_mae == pytest.approx(np.abs(moduli["g_vrh"] - ElasticTensor(label).g_vrh).mean(), rel=1e-12)
-    assert (o.n_moduli, o.n_not_positive_definite, o.not_positive_definite) == (2, 1, 0.5)
-    assert m["by_crystal_system"]["cubic"].n_not_positive_definite == 1
-    diel = tensor_metrics(np.eye(3)[None], np.eye(3)[None], [SymmetryConstraints.from_structure(
+    assert (o.n_moduli, o.n_out_of_bound, o.out_of_bound) == (2, 1, 0.5)
+    assert m["by_crystal_system"]["cubic"].n_out_of_bound == 1
+    diel = tensor_metrics(2 * np.eye(3)[None], 2 * np.eye(3)[None], [SymmetryConstraints.from_structure(
         crystals["rocksalt_NaCl"], DIELECTRIC)], ["cubic"])["overall"]
-    assert diel.k_vrh_mae is None and diel.n_not_positive_definite is None
+    assert diel.k_vrh_mae is None and diel.n_out_of_bound == 0
+    below = tensor_metrics(np.diag([0.5, 2.0, 2.0])[None], np.eye(3)[None], [SymmetryConstraints.from_structure(
+        crystals["triclinic_1"], DIELECTRIC)], ["triclinic"])["overall"]
+    assert below.n_out_of_bound == 1  # an eigenvalue below 1: no stable crystal's permittivity
+    piezo = tensor_metrics(np.zeros((1, 3, 3, 3)), np.ones((1, 3, 3, 3)), [SymmetryConstraints.from_structure(
+        crystals["triclinic_1"], PIEZOELECTRIC)], ["triclinic"])["overall"]
+    assert piezo.n_out_of_bound is None
 
 
 def test_triclinic_crystals_do_not_count_towards_success_rates(crystals):
@@ -589,7 +595,7 @@ def test_train_and_evaluate_on_mp2026(tmp_path, mp2026_fixtures, capsys, monkeyp
     assert result["source"] == "mp2026" and result["n"] == sum(1 for s in mp2026_fixtures["elastic"].values() if s == "train")
     overall = result["overall"]
     assert overall["k_vrh_mae"] > 0 and overall["g_vrh_mae"] > 0 and overall["n_moduli"] == result["n"]
-    assert 0 <= overall["n_not_positive_definite"] <= result["n"]
+    assert 0 <= overall["n_out_of_bound"] <= result["n"]
     assert outputs["zero"]["comparison"]["n"] == outputs["train-mean"]["comparison"]["n"] == result["n"]
     with pytest.raises(SystemExit):
         main(["evaluate", best, "--source", "mp2026", "--split", "train"])

@@ -76,6 +76,24 @@ def operator_eigenvalues(tensor: np.ndarray, ttype: TensorType) -> np.ndarray:
     return np.linalg.eigvalsh(0.5 * (m + np.swapaxes(m, -1, -2)))
 
 
+def within_bound(tensor: np.ndarray, ttype: TensorType) -> bool:
+    """Whether ``tensor`` (3, ..., 3) obeys its type's bound strictly: T - lower_bound I positive
+    definite as an operator (stiffness: Born stability; permittivity: every eigenvalue above 1),
+    decided by the exact inertia of the operator's matrix."""
+    from gmtnet.tensors.definiteness import inertia
+
+    m = operator_matrix(np.asarray(tensor, dtype=np.float64), ttype)
+    return inertia(m - ttype.lower_bound * np.eye(len(m))).positive_definite
+
+
+BOUND_NAMES = {0.0: "not positive definite", 1.0: "eigenvalue <= 1"}
+
+
+def violation_name(ttype: TensorType) -> str:
+    """How a violation of the type's bound reads in a table."""
+    return BOUND_NAMES.get(ttype.lower_bound, f"eigenvalue <= {ttype.lower_bound:g}")
+
+
 def bounded(raw: torch.Tensor, ttype: TensorType, scale: float) -> torch.Tensor:
     """(B, 3, ..., 3): B^T (lower_bound I + scale expm(squash(B raw B^T))) B for a batch of
     tensors ``raw`` obeying the type's index symmetry (the module doc proves the bound and the
@@ -94,4 +112,5 @@ def bounded(raw: torch.Tensor, ttype: TensorType, scale: float) -> torch.Tensor:
     return (b.T @ op @ b).reshape(raw.shape)
 
 
-__all__ = ["EXPONENT_RANGE", "bounded", "has_bound", "operator_basis", "operator_eigenvalues", "operator_matrix"]
+__all__ = ["EXPONENT_RANGE", "bounded", "has_bound", "operator_basis", "operator_eigenvalues", "operator_matrix",
+           "violation_name", "within_bound"]

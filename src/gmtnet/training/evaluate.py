@@ -7,6 +7,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from gmtnet.tensors.bounds import has_bound, violation_name
 from gmtnet.training.metrics import CRYSTAL_SYSTEMS, tensor_metrics
 
 METRIC_SYMPREC = 1e-3
@@ -32,7 +33,10 @@ def evaluate_predictions(preds: np.ndarray, records, task: str, structures=None)
     structures = structures if structures is not None else [r.structure for r in records]
     constraints = [SymmetryConstraints.from_structure(s, ttype, symprec=METRIC_SYMPREC) for s in structures]
     labels = np.stack([r.tensor for r in records])
-    return tensor_metrics(preds, labels, constraints, [r.crystal_system for r in records])
+    result = tensor_metrics(preds, labels, constraints, [r.crystal_system for r in records], ttype.name)
+    if has_bound(ttype):
+        result["bound_name"] = violation_name(ttype)
+    return result
 
 
 def evaluate_model(model, records, rotation: np.ndarray | None = None, batch_size: int = 64) -> dict:
@@ -96,11 +100,13 @@ def interval_text(interval) -> str:
 def metrics_table(result: dict, unit: str = "") -> str:
     """A markdown table: one row per crystal system and an overall row; elastic tensors also get
     the bulk and shear modulus MAEs and the predictions that are not positive definite."""
-    elastic = result["overall"].k_vrh_mae is not None
+    o = result["overall"]
+    elastic, bound = o.k_vrh_mae is not None, o.n_out_of_bound is not None
+    extra = ((["K_VRH MAE (GPa)", "G_VRH MAE (GPa)"] if elastic else [])
+             + ([result.get("bound_name", "out of bound")] if bound else []))
     header = (f"| crystal system | n | zero success | equality success | Fnorm{f' ({unit})' if unit else ''} "
-              "| Fnorm 95% interval | EwT25 | EwT10 | EwT5 |"
-              + (" K_VRH MAE (GPa) | G_VRH MAE (GPa) | not positive definite |" if elastic else "")
-              + "\n|---|---|---|---|---|---|---|---|---|" + ("---|---|---|" if elastic else "") + "\n")
+              "| Fnorm 95% interval | EwT25 | EwT10 | EwT5 |" + "".join(f" {e} |" for e in extra)
+              + "\n|---|---|---|---|---|---|---|---|---|" + "---|" * len(extra) + "\n")
     rows = []
     by = result["by_crystal_system"]
     for name in [*[s for s in CRYSTAL_SYSTEMS if s in by], "overall"]:
@@ -108,7 +114,9 @@ def metrics_table(result: dict, unit: str = "") -> str:
         row = (f"| {name} | {m.n} | {_pct(m.zero_success)} | {_pct(m.equality_success)} | {m.fnorm:.3f} "
                f"| {interval_text(m.fnorm_ci95)} | {_pct(m.ewt25)} | {_pct(m.ewt10)} | {_pct(m.ewt5)} |")
         if elastic:
-            row += f" {m.k_vrh_mae:.2f} | {m.g_vrh_mae:.2f} | {m.n_not_positive_definite} ({_pct(m.not_positive_definite)}) |"
+            row += f" {m.k_vrh_mae:.2f} | {m.g_vrh_mae:.2f} |"
+        if bound:
+            row += f" {m.n_out_of_bound} ({_pct(m.out_of_bound)}) |"
         rows.append(row)
     return header + "\n".join(rows) + "\n"
 

@@ -12,11 +12,13 @@ Definitions used here (per test crystal, then averaged):
   orders of magnitude, this says how far a test Fnorm could move with another draw of the set.
 Forced patterns come from the crystal's point group (spglib, symprec 1e-3) in its own frame.
 
-Elastic tensors also get (GPa): the mean absolute error of the Voigt-Reuss-Hill bulk and shear
+Tensors with a stability bound (``TensorType.lower_bound``) get the number and share of
+predictions that break it (``tensors.bounds.within_bound``, exact): a stiffness that is not
+positive definite, a permittivity with an eigenvalue of 1 or less. No stable crystal has either.
+Elastic tensors also get (GPa) the mean absolute error of the Voigt-Reuss-Hill bulk and shear
 moduli of prediction and label (pymatgen's ``ElasticTensor.k_vrh`` / ``g_vrh``; a crystal whose
 moduli cannot be computed, e.g. a singular predicted stiffness, is left out of that mean and
-counted), and the number and share of predictions that are not positive definite (exact test of
-the 6x6 Voigt matrix, ``tensors.definiteness``): a stable crystal's stiffness always is.
+counted).
 """
 
 from __future__ import annotations
@@ -25,8 +27,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from gmtnet.tensors import ELASTIC, to_voigt
-from gmtnet.tensors.definiteness import is_positive_definite
+from gmtnet.tensors import ELASTIC, get_tensor_type
+from gmtnet.tensors.bounds import has_bound, within_bound
 
 ZERO_TOL = 1e-5
 EQUALITY_TOL = 1e-4
@@ -53,8 +55,8 @@ class TensorMetrics:
     k_vrh_mae: float | None = None  # elastic only, GPa
     g_vrh_mae: float | None = None  # elastic only, GPa
     n_moduli: int | None = None  # elastic only: crystals in the two MAEs
-    n_not_positive_definite: int | None = None  # elastic only: predictions
-    not_positive_definite: float | None = None  # elastic only: their share
+    n_out_of_bound: int | None = None  # types with a stability bound: predictions that break it
+    out_of_bound: float | None = None  # and their share
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -104,13 +106,17 @@ def vrh_moduli(tensors: np.ndarray) -> np.ndarray:
     return out
 
 
-def _elastic_fields(pred_moduli: np.ndarray, label_moduli: np.ndarray, definite: np.ndarray) -> dict:
-    """The elastic-only fields of TensorMetrics for one group of crystals."""
+def _elastic_fields(pred_moduli: np.ndarray, label_moduli: np.ndarray) -> dict:
+    """The moduli fields of TensorMetrics for one group of elastic tensors."""
     ok = np.isfinite(pred_moduli).all(axis=1) & np.isfinite(label_moduli).all(axis=1)
     mae = np.abs(pred_moduli[ok] - label_moduli[ok]).mean(axis=0) if ok.any() else np.full(2, np.nan)
-    bad = int((~definite).sum())
-    return {"k_vrh_mae": float(mae[0]), "g_vrh_mae": float(mae[1]), "n_moduli": int(ok.sum()),
-            "n_not_positive_definite": bad, "not_positive_definite": bad / len(definite) if len(definite) else float("nan")}
+    return {"k_vrh_mae": float(mae[0]), "g_vrh_mae": float(mae[1]), "n_moduli": int(ok.sum())}
+
+
+def _bound_fields(inside: np.ndarray) -> dict:
+    """The stability-bound fields of TensorMetrics for one group (``inside`` (n,) bool)."""
+    bad = int((~inside).sum())
+    return {"n_out_of_bound": bad, "out_of_bound": bad / len(inside) if len(inside) else float("nan")}
 
 
 def _group(errors, norms, zero_flags, eq_flags, elastic: dict | None = None) -> TensorMetrics:
@@ -124,12 +130,25 @@ def _group(errors, norms, zero_flags, eq_flags, elastic: dict | None = None) -> 
                          **(elastic or {}))
 
 
-def tensor_metrics(preds: np.ndarray, labels: np.ndarray, constraints: list, crystal_systems: list[str]) -> dict:
+def _tensor_type(shape: tuple, task: str | None):
+    """The tensor type of labels of ``shape``: ``task``'s, else the built-in type of that order
+    whose shape it is (dielectric for (3, 3), elastic for (3, 3, 3, 3)), else None."""
+    if task is not None:
+        return get_tensor_type(task)
+    from gmtnet.tensors import TENSOR_TYPES
+
+    matches = [t for t in TENSOR_TYPES.values() if t.shape == tuple(shape)]
+    return matches[0] if len(matches) == 1 else None
+
+
+def tensor_metrics(preds: np.ndarray, labels: np.ndarray, constraints: list, crystal_systems: list[str],
+                   task: str | None = None) -> dict:
     """{"overall": TensorMetrics, "by_crystal_system": {system: TensorMetrics}, "errors": (N,)}.
 
     Args:
-        preds, labels: (N, 3, ..., 3) in the same frame and units. Fourth-order (elastic) tensors
-            also get the moduli MAEs and the not-positive-definite count.
+        preds, labels: (N, 3, ..., 3) in the same frame and units. Elastic tensors also get
+            the moduli MAEs; types with a stability bound the count of predictions breaking it.
+        task: the tensor type's name (default: the built-in type of the labels' shape).
         constraints: N SymmetryConstraints (the point group of each crystal).
         crystal_systems: N crystal-system names.
     """
@@ -139,13 +158,20 @@ def tensor_metrics(preds: np.ndarray, labels: np.ndarray, constraints: list, cry
     norms = np.linalg.norm(labels.reshape(n, -1), axis=1)
     checks = [crystal_checks(p, c) for p, c in zip(preds, constraints)]
     zero_flags, eq_flags = [c[0] for c in checks], [c[1] for c in checks]
-    elastic = labels.shape[1:] == ELASTIC.shape
+    ttype = _tensor_type(labels.shape[1:], task)
+    elastic = ttype is ELASTIC
     if elastic:
         pred_moduli, label_moduli = vrh_moduli(preds), vrh_moduli(labels)
-        definite = np.array([is_positive_definite(to_voigt(p, ELASTIC)) for p in preds], dtype=bool)
+    bound = ttype is not None and has_bound(ttype)
+    if bound:
+        inside = np.array([within_bound(p, ttype) for p in preds], dtype=bool)
 
     def group(idx: np.ndarray) -> TensorMetrics:
-        extra = _elastic_fields(pred_moduli[idx], label_moduli[idx], definite[idx]) if elastic else None
+        extra = {}
+        if elastic:
+            extra.update(_elastic_fields(pred_moduli[idx], label_moduli[idx]))
+        if bound:
+            extra.update(_bound_fields(inside[idx]))
         return _group(errors[idx], norms[idx], [zero_flags[i] for i in idx], [eq_flags[i] for i in idx], extra)
 
     systems = np.asarray(crystal_systems)
