@@ -23,6 +23,7 @@ demo: $(STAMP)
 	$(BIN)/gmtnet predict examples/ --format csv --out demo_output/predictions.csv
 
 test: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks scripts
 	$(BIN)/python -m pytest -n 2 -q
 
 clean:

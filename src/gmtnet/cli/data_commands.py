@@ -39,7 +39,8 @@ def info(
     root: Optional[Path] = typer.Option(None, help="Data directory (cache) for --source mp and mp2026."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
     issues: bool = typer.Option(False, "--issues", help="Also list every removed record and why, and the records kept with a warning."),
-    trust_pickle: bool = typer.Option(False, "--trust-pickle", help="Open a --source jarvis pickle (a pickle can run code when read: only a file you trust)."),
+    trust_pickle: bool = typer.Option(False, "--trust-pickle", help="Open a --source jarvis pickle "
+                                      "(a pickle can run code when read: only a file you trust)."),
 ) -> None:
     """Counts per split and crystal system, label statistics, curation removals."""
     from gmtnet.data import load_dataset

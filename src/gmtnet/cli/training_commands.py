@@ -15,26 +15,34 @@ def train(
     task: Optional[str] = typer.Option(None, help="dielectric, piezoelectric or elastic (with --resume: the run's)."),
     model: Optional[str] = typer.Option(None, help="gmtnet (default), megnet or etgnn."),
     preset: Optional[str] = typer.Option(None, help="GMTNet configuration: paper (default) or fast."),
-    group_average: Optional[bool] = typer.Option(None, "--group-average", is_flag=True, help="Baselines: average over the point group (-GA)."),
+    group_average: Optional[bool] = typer.Option(None, "--group-average", is_flag=True,
+                                                 help="Baselines: average over the point group (-GA)."),
     epochs: Optional[int] = typer.Option(None, help="Training epochs (default 200, the paper's; with --resume: the run's, or more)."),
     batch_size: Optional[int] = typer.Option(None, help="Crystals per batch, at least 2 (default 64)."),
-    weight_decay: Optional[float] = typer.Option(None, "--weight-decay", help="AdamW weight decay (default 1e-5, the paper's; none on biases and norms)."),
+    weight_decay: Optional[float] = typer.Option(None, "--weight-decay",
+                                                help="AdamW weight decay (default 1e-5, the paper's; none on biases and norms)."),
     lr: Optional[float] = typer.Option(None, help="Initial learning rate (default 1e-3; polynomial decay to 1e-5)."),
-    loss: Optional[str] = typer.Option(None, help="huber (default, the paper's, per entry) or fnorm (per-crystal Frobenius norm of the error)."),
+    loss: Optional[str] = typer.Option(None, help="huber (default, the paper's, per entry) or fnorm "
+                                                                   "(per-crystal Frobenius norm of the error)."),
     huber_delta: Optional[float] = typer.Option(None, help="Huber threshold in units of the label scale (default 1)."),
     device: Optional[str] = typer.Option(None, help="cpu (default) or cuda."),
     out: Optional[Path] = typer.Option(None, help="Run folder (default runs/<model>-<task>)."),
     limit: Optional[int] = typer.Option(None, help="Use only the first N training crystals (and N/8 validation)."),
     seed: Optional[int] = typer.Option(None, help="Seed of weights and batch order (default 0)."),
     threads: Optional[int] = typer.Option(None, help="CPU threads for torch (default 0: torch's default)."),
-    source: Optional[str] = typer.Option(None, help="Data source: mp (default, matminer benchmark), mp2026 (elastic and piezoelectric), jarvis or file."),
+    source: Optional[str] = typer.Option(None, help="Data source: mp (default, matminer benchmark), mp2026 (elastic and "
+                                                   "piezoelectric), jarvis or file."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in OUT (its configuration; only --epochs, "
                                 "--device, --threads, --compile and --orbits may change)."),
-    compile_kernels: Optional[bool] = typer.Option(None, "--compile", is_flag=True, help="torch.compile the hot kernels (one-off cost, faster steps)."),
-    orbits: Optional[bool] = typer.Option(None, "--orbits", is_flag=True, help="GMTNet: training batches at one atom per orbit of equivalent atoms "
+    compile_kernels: Optional[bool] = typer.Option(None, "--compile", is_flag=True,
+                                                   help="torch.compile the hot kernels (one-off cost, faster steps)."),
+    orbits: Optional[bool] = typer.Option(None, "--orbits", is_flag=True,
+                                          help="GMTNet: training batches at one atom per orbit of equivalent atoms "
                                           "(the same steps, 2-4x less work; batch norm counts each orbit's atoms)."),
-    init_from: Optional[Path] = typer.Option(None, "--init-from", help="Start from this saved model's matching weights (transfer learning, e.g. a dielectric run's best.pt)."),
-    exclude: Optional[str] = typer.Option(None, help="TASK:SPLIT[+SPLIT]: leave those crystals out (e.g. piezoelectric:val+test when pre-training)."),
+    init_from: Optional[Path] = typer.Option(None, "--init-from", help="Start from this saved model's matching weights "
+                                             "(transfer learning, e.g. a dielectric run's best.pt)."),
+    exclude: Optional[str] = typer.Option(None, help="TASK:SPLIT[+SPLIT]: leave those crystals out "
+                                                    "(e.g. piezoelectric:val+test when pre-training)."),
     max_label_norm: Optional[float] = typer.Option(None, "--max-label-norm", help="Leave out train and validation crystals whose label "
                                                    "Frobenius norm exceeds this (label units); the test split is never screened."),
     physical_bounds: Optional[bool] = typer.Option(None, "--physical-bounds/--no-physical-bounds", help="GMTNet: predictions obey "
@@ -92,7 +100,8 @@ def evaluate(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of the table."),
     compare: str = typer.Option(None, help="Another model file, or 'zero' / 'train-mean' (trivial predictors): "
                                 "the mean Fnorm difference on the same crystals with its paired bootstrap interval."),
-    trust_pickle: bool = typer.Option(False, "--trust-pickle", help="Open a --source jarvis pickle (a pickle can run code when read: only a file you trust)."),
+    trust_pickle: bool = typer.Option(False, "--trust-pickle", help="Open a --source jarvis pickle "
+                                      "(a pickle can run code when read: only a file you trust)."),
 ) -> None:
     """The four metrics (zero and equality success, Fnorm with a bootstrap 95% interval, EwT
     25/10/5) overall and per crystal system, and for elastic tensors the bulk and shear modulus
@@ -122,7 +131,8 @@ def evaluate(
         comparison = compare_with(compare, model, records, rotation, result["errors"], source, path, trust_pickle)
         summary["comparison"] = comparison
         table += (f"\nAgainst {compare} on the same {comparison['n']} crystals: Fnorm difference (this - other) "
-                  f"{comparison['difference']:+.3f}{' ' + model.ttype.unit if model.ttype.unit else ''}, 95% interval {comparison['ci95'][0]:+.3f} to "
+                  f"{comparison['difference']:+.3f}{' ' + model.ttype.unit if model.ttype.unit else ''}, "
+                  f"95% interval {comparison['ci95'][0]:+.3f} to "
                   f"{comparison['ci95'][1]:+.3f} (paired bootstrap): {comparison['verdict']}.\n")
     if out is not None:
         atomic_write_text(out.with_suffix(".json"), json.dumps(summary, indent=1) + "\n")

@@ -38,7 +38,8 @@ def as_table(results) -> str:
             tt = get_tensor_type(task)
             unit = f" ({tt.unit})" if tt.unit else ""
             form = "Cartesian" if tt.order == 2 else "Voigt"
-            lines.append(f"  {task}{unit}, {form} form, independent ({len(r.independent[task])}): {', '.join(r.independent[task]) or 'none'}")
+            free = r.independent[task]
+            lines.append(f"  {task}{unit}, {form} form, independent ({len(free)}): {', '.join(free) or 'none'}")
             lines.append(_matrix(r.display_matrix(task)))
             props = {k: v for k, v in r.properties.get(task, {}).items() if not isinstance(v, list)}
             if task == "dielectric":

@@ -1,5 +1,12 @@
 """Crystal symmetry: point groups, Reynolds projectors, forced tensor patterns, structure refinement."""
 
+import os
+
+# spglib's C library prints "spglib: ... failed." lines to stderr while it searches a cell's
+# symmetry; they are internal steps, not errors (its result or SymmetryError says what happened).
+# Quiet unless the user asked for them.
+os.environ.setdefault("SPGLIB_WARNING", "OFF")
+
 from gmtnet.symmetry.point_group import (
     CRYSTAL_SYSTEMS,
     SYMMETRY_BACKENDS,

@@ -248,12 +248,14 @@ def reproduce(table: str, quick: bool = False, epochs: int = 200, preset: str = 
                   "| best epoch / epochs |\n|---|---|---|---|---|---|---|---|---|---|")
     env = environment()
     wall = time.perf_counter() - t0
+    default_command = ("gmtnet reproduce " + table + (" --quick" if quick else "")
+                       + ("" if source == "mp" else " --source " + source))
     mode = "quick (2 epochs on 64 training crystals: checks the pipeline, not the science)" if quick else \
         (f"full (new runs: {epochs} epochs, GMTNet preset {preset!r}; finished runs in runs/ are reused "
          "and their epochs shown)")
     text = (f"# {spec['title']}\n\n{mode}; test split of {BENCHMARKS[source]}.\n\n"
             f"{header}\n" + "\n".join(rows) + "\n\n"
-            f"- command: `{command or 'gmtnet reproduce ' + table + (' --quick' if quick else '') + ('' if source == 'mp' else ' --source ' + source)}`\n"
+            f"- command: `{command or default_command}`\n"
             f"- date: {env['date']}; hardware: {env['cpu']}, {env['cores_available']} cores; torch {env['torch']}\n"
             f"- wall time of this command: {wall:.0f} s (training reused where a finished run existed)\n")
     path = Path(reports) / f"{table}{'' if source == 'mp' else '-' + source}{'-quick' if quick else ''}.md"

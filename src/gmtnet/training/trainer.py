@@ -243,7 +243,8 @@ def _train(cfg: TrainConfig, ctx: DistributedContext, resume: bool, progress: bo
             optimizer.step()
             scheduler.step()
             losses.append(loss.detach())
-        val = tensor_metrics(model.predict_graphs(val_graphs, snap=False, orbits=False), val_labels, val_constraints, val_systems)["overall"]
+        val_preds = model.predict_graphs(val_graphs, snap=False, orbits=False)
+        val = tensor_metrics(val_preds, val_labels, val_constraints, val_systems, cfg.task)["overall"]
         row = {"epoch": epoch + 1, "train_loss": _epoch_mean_loss(losses, ctx), "val_fnorm": val.fnorm,
                "val_ewt25": val.ewt25, "val_ewt10": val.ewt10, "val_ewt5": val.ewt5,
                "lr": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - t0}
