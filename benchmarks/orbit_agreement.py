@@ -13,11 +13,9 @@ Writes benchmarks/results/orbit_agreement.{json,md}.
 from __future__ import annotations
 
 import json
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
 
 TASKS = ("dielectric", "piezoelectric", "elastic")
 
@@ -36,7 +34,7 @@ def main() -> None:
     import numpy as np
     import torch
 
-    from _env import environment
+    from gmtnet.utils.environment import command_line, environment, record_lines
     from gmtnet.data import load_dataset
     from gmtnet.prediction.pretrained import load_pretrained
     from gmtnet.training.evaluate import evaluate_predictions
@@ -90,7 +88,9 @@ def main() -> None:
                      f"{r['max_relative_difference']:.2e} / {r['median_relative_difference']:.1e} "
                      f"({r['norm_at_max_relative']:.3g}) | {r['max_absolute_difference']:.1e} |")
     out = Path(__file__).parent / "results"
-    atomic_write_text(out / "orbit_agreement.json", json.dumps({"environment": env, "rows": rows}, indent=1) + "\n")
+    lines += ["", *record_lines(env, command_line())]
+    atomic_write_text(out / "orbit_agreement.json", json.dumps({"command": command_line(), "environment": env, "rows": rows},
+                                                               indent=1) + "\n")
     atomic_write_text(out / "orbit_agreement.md", "\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -26,7 +26,6 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
 
 from speed import TASKS, _fresh  # noqa: E402  (graph copies without cached point-group data)
 
@@ -110,11 +109,11 @@ def main() -> None:
     from gmtnet.data import load_dataset
     from gmtnet.training.optim import make_optimizer
 
-    from _env import environment
+    from gmtnet.utils.environment import command_line, environment, git_commit, record_lines
 
     builders["new"] = (gmtnet.model.build_model, make_optimizer)
-    result = {"benchmark": "paired_ab", "label": args.label, "old_src": versions.old_src,
-              "new_path": str(Path(gmtnet.model.__file__).parent.parent), "environment": environment(), "rows": []}
+    result = {"benchmark": "paired_ab", "label": args.label, "old_commit": git_commit(versions.old_src),
+              "command": command_line(), "environment": environment(), "rows": []}
     for task in tasks:
         versions.use("new")
         records = {split: load_dataset(task, split=split) for split in ("test", "train")}
@@ -166,13 +165,13 @@ def main() -> None:
     stem.with_suffix(".json").write_text(json.dumps(result, indent=1))
     env = result["environment"]
     lines = [f"# gmtnet paired A/B: {args.label}", "",
-             f"{env.get('date', '')}; {env.get('cpu', '')}; torch {env.get('torch', '')}; one thread; "
-             f"old: {args.old_src}; new: {result['new_path']}", "",
+             f"Old code: commit {result['old_commit']}; new code: commit {env.get('git_commit')}; one thread.", "",
              "| task | measure | old median s | new median s | old / new (median of paired rounds) | rounds |",
              "|---|---|---|---|---|---|"]
     for r in result["rows"]:
         lines.append(f"| {r['task']} | {r['measure']} | {r['old_median_s']:.4f} | {r['new_median_s']:.4f} | "
                      f"**{r['ratio_old_over_new']:.3f}** | {r['rounds']} |")
+    lines += ["", *record_lines(env, result["command"])]
     stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
     print(f"wrote {stem}.json and .md")
 

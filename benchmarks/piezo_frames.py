@@ -20,14 +20,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import warnings
 from collections import Counter, defaultdict
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
 
-from _env import environment  # noqa: E402
+from gmtnet.utils.environment import command_line, environment, record_lines
 
 FRAME_TOL = 1e-2
 
@@ -108,11 +106,12 @@ def main() -> None:
     env = environment()
     import pymatgen.core
 
-    lines += ["", f"- date: {env['date']}; pymatgen {pymatgen.core.__version__}, spglib {env['spglib']}"]
+    lines += ["", *record_lines(env, command_line()), f"- pymatgen {pymatgen.core.__version__}"]
     args.out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(args.out / "piezo-frames.md", "\n".join(lines) + "\n")
     atomic_write_text(args.out / "piezo-frames.json", json.dumps(
-        {"by_point_group": {g: dict(c) for g, c in by_group.items()}, "kept": dict(ambiguous), "environment": env}, indent=1))
+        {"by_point_group": {g: dict(c) for g, c in by_group.items()}, "kept": dict(ambiguous), "command": command_line(),
+         "environment": env}, indent=1))
     print("\n".join(lines))
 
     if args.write_ieee_root:

@@ -22,9 +22,8 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
 
-from _env import environment  # noqa: E402
+from gmtnet.utils.environment import command_line, environment, record_lines
 
 SCREEN = 20.0  # C/m^2, the largest measured piezoelectric coefficients are about this size
 VARIANTS = {
@@ -114,11 +113,12 @@ def main() -> None:
         lines.append(f"| {r['variant']} | {r['seed']} | {r['best_epoch']} | {r['val_fnorm']:.3f} | "
                      f"{r['val_screened_fnorm']:.3f} | {v['difference']:+.3f} ({v['ci95'][0]:+.3f} to {v['ci95'][1]:+.3f}) | "
                      f"{r['test_fnorm']:.3f} | {t['difference']:+.3f} ({t['ci95'][0]:+.3f} to {t['ci95'][1]:+.3f}) |")
-    lines += ["", f"- date: {env['date']}; hardware: {env['cpu']}, {env['cores_available']} cores; torch {env['torch']}",
+    lines += ["", *record_lines(env, command_line()),
               f"- wall time of this command: {time.perf_counter() - t_start:.0f} s (finished runs are reused)"]
     args.reports.mkdir(parents=True, exist_ok=True)
     atomic_write_text(args.reports / "piezo-study.md", "\n".join(lines) + "\n")
-    atomic_write_text(args.reports / "piezo-study.json", json.dumps({"rows": rows, "zero": zero, "environment": env}, indent=1))
+    atomic_write_text(args.reports / "piezo-study.json", json.dumps({"rows": rows, "zero": zero, "command": command_line(),
+                                                                           "environment": env}, indent=1))
     print("\n".join(lines))
 
 

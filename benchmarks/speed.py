@@ -43,7 +43,6 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
 
 TASKS = ("dielectric", "piezoelectric", "elastic")
 SCALING_CELLS = [(1, 1, 1), (2, 1, 1), (2, 2, 1), (2, 2, 2), (4, 2, 2), (4, 4, 2), (4, 4, 4), (8, 4, 4), (10, 5, 5)]
@@ -447,7 +446,7 @@ def main() -> None:
 
     import torch
 
-    from _env import environment
+    from gmtnet.utils.environment import command_line, environment, record_lines
 
     if not args.no_flush_denormal:
         torch.set_flush_denormal(True)
@@ -458,10 +457,8 @@ def main() -> None:
         print(json.dumps(scaling_child(args)))
         return
     label = args.label or args.device
-    import gmtnet
 
-    result = {"benchmark": "speed", "label": label, "preset": args.preset, "code": args.code,
-              "gmtnet_path": str(Path(gmtnet.__file__).parent),
+    result = {"benchmark": "speed", "label": label, "command": command_line(), "preset": args.preset, "code": args.code,
               "flush_denormal": not args.no_flush_denormal, "environment": environment()}
     sections = [s for s in args.sections.split(",") if s]
     if "preprocessing" in sections and not args.graphs:
@@ -476,7 +473,7 @@ def main() -> None:
 
     args.out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(args.out / f"speed-{label}.json", json.dumps(result, indent=1) + "\n")
-    md = markdown(result)
+    md = markdown(result) + "\n" + "\n".join(record_lines(result["environment"], result["command"])) + "\n"
     atomic_write_text(args.out / f"speed-{label}.md", md)
     print(md)
 

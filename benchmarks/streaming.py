@@ -27,7 +27,6 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
 
 
 def _tree_rss_mib(pid: int) -> float:
@@ -112,7 +111,7 @@ def main() -> None:
         return
     sizes = [int(x) for x in args.sizes.split(",")]
 
-    from _env import environment
+    from gmtnet.utils.environment import command_line, environment
 
     gmtnet = [sys.executable, "-m", "gmtnet"]
     rows = []
@@ -147,18 +146,20 @@ def main() -> None:
                   "distinct_sources": len(set(sources)), "resume_wall_s": second["wall_s"]}
         print(json.dumps(resume), flush=True)
     result = {"benchmark": "streaming", "workers": args.workers, "rows": rows, "resume": resume,
-              **memory_fits(rows), "environment": environment()}
+              **memory_fits(rows), "command": command_line(), "environment": environment()}
     args.out.mkdir(parents=True, exist_ok=True)
     save(result, args.out / "streaming.json")
 
 
 def save(result: dict, path: Path) -> None:
     """Write the result JSON at ``path`` and its markdown report beside it; print the report."""
+    from gmtnet.utils.environment import record_lines
     from gmtnet.utils.io import atomic_write_text
 
+    text = report(result) + "\n" + "\n".join(record_lines(result["environment"], result.get("command"))) + "\n"
     atomic_write_text(path, json.dumps(result, indent=1) + "\n")
-    atomic_write_text(path.with_suffix(".md"), report(result))
-    print(report(result))
+    atomic_write_text(path.with_suffix(".md"), text)
+    print(text)
 
 
 def memory_fits(rows: list[dict]) -> dict:

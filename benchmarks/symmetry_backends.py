@@ -18,11 +18,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 TASKS = ("dielectric", "piezoelectric", "elastic")
@@ -114,12 +112,12 @@ def main() -> None:
 
     import torch
 
-    from _env import environment
+    from gmtnet.utils.environment import command_line, environment, record_lines
     from gmtnet.utils.io import atomic_write_text
 
     torch.set_num_threads(1)
     tasks = [t for t in args.tasks.split(",") if t]
-    result = {"benchmark": "symmetry_backends", "environment": environment(),
+    result = {"benchmark": "symmetry_backends", "command": command_line(), "environment": environment(),
               "agreement": [], "accuracy": []}
     for task in tasks:
         result["agreement"].append(agreement(task))
@@ -130,7 +128,7 @@ def main() -> None:
             print(json.dumps(result["accuracy"][-1]), flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(args.out / "symmetry_backends.json", json.dumps(result, indent=1) + "\n")
-    md = markdown(result)
+    md = markdown(result) + "\n" + "\n".join(record_lines(result["environment"], result["command"])) + "\n"
     atomic_write_text(args.out / "symmetry_backends.md", md)
     print(md)
 

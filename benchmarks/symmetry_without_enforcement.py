@@ -12,13 +12,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-sys.path.insert(0, str(Path(__file__).parent.parent / "tests"))
-
-from _env import environment  # noqa: E402
+from gmtnet.testing import ideal_crystals
+from gmtnet.utils.environment import command_line, environment, record_lines
 
 
 def main() -> None:
@@ -28,7 +25,6 @@ def main() -> None:
     args = parser.parse_args()
 
     import numpy as np
-    from conftest import ideal_crystals
 
     from gmtnet.model import build_model
     from gmtnet.symmetry import SymmetryConstraints, analyze_symmetry, refine_structure
@@ -55,7 +51,7 @@ def main() -> None:
                          "zero_error_ratio": ratio, "all_zero_max_abs": float(big) if not (~mask).any() else None,
                          "max_equality_violation": None if eq is None else float(eq)})
     result = {"benchmark": "symmetry_without_enforcement", "dtype": args.dtype, "rows": rows,
-              "environment": environment()}
+              "command": command_line(), "environment": environment()}
     args.out.mkdir(parents=True, exist_ok=True)
     stem = f"symmetry_without_enforcement_{args.dtype}"
     atomic_write_text(args.out / f"{stem}.json", json.dumps(result, indent=2) + "\n")
@@ -66,6 +62,7 @@ def main() -> None:
     for r in rows:
         lines.append(f"| {r['task']} | {r['crystal']} | {r['system']} | {r['point_group']} | {fmt(r['zero_error_ratio'])} "
                      f"| {fmt(r['max_equality_violation'])} | {fmt(r['all_zero_max_abs'])} |")
+    lines += ["", *record_lines(result["environment"], result["command"])]
     atomic_write_text(args.out / f"{stem}.md", "\n".join(lines) + "\n")
     print("\n".join(lines))
 

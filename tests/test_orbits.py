@@ -21,7 +21,7 @@ from gmtnet.symmetry import analyze_symmetry
 from gmtnet.tensors import TENSOR_TYPES, random_orthogonal
 from gmtnet.tensors.irreps import float64_default
 
-from conftest import ideal_crystals
+from gmtnet.testing import ideal_crystals
 
 SMALL = dict(node_dim=32, edge_dim=32, rbf_bins=64, mul_scalars=8, mul_vectors=4, radial_hidden=16)
 BARE = dict(symmetrize_features=False, project_output=False, snap_output=False)

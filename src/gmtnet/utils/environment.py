@@ -6,6 +6,10 @@ import datetime
 import importlib
 import os
 import platform
+import shlex
+import subprocess
+import sys
+from pathlib import Path
 
 
 def _version(module: str) -> str | None:
@@ -16,7 +20,37 @@ def _version(module: str) -> str | None:
         return None
 
 
+def git_commit(path: str | Path | None = None) -> str | None:
+    """The commit of the git checkout holding ``path`` (default: this gmtnet package), 12 hex
+    digits, with "-dirty" when tracked files differ from it; None outside a checkout."""
+    folder = Path(path) if path is not None else Path(__file__).resolve().parent
+    try:
+        head = subprocess.run(["git", "-C", str(folder), "rev-parse", "--short=12", "HEAD"], capture_output=True,
+                              text=True, timeout=10)
+        if head.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "-C", str(folder), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return head.stdout.strip() + ("-dirty" if dirty else "")
+
+
+def command_line(argv: list[str] | None = None) -> str:
+    """The command that is running, as one could type it again: the program's path relative to
+    the working folder (no absolute path of this machine) and its arguments."""
+    argv = list(sys.argv if argv is None else argv)
+    if argv:
+        try:
+            argv[0] = os.path.relpath(argv[0])
+        except ValueError:
+            argv[0] = Path(argv[0]).name
+    return " ".join(shlex.quote(a) for a in ["python", *argv])
+
+
 def environment() -> dict:
+    """Where and with what a result was measured: date (UTC), CPU, cores, versions, GPU, and the
+    git commit of the gmtnet code."""
     import e3nn
     import numpy
     import torch
@@ -39,4 +73,17 @@ def environment() -> dict:
         "moyopy": _version("moyopy"),
         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         "cuda": torch.version.cuda if torch.cuda.is_available() else None,
+        "git_commit": git_commit(),
     }
+
+
+def record_lines(env: dict, command: str | None = None) -> list[str]:
+    """Markdown lines saying how a result was made: the command, the commit of the code, the
+    machine and versions, the date (every benchmark result ends with them)."""
+    gpu = f"; GPU {env['gpu']} (CUDA {env['cuda']})" if env.get("gpu") else ""
+    return [f"- command: `{command}`" if command else "- command: (not recorded)",
+            f"- code: gmtnet at commit {env.get('git_commit') or 'unknown (not a git checkout)'}",
+            f"- machine: {env.get('cpu')}, {env.get('cores_available')} cores{gpu}; Python {env.get('python')}, "
+            f"torch {env.get('torch')}, e3nn {env.get('e3nn')}, numpy {env.get('numpy')}, spglib {env.get('spglib')}, "
+            f"moyopy {env.get('moyopy')}",
+            f"- date: {env.get('date')}"]
