@@ -20,16 +20,22 @@ def _version(module: str) -> str | None:
         return None
 
 
+#: Folders of results and documents: changes there do not make the code "dirty".
+RESULT_FOLDERS = ("benchmarks/results", "reports", "docs")
+
+
 def git_commit(path: str | Path | None = None) -> str | None:
     """The commit of the git checkout holding ``path`` (default: this gmtnet package), 12 hex
-    digits, with "-dirty" when tracked files differ from it; None outside a checkout."""
+    digits, with "-dirty" when tracked files other than results and documents (``RESULT_FOLDERS``)
+    differ from it; None outside a checkout."""
     folder = Path(path) if path is not None else Path(__file__).resolve().parent
     try:
         head = subprocess.run(["git", "-C", str(folder), "rev-parse", "--short=12", "HEAD"], capture_output=True,
                               text=True, timeout=10)
         if head.returncode != 0:
             return None
-        dirty = subprocess.run(["git", "-C", str(folder), "status", "--porcelain", "--untracked-files=no"],
+        dirty = subprocess.run(["git", "-C", str(folder), "status", "--porcelain", "--untracked-files=no", "--",
+                                ":(top)", *(f":(top,exclude){d}" for d in RESULT_FOLDERS)],
                                capture_output=True, text=True, timeout=10).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
