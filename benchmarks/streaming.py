@@ -71,6 +71,8 @@ def run_monitored(cmd: list[str], kill_after_rows: int | None = None, out: Path 
             time.sleep(0.1)
         err.seek(0)
         tail = err.read()[-400:]
+    if out is not None:  # no path of this machine in the result
+        tail = tail.replace(str(out.parent), "<tmp>")
     return {"returncode": proc.returncode, "wall_s": time.perf_counter() - t0, "peak_rss_mib": peak,
             "killed": killed, "stderr_tail": tail}
 
