@@ -314,8 +314,7 @@ def test_dataloader_workers_die_with_a_killed_parent(tmp_path):
     parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
     try:
         assert parent.stdout.readline().startswith("item")  # the worker runs
-        children = Path(f"/proc/{parent.pid}/task/{parent.pid}/children")
-        workers = [int(p) for p in children.read_text().split()] if children.exists() else []
+        workers = _children(parent.pid)
         os.kill(parent.pid, signal.SIGKILL)
         parent.wait(timeout=30)
         deadline = time.time() + 20
@@ -327,6 +326,19 @@ def test_dataloader_workers_die_with_a_killed_parent(tmp_path):
     finally:
         if parent.poll() is None:
             parent.kill()
+
+
+def _children(pid: int) -> list[int]:
+    """Processes whose parent is ``pid`` (from /proc/*/stat, field 4)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
 
 
 def _state(pid: int) -> str:
