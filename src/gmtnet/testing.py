@@ -8,6 +8,8 @@ centrosymmetric rock salt, both monoclinic kinds, triclinic 1 and -1).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pymatgen.core import Lattice, Structure
 
 
@@ -47,4 +49,12 @@ def ideal_crystals() -> dict[str, Structure]:
     }
 
 
-__all__ = ["ideal_crystals"]
+def pinned_crystals(examples: str | Path) -> dict:
+    """{name: structure or file path}: the CIF files in the folder ``examples`` and the ideal
+    crystals, whose shipped-model predictions tests/fixtures/shipped_predictions.json pins."""
+    inputs = {f.name: str(f) for f in sorted(Path(examples).glob("*.cif"))}
+    inputs.update(ideal_crystals())
+    return inputs
+
+
+__all__ = ["ideal_crystals", "pinned_crystals"]
