@@ -26,6 +26,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from gmtnet.data.records import CurationReport, TensorDataset, TensorRecord
+from gmtnet.data.structures import validate_structure
 from gmtnet.errors import GmtnetError, StructureError, TensorError
 from gmtnet.symmetry import SymmetryConstraints, SymmetryError, crystal_symmetry
 from gmtnet.symmetry.point_group import CrystalSymmetry
@@ -33,6 +35,7 @@ from gmtnet.tensors import TensorType, from_voigt
 from gmtnet.tensors.definiteness import inertia
 from gmtnet.tensors.transform import group_action_matrices
 from gmtnet.tensors.voigt import PYMATGEN_VOIGT_ORDER
+from gmtnet.utils.progress import progress_bar
 
 NOT_POSITIVE_DEFINITE = "not positive definite"
 
@@ -109,8 +112,6 @@ def curate_record(structure, tensor: np.ndarray, ttype: TensorType,
                   config: CurationConfig = CurationConfig()) -> tuple[np.ndarray, CrystalSymmetry]:
     """Apply rules 2-6 to a parsed record; returns (symmetrized label, symmetry) or raises
     CurationError naming the rule."""
-    from gmtnet.data.structures import validate_structure
-
     try:
         validate_structure(structure)
     except StructureError as exc:
@@ -152,10 +153,6 @@ class RawRecord:
 def curate_all(raw_records, ttype: TensorType, config: CurationConfig, source: str,
                split_of: dict[str, str] | None = None, progress: bool = False):
     """Curate every raw record; returns a TensorDataset whose ``report`` says what was removed."""
-    from gmtnet.utils.progress import progress_bar
-
-    from gmtnet.data.records import CurationReport, TensorDataset, TensorRecord
-
     raw_records = list(raw_records)
     report = CurationReport(task=ttype.name, source=source, n_input=len(raw_records))
     kept = []

@@ -17,6 +17,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from gmtnet.graph.orbits import atom_orbits
+from gmtnet.symmetry import analyze_symmetry
+
 DEFAULT_K = 16
 RADIUS_TOL = 1e-5
 
@@ -117,15 +120,11 @@ def build_graph(structure, k: int = DEFAULT_K, symmetry=None, symprec: float | N
     src, dst, vec, shift = knn_radius_edges(structure.lattice.matrix, structure.cart_coords, k)
     rotations = None
     if symmetry is None and symprec is not None:
-        from gmtnet.symmetry import analyze_symmetry
-
         symmetry = analyze_symmetry(structure, symprec)
     orbit_map = None
     if symmetry is not None:
         rotations = symmetry.rotations
         if orbits:
-            from gmtnet.graph.orbits import atom_orbits
-
             orbit_map = atom_orbits(structure.frac_coords, structure.lattice.matrix, symmetry, src, dst, vec)
     return CrystalGraph(
         atomic_numbers=np.asarray(structure.atomic_numbers, dtype=np.int64),

@@ -7,8 +7,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from gmtnet.data.structures import as_structure
 from gmtnet.graph import CrystalGraph, build_graph
-from gmtnet.model.batch import GraphBatch, collate, graph_constraints
+from gmtnet.model.batch import GraphBatch, collate, fill_caches, graph_constraints
+from gmtnet.symmetry import analyze_symmetry, crystal_symmetry, project_each, refine_structure
 
 
 class TensorModel(nn.Module):
@@ -29,8 +31,6 @@ class TensorModel(nn.Module):
         computed at this model's symprec (by either backend); otherwise spglib analyses it. A
         supercell that lacks some of its crystal's rotations is replaced by its primitive cell in
         the same frame (``gmtnet.symmetry.crystal_symmetry``): the same crystal, its whole point group."""
-        from gmtnet.symmetry import analyze_symmetry, crystal_symmetry, refine_structure
-
         if symmetry is None or symmetry.symprec != self.config.symprec:
             symmetry = analyze_symmetry(structure, self.config.symprec)
         structure, symmetry = crystal_symmetry(structure, symmetry=symmetry)
@@ -58,8 +58,6 @@ class TensorModel(nn.Module):
     def prepare_graphs(self, graphs: list[CrystalGraph], orbits: bool = True) -> None:
         """``prepare_graph`` for many graphs, the per-crystal matrices of all computed together
         (``orbits=False``: without the orbit data)."""
-        from gmtnet.model.batch import fill_caches
-
         fill_caches(graphs, self.feature_irreps, self.ttype, self.orbit_lmax if orbits else None)
 
     def prepare_graphs_in_chunks(self, graphs: list[CrystalGraph], batch_size: int, orbits: bool = True) -> None:
@@ -106,17 +104,12 @@ class TensorModel(nn.Module):
     def snap(self, graphs: list[CrystalGraph], tensors: np.ndarray) -> np.ndarray:
         """(N, 3, ..., 3) float64: each tensor projected onto its crystal's invariant subspace and
         snapped (forced zeros exactly 0.0, forced equalities exact)."""
-        from gmtnet.model.batch import fill_caches
-        from gmtnet.symmetry import project_each
-
         fill_caches(graphs, ttype=self.ttype)
         return project_each([self.constraints(g) for g in graphs], tensors)
 
     def predict(self, structures, batch_size: int = 64, orbits: bool = True) -> np.ndarray:
         """(N, 3, ..., 3) float64 tensors in label units, each in its structure's own Cartesian frame
         (graphs are built one batch at a time; see ``predict_graphs`` for snapping and ``orbits``)."""
-        from gmtnet.data.structures import as_structure
-
         structures = [as_structure(s) for s in structures]
         out = [self.predict_graphs([self.graph(s) for s in structures[start:start + batch_size]], batch_size,
                                    orbits=orbits)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from gmtnet.tensors import get_tensor_type
+from gmtnet.tensors.bounds import has_bound
+
 
 @dataclass
 class ModelConfig:
@@ -90,16 +93,12 @@ class ModelConfig:
         channels per irrep: 3-8x less work per training step on CPU)."""
         if name not in PRESETS:
             raise ValueError(f"unknown model preset {name!r}: expected one of {', '.join(PRESETS)}")
-        from gmtnet.tensors import get_tensor_type
-        from gmtnet.tensors.bounds import has_bound
 
         bounds = {"physical_bounds": has_bound(get_tensor_type(task))}
         return cls(task=task, **{**bounds, **PRESETS[name], **overrides})
 
     @property
     def resolved_lmax(self) -> int:
-        from gmtnet.tensors import get_tensor_type
-
         return self.lmax if self.lmax is not None else (4 if get_tensor_type(self.task).order == 4 else 3)
 
     def to_dict(self) -> dict:

@@ -9,8 +9,11 @@ from pathlib import Path
 import torch
 
 from gmtnet.errors import GmtnetError
+from gmtnet.model.baselines import ETGNN, BaselineConfig, MEGNet
 from gmtnet.model.config import ModelConfig
+from gmtnet.model.ensemble import EnsembleModel
 from gmtnet.model.network import GMTNet
+from gmtnet.tensors import get_tensor_type
 from gmtnet.utils.io import atomic_write_bytes
 
 FORMAT = "gmtnet-model"
@@ -20,8 +23,6 @@ ENSEMBLE = "ensemble"
 
 def _architectures() -> dict:
     """architecture name -> (model class, config class)."""
-    from gmtnet.model.baselines import ETGNN, MEGNet, BaselineConfig
-
     return {"gmtnet": (GMTNet, ModelConfig), "megnet": (MEGNet, BaselineConfig), "etgnn": (ETGNN, BaselineConfig)}
 
 
@@ -37,8 +38,6 @@ def build_model(task: str, architecture: str = "gmtnet", preset: str | None = No
 
     ``architecture`` is "gmtnet" (see ModelConfig, ``preset`` "paper" or "fast") or a baseline
     ("megnet", "etgnn"; see BaselineConfig)."""
-    from gmtnet.tensors import get_tensor_type
-
     task = get_tensor_type(task).name
     archs = _architectures()
     if architecture not in archs:
@@ -60,8 +59,6 @@ def build_model_from_train_config(cfg, output_scale: float = 1.0):
 
 def _model_blob(model, metadata: dict) -> dict:
     """What a model file holds: architecture, hyperparameters, weights (members for an ensemble)."""
-    from gmtnet.model.ensemble import EnsembleModel
-
     blob = {"format": FORMAT, "version": VERSION, "tensor_type": model.ttype.name, "metadata": metadata}
     if isinstance(model, EnsembleModel):
         members = [_model_blob(m, getattr(m, "metadata", {})) for m in model.members]
@@ -97,8 +94,6 @@ def read_model_file(path: str | Path) -> dict:
 def _model_from_blob(blob: dict, source: str = "model file"):
     """The model a file's contents describe; GmtnetError naming ``source`` and the problem when
     the architecture, a hyperparameter or a weight is not what this version of gmtnet builds."""
-    from gmtnet.model.ensemble import EnsembleModel
-
     architecture = blob.get("architecture", "gmtnet")
     if architecture == ENSEMBLE:
         members = blob.get("members")
@@ -163,8 +158,6 @@ def load_model(path: str | Path, map_location="cpu"):
 def load_ensemble(paths: list[str | Path]):
     """The EnsembleModel of several model files of one task (each member's metadata records its
     ``source_file``)."""
-    from gmtnet.model.ensemble import EnsembleModel
-
     models = [load_model(p) for p in paths]
     for p, m in zip(paths, models):
         m.metadata = {**m.metadata, "source_file": str(p)}

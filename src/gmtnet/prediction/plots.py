@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from gmtnet.tensors import ELASTIC, from_voigt, to_voigt
+from gmtnet.utils.io import atomic_write_bytes
 
 TITLES = {"dielectric": ("|eps . v|", ""), "elastic": ("Young's modulus E(v)", "GPa"),
           "piezoelectric": ("longitudinal |e_L(v)|", "C/m^2")}
@@ -55,7 +56,6 @@ def plot_surface(task: str, tensor: np.ndarray, path: str | Path, title: str = "
     import matplotlib.pyplot as plt
     from matplotlib import cm, colors
 
-    from gmtnet.utils.io import atomic_write_bytes
 
     v, _ = sphere(n)
     r = directional_magnitude(task, tensor, v)

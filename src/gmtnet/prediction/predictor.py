@@ -13,8 +13,14 @@ from pathlib import Path
 
 import numpy as np
 
+from gmtnet.data.structures import as_structure, read_structure, vacuum_warning, validate_structure
 from gmtnet.errors import GmtnetError, StructureError
-from gmtnet.tensors import get_tensor_type, to_voigt
+from gmtnet.prediction.pretrained import load_pretrained
+from gmtnet.prediction.properties import derived_properties
+from gmtnet.symmetry import crystal_symmetry
+from gmtnet.symmetry.point_group import check_backend
+from gmtnet.tensors import get_tensor_type, to_pymatgen, to_voigt
+from gmtnet.utils.progress import progress_bar
 
 TASKS = ("dielectric", "piezoelectric", "elastic")
 
@@ -68,8 +74,6 @@ class CrystalPrediction:
 
     def pymatgen(self, task: str):
         """pymatgen object: Tensor (dielectric), PiezoTensor, ElasticTensor."""
-        from gmtnet.tensors import to_pymatgen
-
         return to_pymatgen(self.tensors[task], get_tensor_type(task))
 
     def to_dict(self) -> dict:
@@ -112,9 +116,6 @@ class Predictor:
         gmtnet.symmetry.point_group). ``orbits``: evaluate the networks at one atom per orbit of
         symmetry-equivalent atoms (default; the same function for a symmetric crystal, see
         gmtnet.graph.orbits), or at every atom."""
-        from gmtnet.prediction.pretrained import load_pretrained
-        from gmtnet.symmetry.point_group import check_backend
-
         self.tasks = _tasks(task)
         models = dict(models or {})
         for name, model in models.items():
@@ -130,8 +131,6 @@ class Predictor:
         self.orbits = orbits
 
     def _load(self, item):
-        from gmtnet.data.structures import as_structure, read_structure, validate_structure
-
         structure = read_structure(item) if isinstance(item, (str, Path)) else as_structure(item)
         validate_structure(structure)
         if len(structure) > MAX_ATOMS:
@@ -148,9 +147,6 @@ class Predictor:
     def prepare(self, item, source: str) -> PreparedCrystal | CrystalPrediction:
         """The crystal ready for the models, or a CrystalPrediction carrying the one-line reason
         it cannot be predicted."""
-        from gmtnet.data.structures import vacuum_warning
-        from gmtnet.symmetry import crystal_symmetry
-
         try:
             structure = self._load(item)
             pred = CrystalPrediction(source=source, formula=structure.composition.reduced_formula,
@@ -177,8 +173,6 @@ class Predictor:
     def finish(self, prepared: list) -> list[CrystalPrediction]:
         """Run the models on the prepared crystals of ``prepared`` (failures pass through), in
         batches; a crystal whose batch fails is retried alone, so only it gets the error."""
-        from gmtnet.prediction.properties import derived_properties
-
         ready = [p for p in prepared if isinstance(p, PreparedCrystal)]
         failed: dict[int, CrystalPrediction] = {}
         for start in range(0, len(ready), self.batch_size):
@@ -220,7 +214,6 @@ class Predictor:
         """Yield lists of CrystalPredictions, ``chunk_size`` items at a time and in order, holding
         only a few chunks in memory; ``workers`` DataLoader processes do ``prepare``."""
         from torch.utils.data import DataLoader
-        from gmtnet.utils.progress import progress_bar
 
         items = list(items)
         sources = sources or [str(i) if isinstance(i, (str, Path)) else f"structure {n}" for n, i in enumerate(items)]

@@ -7,6 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from gmtnet.errors import GmtnetError
+from gmtnet.model import load_model
 from gmtnet.tensors import get_tensor_type
 
 PRETRAINED_DIR = Path(__file__).resolve().parent.parent / "pretrained"
@@ -28,8 +29,6 @@ def model_card(task: str) -> dict:
 @lru_cache(maxsize=None)
 def load_pretrained(task: str):
     """The shipped GMTNet for ``task`` (loaded once per process, CPU, eval mode)."""
-    from gmtnet.model import load_model
-
     path = pretrained_path(task)
     if not path.is_file():
         raise GmtnetError(f"no shipped model for {task!r} ({path} is missing)")

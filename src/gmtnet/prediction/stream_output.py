@@ -17,16 +17,15 @@ import numpy as np
 
 from gmtnet.errors import GmtnetError
 from gmtnet.prediction.formatting import as_jsonl, csv_row
+from gmtnet.prediction.predictor import CrystalPrediction
+from gmtnet.prediction.properties import derived_properties
+from gmtnet.tensors import ELASTIC, PIEZOELECTRIC, from_voigt
 
 STREAM_FORMATS = ("csv", "jsonl")
 
 
 def _reference_columns(tasks) -> list[str]:
     """CSV columns for ``tasks``: those of a prediction with every field and property present."""
-    from gmtnet.prediction.predictor import CrystalPrediction
-    from gmtnet.prediction.properties import derived_properties
-    from gmtnet.tensors import ELASTIC, PIEZOELECTRIC, from_voigt
-
     reference = {"dielectric": np.eye(3),
                  "piezoelectric": from_voigt(np.arange(1.0, 19.0).reshape(3, 6), PIEZOELECTRIC),
                  "elastic": from_voigt(np.eye(6) + np.diag([1.0] * 3 + [0.0] * 3), ELASTIC)}

@@ -19,6 +19,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from gmtnet.symmetry.point_group import crystal_symmetry
 from gmtnet.tensors.tensor_type import TensorType
 from gmtnet.tensors.transform import kron_powers
 from gmtnet.tensors.voigt import voigt_index
@@ -122,8 +123,6 @@ class SymmetryConstraints:
     def from_structure(cls, structure, ttype: TensorType, symprec: float = 1e-3) -> "SymmetryConstraints":
         """The constraints of the crystal's whole point group (``crystal_symmetry``: also for a
         supercell whose lattice lacks some of its rotations)."""
-        from gmtnet.symmetry.point_group import crystal_symmetry
-
         return cls.from_rotations(crystal_symmetry(structure, symprec)[1].rotations, ttype)
 
     # ---- pattern -------------------------------------------------------------------------

@@ -32,6 +32,8 @@ from functools import lru_cache
 import numpy as np
 import torch
 
+from gmtnet.tensors.definiteness import inertia
+from gmtnet.tensors.irreps import _change_of_basis
 from gmtnet.tensors.tensor_type import TensorType
 
 #: Bound r on the eigenvalues of the exponent: the output's eigenvalues above the bound lie in
@@ -46,8 +48,6 @@ def has_bound(ttype: TensorType) -> bool:
 
 @lru_cache(maxsize=None)
 def _basis(perturbation: str) -> np.ndarray:
-    from gmtnet.tensors.irreps import _change_of_basis
-
     return _change_of_basis(perturbation).flatten(1).numpy()
 
 
@@ -80,8 +80,6 @@ def within_bound(tensor: np.ndarray, ttype: TensorType) -> bool:
     """Whether ``tensor`` (3, ..., 3) obeys its type's bound strictly: T - lower_bound I positive
     definite as an operator (stiffness: Born stability; permittivity: every eigenvalue above 1),
     decided by the exact inertia of the operator's matrix."""
-    from gmtnet.tensors.definiteness import inertia
-
     m = operator_matrix(np.asarray(tensor, dtype=np.float64), ttype)
     return inertia(m - ttype.lower_bound * np.eye(len(m))).positive_definite
 

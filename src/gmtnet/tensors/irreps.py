@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import torch
 
-from gmtnet.tensors.tensor_type import TensorType
+if TYPE_CHECKING:  # annotations only: tensor_type imports this module
+    from gmtnet.tensors.tensor_type import TensorType
 
 
 @contextmanager

@@ -11,6 +11,8 @@ from functools import cached_property
 
 import numpy as np
 
+from gmtnet.tensors.irreps import cartesian_tensor, change_of_basis
+
 
 @dataclass(frozen=True)
 class TensorType:
@@ -90,15 +92,11 @@ class TensorType:
     @cached_property
     def irreps(self):
         """e3nn irreps of the type's independent subspace (e.g. ``1x0e+1x2e`` for dielectric)."""
-        from gmtnet.tensors.irreps import cartesian_tensor
-
         return cartesian_tensor(self.formula)
 
     @cached_property
     def index_symmetrizer(self) -> np.ndarray:
         """Orthogonal projector (3^n, 3^n), float64, onto tensors obeying the index symmetry."""
-        from gmtnet.tensors.irreps import change_of_basis
-
         q = change_of_basis(self).reshape(self.irreps.dim, -1).numpy()
         return q.T @ q
 

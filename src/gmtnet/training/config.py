@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 
+from gmtnet.training.losses import LOSSES
+
 MODELS = ("gmtnet", "megnet", "etgnn")
 #: Settings of how a run executes, not of what it computes: a resumed run may change them.
 EXECUTION_SETTINGS = ("device", "threads", "compile", "orbits")
@@ -92,8 +94,6 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         """Refuse values no run can use, each with a line naming the setting (ValueError)."""
-        from gmtnet.training.losses import LOSSES
-
         if self.loss not in LOSSES:
             raise ValueError(f"unknown loss {self.loss!r}: expected one of {', '.join(LOSSES)}")
         if self.model not in MODELS:

@@ -7,8 +7,13 @@ from dataclasses import replace
 
 import numpy as np
 
+from gmtnet.data import load_dataset
+from gmtnet.errors import GmtnetError
+from gmtnet.model import load_model
+from gmtnet.symmetry import SymmetryConstraints
+from gmtnet.tensors import get_tensor_type, rotate_tensor
 from gmtnet.tensors.bounds import has_bound, violation_name
-from gmtnet.training.metrics import CRYSTAL_SYSTEMS, tensor_metrics
+from gmtnet.training.metrics import CRYSTAL_SYSTEMS, paired_difference, tensor_metrics
 
 METRIC_SYMPREC = 1e-3
 
@@ -26,9 +31,6 @@ def evaluate_predictions(preds: np.ndarray, records, task: str, structures=None)
 
     The forced patterns come from each structure's point group at symprec 1e-3 (``structures``
     defaults to the records' own)."""
-    from gmtnet.symmetry import SymmetryConstraints
-    from gmtnet.tensors import get_tensor_type
-
     ttype = get_tensor_type(task)
     structures = structures if structures is not None else [r.structure for r in records]
     constraints = [SymmetryConstraints.from_structure(s, ttype, symprec=METRIC_SYMPREC) for s in structures]
@@ -43,8 +45,6 @@ def evaluate_model(model, records, rotation: np.ndarray | None = None, batch_siz
     """Predict the records with ``model.predict`` (the user-facing path, snapping included) and
     score them. With ``rotation`` (3x3 orthogonal) every crystal and label is first expressed in
     the rotated frame (paper Table 12)."""
-    from gmtnet.tensors import rotate_tensor
-
     structures = [r.structure for r in records]
     if rotation is not None:
         structures = [rotate_structure(s, rotation) for s in structures]
@@ -68,12 +68,6 @@ def compare_with(other: str, model, records, rotation: np.ndarray | None, errors
     """Paired comparison (``metrics.paired_difference``) of a model's per-crystal ``errors`` (n,)
     on ``records`` with another model file or a trivial predictor on the same crystals and frame:
     "zero" (every entry 0) or "train-mean" (the mean label of the task's train split)."""
-    from gmtnet.data import load_dataset
-    from gmtnet.errors import GmtnetError
-    from gmtnet.model import load_model
-    from gmtnet.tensors import rotate_tensor
-    from gmtnet.training.metrics import paired_difference
-
     labels = np.stack([r.tensor if rotation is None else rotate_tensor(r.tensor, rotation) for r in records])
     if other in ("zero", "train-mean"):
         train = (load_dataset(model.config.task, source=source, split="train", path=path, trust_pickle=trust_pickle)

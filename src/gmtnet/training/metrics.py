@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from gmtnet.tensors import ELASTIC, get_tensor_type
+from gmtnet.tensors import ELASTIC, TENSOR_TYPES, get_tensor_type
 from gmtnet.tensors.bounds import has_bound, within_bound
 
 ZERO_TOL = 1e-5
@@ -135,7 +135,6 @@ def _tensor_type(shape: tuple, task: str | None):
     whose shape it is (dielectric for (3, 3), elastic for (3, 3, 3, 3)), else None."""
     if task is not None:
         return get_tensor_type(task)
-    from gmtnet.tensors import TENSOR_TYPES
 
     matches = [t for t in TENSOR_TYPES.values() if t.shape == tuple(shape)]
     return matches[0] if len(matches) == 1 else None

@@ -20,9 +20,16 @@ from pathlib import Path
 
 import numpy as np
 
+from gmtnet.data import load_dataset
 from gmtnet.errors import GmtnetError
-from gmtnet.training.evaluate import _pct, interval_text
+from gmtnet.model.io import load_ensemble, load_model
+from gmtnet.tensors import get_tensor_type
+from gmtnet.training import TrainConfig, train
+from gmtnet.training.evaluate import _pct, axis_rotation, evaluate_model, evaluate_predictions, interval_text, trivial_tensor
 from gmtnet.training.metrics import TensorMetrics
+from gmtnet.training.timing import training_step_times
+from gmtnet.utils.environment import environment
+from gmtnet.utils.io import atomic_write_text
 
 QUICK = {"epochs": 2, "limit": 64, "val_limit": 8}
 ROTATIONS_DEG = 45.0
@@ -123,8 +130,6 @@ def runs_folder(runs_root: Path, source: str, quick: bool) -> Path:
 def train_run(run: Run, quick: bool, epochs: int, preset: str, runs_root: Path, data_root, progress: bool,
               threads: int = 0, device: str = "cpu", compile_kernels: bool = False, source: str = "mp") -> list[Path]:
     """Train (or resume, or reuse) a run's seeds on ``source``'s data; returns their best.pt files."""
-    from gmtnet.training import TrainConfig, train
-
     settings = dict(QUICK, limit=min(QUICK["limit"], run.limit or QUICK["limit"])) if quick else \
         {"epochs": epochs, "limit": run.limit, "val_limit": None}
     bests = []
@@ -143,8 +148,6 @@ def train_run(run: Run, quick: bool, epochs: int, preset: str, runs_root: Path, 
 
 def _load_run_model(bests: list[Path]):
     """The trained model of a run: the one model, or the ensemble of its seeds' models."""
-    from gmtnet.model.io import load_ensemble, load_model
-
     if len(bests) == 1:
         return load_model(bests[0])
     ensemble = load_ensemble(bests)
@@ -155,8 +158,6 @@ def _load_run_model(bests: list[Path]):
 def reference_row(task: str, limit: int | None, train, test) -> tuple[str, TensorMetrics]:
     """A trivial predictor's row: "zero" (limit None) or the mean label of the first ``limit``
     training crystals; the same metrics and interval as the trained models."""
-    from gmtnet.training.evaluate import evaluate_predictions, trivial_tensor
-
     labels = np.stack([r.tensor for r in test])
     constant = trivial_tensor(None if limit is None else train[:limit], labels.shape[1:])
     metrics = evaluate_predictions(np.broadcast_to(constant, labels.shape), test, task)["overall"]
@@ -171,8 +172,6 @@ def _metrics_row(label: str, task: str, m, unit: str, epochs: str) -> str:
 
 def _time_per_batch(model, records, n_batches: int = 3, batch_size: int = 64) -> float:
     """Median seconds of forward + backward + AdamW step on batches of the training set."""
-    from gmtnet.training.timing import training_step_times
-
     records = records[: batch_size * n_batches]
     _, steps = training_step_times(model, [model.graph(r.structure) for r in records],
                                    np.stack([r.tensor for r in records]), batch_size)
@@ -189,12 +188,6 @@ def reproduce(table: str, quick: bool = False, epochs: int = 200, preset: str = 
               compile_kernels: bool = False, command: str = "", source: str = "mp") -> Path:
     """Train what ``table`` needs on ``source``'s data ("mp" or "mp2026"), evaluate on its test
     split, write the markdown report (``REPORTS/<table>[-<source>][-quick].md``); returns its path."""
-    from gmtnet.data import load_dataset
-    from gmtnet.tensors import get_tensor_type
-    from gmtnet.training.evaluate import axis_rotation, evaluate_model
-    from gmtnet.utils.environment import environment
-    from gmtnet.utils.io import atomic_write_text
-
     table = ALIASES.get(table, table)
     if table not in TABLES:
         raise GmtnetError(f"unknown table {table!r}: expected one of {', '.join(TABLES)}")

@@ -7,6 +7,8 @@ import time
 import numpy as np
 import torch
 
+from gmtnet.training.optim import make_optimizer
+
 
 def training_step_times(model, graphs, targets: np.ndarray, batch_size: int = 64,
                         lr: float = 1e-3, weight_decay: float = 1e-5,
@@ -18,8 +20,6 @@ def training_step_times(model, graphs, targets: np.ndarray, batch_size: int = 64
     labels in the model's units. ``orbits``: batches at one atom per orbit (TrainConfig.orbits).
     The model is left in training mode with updated weights. On CUDA
     each time ends with a synchronisation."""
-    from gmtnet.training.optim import make_optimizer
-
     y = torch.as_tensor(np.asarray(targets), dtype=next(model.parameters()).dtype)
     optimizer = make_optimizer(model, lr, weight_decay)
     model.train()

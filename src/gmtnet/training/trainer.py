@@ -19,8 +19,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from gmtnet.data import TensorDataset, load_dataset
 from gmtnet.errors import GmtnetError
-from gmtnet.training.config import TrainConfig
+from gmtnet.model.io import build_model_from_train_config, save_model, transfer_weights
+from gmtnet.tensors import get_tensor_type
+from gmtnet.training.config import EXECUTION_SETTINGS, TrainConfig
 from gmtnet.training.distributed import DistributedContext, setup_distributed, use_global_batchnorm
 from gmtnet.training.graphs import prepare_graphs
 from gmtnet.training.losses import shard_loss
@@ -39,9 +42,6 @@ def label_scale(tensors: np.ndarray) -> float:
 
 def excluded_ids(spec: str, source: str = "mp", root=None) -> set[str]:
     """Material ids of "TASK:SPLIT[+SPLIT...]" (e.g. "piezoelectric:val+test")."""
-    from gmtnet.data import load_dataset
-    from gmtnet.tensors import get_tensor_type
-
     task, _, splits = spec.partition(":")
     names = [s for s in splits.split("+") if s]
     if not names or any(s not in ("train", "val", "test") for s in names):
@@ -53,8 +53,6 @@ def excluded_ids(spec: str, source: str = "mp", root=None) -> set[str]:
 def load_split_records(cfg: TrainConfig, progress: bool = False):
     """(train, val) TensorDatasets of the run: ``exclude`` and ``max_label_norm`` screens, then
     ``limit`` and ``val_limit`` applied. ``progress``: a bar while a source is curated."""
-    from gmtnet.data import TensorDataset, load_dataset
-
     data = load_dataset(cfg.task, source=cfg.source, root=cfg.data_root, progress=progress)
     train_records, val_records = data.split("train"), data.split("val")
     if not len(train_records) or not len(val_records):
@@ -105,7 +103,6 @@ def merge_resumed_config(saved: TrainConfig, asked: TrainConfig, epochs_done: in
     that differs from the saved one is refused: a resumed run keeps its configuration."""
     from dataclasses import replace
 
-    from gmtnet.training.config import EXECUTION_SETTINGS
 
     free = {*EXECUTION_SETTINGS, "out", "data_root", "epochs"}
     for name, value in asked.to_dict().items():
@@ -169,8 +166,6 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True, cache_d
 
 
 def _train(cfg: TrainConfig, ctx: DistributedContext, resume: bool, progress: bool, cache_dir) -> dict:
-    from gmtnet.model.io import build_model_from_train_config, save_model, transfer_weights
-
     out = Path(cfg.out)
     last_path, best_path = out / "last.pt", out / "best.pt"
     if out.exists() and not out.is_dir():

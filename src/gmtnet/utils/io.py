@@ -8,6 +8,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from gmtnet.errors import GmtnetError
+
 
 def data_dir() -> Path:
     """gmtnet's cache directory: ``$GMTNET_DATA`` or ``~/.cache/gmtnet``."""
@@ -55,8 +57,6 @@ def read_json_gz(path: str | Path):
 
 
 def _check_writable_folder(folder: Path, what: str) -> None:
-    from gmtnet.errors import GmtnetError
-
     try:
         folder.mkdir(parents=True, exist_ok=True)
         fd, probe = tempfile.mkstemp(prefix=".gmtnet-probe.", dir=folder)
@@ -71,8 +71,6 @@ def _check_writable_folder(folder: Path, what: str) -> None:
 def check_output_file(path: str | Path, what: str = "output") -> None:
     """Refuse, before any work, an output path that cannot be written: a folder, or a file in a
     folder that cannot be created or written. Writes nothing but a probe file it removes."""
-    from gmtnet.errors import GmtnetError
-
     path = Path(path)
     if path.is_dir():
         raise GmtnetError(f"{what} {path}: is a folder, not a file")
@@ -83,8 +81,6 @@ def check_output_file(path: str | Path, what: str = "output") -> None:
 
 def check_output_folder(path: str | Path, what: str = "output folder") -> None:
     """Refuse, before any work, a folder that cannot be created or written (e.g. a file)."""
-    from gmtnet.errors import GmtnetError
-
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise GmtnetError(f"{what} {path}: is a file, not a folder")
