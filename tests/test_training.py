@@ -617,3 +617,33 @@ def test_reproduce_runs_a_table_on_mp2026(tmp_path, mp2026_fixtures, monkeypatch
     with pytest.raises(GmtnetError, match="needs dielectric runs"):
         rep.reproduce("table2-4", quick=True, runs_root=tmp_path / "runs", reports=tmp_path / "reports",
                       data_root=str(tmp_path / "data"), progress=False, source="mp2026")
+
+
+def test_train_takes_its_settings_from_a_config_file(tmp_path, mp_root, monkeypatch, capsys):
+    monkeypatch.setenv("GMTNET_DATA", str(mp_root))
+    settings = {"task": "dielectric", "epochs": 1, "batch_size": 8, "limit": 8, "val_limit": 2, "threads": 1,
+                "loss": "fnorm", "model_overrides": dict(TINY_GMTNET)}
+    (tmp_path / "run.json").write_text(json.dumps(settings))
+    with pytest.raises(SystemExit) as ok:
+        main(["train", "--config", str(tmp_path / "run.json"), "--seed", "3", "--out", str(tmp_path / "a")])
+    assert ok.value.code in (0, None)
+    saved = json.loads((tmp_path / "a" / "config.json").read_text())
+    assert (saved["seed"], saved["loss"], saved["limit"], saved["model_overrides"]) == (3, "fnorm", 8, TINY_GMTNET)
+    toml = "\n".join(f"{k} = {json.dumps(v)}" for k, v in settings.items() if k != "model_overrides")
+    toml += "\n[model_overrides]\n" + "\n".join(f"{k} = {v}" for k, v in TINY_GMTNET.items()) + "\n"
+    (tmp_path / "run.toml").write_text(toml)
+    with pytest.raises(SystemExit) as again:  # a run's own config.json, or TOML, reproduces it
+        main(["train", "--config", str(tmp_path / "a" / "config.json"), "--out", str(tmp_path / "b")])
+    assert again.value.code in (0, None)
+    assert json.loads((tmp_path / "b" / "config.json").read_text())["seed"] == 3
+    with pytest.raises(SystemExit) as from_toml:
+        main(["train", "--config", str(tmp_path / "run.toml"), "--no-physical-bounds", "--out", str(tmp_path / "c")])
+    assert from_toml.value.code in (0, None)
+    assert json.loads((tmp_path / "c" / "config.json").read_text())["model_overrides"] == {**TINY_GMTNET,
+                                                                                           "physical_bounds": False}
+    capsys.readouterr()
+    (tmp_path / "bad.json").write_text(json.dumps({**settings, "warp": 9}))
+    with pytest.raises(SystemExit) as bad:
+        main(["train", "--config", str(tmp_path / "bad.json"), "--out", str(tmp_path / "d")])
+    err = capsys.readouterr().err
+    assert bad.value.code == 1 and "unknown training setting(s) warp" in err and not (tmp_path / "d").exists()

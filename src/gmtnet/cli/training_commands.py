@@ -48,8 +48,14 @@ def train(
     physical_bounds: Optional[bool] = typer.Option(None, "--physical-bounds/--no-physical-bounds", help="GMTNet: predictions obey "
                                                    "the stability bound (permittivity eigenvalues > 1, positive-definite stiffness; "
                                                    "default for dielectric and elastic); off for tensors of unstable crystals."),
+    config: Optional[Path] = typer.Option(None, "--config", help="A JSON or TOML file of training settings (e.g. another "
+                                          "run's config.json); options on the command line override it."),
 ) -> None:
     """Train a model on the fixed train split, keeping the best-on-validation checkpoint.
+
+    --config FILE takes the settings from a file (the names of TrainConfig, e.g. a run's
+    config.json, so that `gmtnet train --config runs/a/config.json --seed 2 --out runs/b` repeats
+    run a with another seed); options given on the command line win.
 
     --resume continues the run in OUT with the configuration saved there: options left out take
     the run's values, and an option that contradicts the run is refused.
@@ -60,6 +66,7 @@ def train(
     from gmtnet.tensors import get_tensor_type
     from gmtnet.training import TrainConfig
     from gmtnet.training import train as run
+    from gmtnet.training.config import read_config_file
     from gmtnet.training.trainer import merge_resumed_config, read_checkpoint
 
     given = {name: value for name, value in dict(
@@ -71,6 +78,13 @@ def train(
         max_label_norm=max_label_norm,
         model_overrides={"physical_bounds": physical_bounds} if physical_bounds is not None else None).items()
         if value is not None}
+    if config is not None:
+        settings = read_config_file(config)
+        overrides = {**settings.get("model_overrides", {}), **given.get("model_overrides", {})}
+        given = {**settings, **given, **({"model_overrides": overrides} if overrides else {})}
+        if out is None and settings.get("out"):
+            out = Path(settings["out"])
+        given.pop("out", None)
     if out is None:
         if "task" not in given:
             raise GmtnetError("--task is required" + (" (or --out, the run folder to resume)" if resume else ""))

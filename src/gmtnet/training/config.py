@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
 
 from gmtnet.training.losses import LOSSES
 
@@ -116,3 +118,31 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def read_config_file(path: str | Path) -> dict:
+    """The TrainConfig settings in a JSON or TOML file (a run's config.json works as it is).
+    ValueError naming the file for anything that is not a table of known settings."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read the configuration ({exc.strerror or exc})") from None
+    try:
+        if path.suffix.lower() == ".toml":
+            try:
+                import tomllib
+            except ImportError:  # Python 3.10
+                raise ValueError(f"{path}: TOML needs Python 3.11 or later; give the settings as JSON") from None
+            settings = tomllib.loads(text)
+        else:
+            settings = json.loads(text)
+    except ValueError as exc:
+        raise ValueError(f"{path}: not valid {'TOML' if path.suffix.lower() == '.toml' else 'JSON'} ({exc})") from None
+    if not isinstance(settings, dict):
+        raise ValueError(f"{path}: expected a table of training settings")
+    known = {f.name for f in fields(TrainConfig)}
+    unknown = sorted(set(settings) - known)
+    if unknown:
+        raise ValueError(f"{path}: unknown training setting(s) {', '.join(unknown)}")
+    return settings
