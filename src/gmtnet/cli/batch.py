@@ -15,11 +15,12 @@ from gmtnet.errors import GmtnetError
 ITEM_ERRORS = (GmtnetError, ValueError, OSError, MemoryError)
 
 
-def expand_structure_paths(paths) -> list[Path]:
-    """The structure files of ``paths`` (folders expanded); refuses an empty result."""
-    files = structure_files(paths or [])
+def expand_structure_paths(paths, listed: list[Path] = (), named=()) -> list[Path]:
+    """The structure files of ``paths`` (folders expanded), then ``listed`` ones (e.g. read from a
+    list file named in ``named``); refuses an empty result, naming what was searched."""
+    files = structure_files(paths or []) + list(listed)
     if not files:
-        raise GmtnetError("no structure files found in " + ", ".join(map(str, paths or [])))
+        raise GmtnetError("no structure files found in " + ", ".join(map(str, [*(paths or []), *named])))
     return files
 
 

@@ -76,7 +76,7 @@ def predict(
     from gmtnet.model import load_model
     from gmtnet.tensors import get_tensor_type
     from gmtnet.prediction.formatting import FORMATS
-    from gmtnet.data.structures import structure_files
+    from gmtnet.cli.batch import expand_structure_paths
     from gmtnet.prediction.predictor import Predictor
     from gmtnet.utils.io import atomic_write_text, check_output_file, check_output_folder
 
@@ -105,9 +105,7 @@ def predict(
         if wanted in models:
             raise GmtnetError(f"--model names two files for {wanted}")
         models[wanted] = m
-    files = structure_files(paths or []) + (read_list_file(list_file) if list_file else [])
-    if not files:
-        raise GmtnetError("no structure files found in " + ", ".join(map(str, (paths or []) + ([list_file] if list_file else []))))
+    files = expand_structure_paths(paths, read_list_file(list_file) if list_file else [], [list_file] if list_file else [])
     if workers < 0:
         workers = 0 if len(files) < 256 else max(0, min(4, (os.cpu_count() or 1) - 1))
     predictor = Predictor(task, models, symmetry_backend=symmetry_backend, orbits=orbits)

@@ -75,17 +75,24 @@ def save_model(model, path: str | Path, **metadata) -> Path:
     return atomic_write_bytes(path, buffer.getvalue())
 
 
+def load_data_only(path: Path, what: str, hint: str = ""):
+    """``torch.load(path, weights_only=True)``: tensors, numbers, strings, lists and dicts only, so
+    a crafted file cannot run code. GmtnetError naming ``what`` for a file torch cannot read that
+    way (truncated, corrupted, or holding other objects); ``hint`` is added to that message."""
+    try:
+        with warnings.catch_warnings():  # torch warns about the protocol of foreign pickles
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any failure to read is this file's problem
+        raise GmtnetError(f"{path}: not {what} ({type(exc).__name__}){hint}") from None
+
+
 def read_model_file(path: str | Path) -> dict:
     """The raw contents of a model file (config, weights, metadata), validated."""
     path = Path(path)
     if not path.is_file():
         raise GmtnetError(f"{path}: no such model file")
-    try:
-        with warnings.catch_warnings():  # torch warns about the protocol of foreign pickles
-            warnings.simplefilter("ignore")
-            blob = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001
-        raise GmtnetError(f"{path}: not a gmtnet model file ({type(exc).__name__})") from None
+    blob = load_data_only(path, "a gmtnet model file")
     if not isinstance(blob, dict) or blob.get("format") != FORMAT:
         raise GmtnetError(f"{path}: not a gmtnet model file")
     return blob

@@ -141,13 +141,15 @@ def _tensor_type(shape: tuple, task: str | None):
 
 
 def tensor_metrics(preds: np.ndarray, labels: np.ndarray, constraints: list, crystal_systems: list[str],
-                   task: str | None = None) -> dict:
+                   task: str | None = None, derived: bool = True) -> dict:
     """{"overall": TensorMetrics, "by_crystal_system": {system: TensorMetrics}, "errors": (N,)}.
 
     Args:
         preds, labels: (N, 3, ..., 3) in the same frame and units. Elastic tensors also get
             the moduli MAEs; types with a stability bound the count of predictions breaking it.
         task: the tensor type's name (default: the built-in type of the labels' shape).
+        derived: also the moduli MAEs and the stability-bound counts (False: the four metrics
+            only, e.g. for the validation of every training epoch).
         constraints: N SymmetryConstraints (the point group of each crystal).
         crystal_systems: N crystal-system names.
     """
@@ -157,7 +159,7 @@ def tensor_metrics(preds: np.ndarray, labels: np.ndarray, constraints: list, cry
     norms = np.linalg.norm(labels.reshape(n, -1), axis=1)
     checks = [crystal_checks(p, c) for p, c in zip(preds, constraints)]
     zero_flags, eq_flags = [c[0] for c in checks], [c[1] for c in checks]
-    ttype = _tensor_type(labels.shape[1:], task)
+    ttype = _tensor_type(labels.shape[1:], task) if derived else None
     elastic = ttype is ELASTIC
     if elastic:
         pred_moduli, label_moduli = vrh_moduli(preds), vrh_moduli(labels)

@@ -13,7 +13,6 @@ import csv
 import io
 import json
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +20,7 @@ import torch
 
 from gmtnet.data import TensorDataset, load_dataset
 from gmtnet.errors import GmtnetError
-from gmtnet.model.io import build_model_from_train_config, save_model, transfer_weights
+from gmtnet.model.io import build_model_from_train_config, load_data_only, save_model, transfer_weights
 from gmtnet.tensors import get_tensor_type
 from gmtnet.training.config import EXECUTION_SETTINGS, TrainConfig
 from gmtnet.training.distributed import DistributedContext, setup_distributed, use_global_batchnorm
@@ -84,13 +83,7 @@ def read_checkpoint(path: Path) -> dict:
     damaged or foreign file."""
     if not path.is_file():
         raise GmtnetError(f"{path}: nothing to resume (no checkpoint)")
-    try:
-        with warnings.catch_warnings():  # torch warns about the protocol of foreign pickles
-            warnings.simplefilter("ignore")
-            state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - truncated, corrupted, or holding objects other than data
-        raise GmtnetError(f"{path}: not a readable training checkpoint ({type(exc).__name__}); "
-                          "remove it to start the run over") from None
+    state = load_data_only(path, "a readable training checkpoint", "; remove it to start the run over")
     if not isinstance(state, dict) or not CHECKPOINT_KEYS <= set(state) or not isinstance(state["train_config"], dict):
         raise GmtnetError(f"{path}: not a gmtnet training checkpoint")
     return state
@@ -239,7 +232,7 @@ def _train(cfg: TrainConfig, ctx: DistributedContext, resume: bool, progress: bo
             scheduler.step()
             losses.append(loss.detach())
         val_preds = model.predict_graphs(val_graphs, snap=False, orbits=False)
-        val = tensor_metrics(val_preds, val_labels, val_constraints, val_systems, cfg.task)["overall"]
+        val = tensor_metrics(val_preds, val_labels, val_constraints, val_systems, derived=False)["overall"]
         row = {"epoch": epoch + 1, "train_loss": _epoch_mean_loss(losses, ctx), "val_fnorm": val.fnorm,
                "val_ewt25": val.ewt25, "val_ewt10": val.ewt10, "val_ewt5": val.ewt5,
                "lr": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - t0}
