@@ -24,7 +24,7 @@ from gmtnet.tensors.irreps import float64_default
 from gmtnet.testing import ideal_crystals
 
 SMALL = dict(node_dim=32, edge_dim=32, rbf_bins=64, mul_scalars=8, mul_vectors=4, radial_hidden=16)
-BARE = dict(symmetrize_features=False, project_output=False, snap_output=False)
+BARE = dict(symmetrize_features=False, project_output=False, snap_output=False, refine_structure=False)
 CRYSTALS = ideal_crystals()
 
 
@@ -175,12 +175,12 @@ def test_a_graph_failing_the_check_is_evaluated_atom_by_atom():
     s.translate_sites([1], [2e-4, 0, 0], frac_coords=False)
     symmetry = analyze_symmetry(s)
     assert symmetry.spacegroup_number == 136
-    graph = build_graph(s, symmetry=symmetry)
+    model = build_model("dielectric", **SMALL, **BARE, dtype="float64").eval()
+    graph = build_graph(s, symmetry=symmetry, **model.graph_options())
     assert graph.orbit_rep is not None  # within the default tolerance (4 x symprec)
     assert atom_orbits(s.frac_coords, s.lattice.matrix, symmetry, graph.edge_src, graph.edge_dst,
                        graph.edge_vec, tol=1e-6) is None
     graph.orbit_rep = graph.orbit_rotation = None
-    model = build_model("dielectric", **SMALL, **BARE, dtype="float64").eval()
     quartz = model.graph(CRYSTALS["alpha_quartz"])
     graphs = [graph, quartz]
     batch = model.collate(graphs, orbits=True)

@@ -63,6 +63,9 @@ def predict(
     orbits: bool = typer.Option(True, "--orbits/--all-atoms", help="Evaluate the networks at one atom per orbit of "
                                 "symmetry-equivalent atoms (2-4x faster; the same function for a symmetric "
                                 "crystal) or at every atom."),
+    refine: bool = typer.Option(True, "--symmetrize/--raw-structure", help="Move each structure within symprec onto "
+                                "its exactly symmetric form before its graph (default: predictions then move "
+                                "continuously with the input), or use it as given."),
     compile_kernels: bool = typer.Option(False, "--compile", help="torch.compile the models' hot kernels first "
                                          "(1-2 min once; about 1.3x more crystals/s, worth it for large screens)."),
 ) -> None:
@@ -108,7 +111,7 @@ def predict(
     files = expand_structure_paths(paths, read_list_file(list_file) if list_file else [], [list_file] if list_file else [])
     if workers < 0:
         workers = 0 if len(files) < 256 else max(0, min(4, (os.cpu_count() or 1) - 1))
-    predictor = Predictor(task, models, symmetry_backend=symmetry_backend, orbits=orbits)
+    predictor = Predictor(task, models, symmetry_backend=symmetry_backend, orbits=orbits, refine=refine)
     if compile_kernels:
         for m in predictor.models.values():
             m.compile_kernels()

@@ -1,4 +1,8 @@
-"""Symmetry-informed crystal graph: every periodic image within each atom's k-NN radius.
+"""Symmetry-informed crystal graphs: every periodic image within each atom's radius.
+
+Two graphs (``build_graph(graph=...)``): "knn", the paper's, described below, and "smooth", whose
+edges carry a per-atom soft radius so that the model weighs each message by a smooth envelope
+(``gmtnet.graph.cutoff``): the network is then continuous in the positions.
 
 For atom i the radius r_i is the distance to its k-th nearest neighbour among all periodic images
 of all atoms (its own images included, itself excluded). Every image j' of every atom j with
@@ -17,11 +21,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from gmtnet.graph.cutoff import ENVELOPE_BAND, RADIUS_WIDTH, soft_knn_radius
 from gmtnet.graph.orbits import atom_orbits
 from gmtnet.symmetry import analyze_symmetry
 
 DEFAULT_K = 16
 RADIUS_TOL = 1e-5
+GRAPHS = ("knn", "smooth")
 
 
 @dataclass
@@ -45,6 +51,8 @@ class CrystalGraph:
         edge_multiplicity: (n_edges,) int64 size of each edge's class under its representative
             centre's site group where the edge is the class's first (0 for the others; 1 for
             edges into other atoms), or None. See ``gmtnet.graph.orbits``.
+        edge_radius: (n_edges,) float64 soft radius r_i (Angstrom) of each edge's centre atom in a
+            "smooth" graph (the envelope's scale, ``gmtnet.graph.cutoff``); None in a "knn" graph.
         cache: per-graph results derived from ``rotations`` (projectors), filled on first use.
     """
 
@@ -59,6 +67,7 @@ class CrystalGraph:
     orbit_rotation: np.ndarray | None = None
     site_rotations: np.ndarray | None = None
     edge_multiplicity: np.ndarray | None = None
+    edge_radius: np.ndarray | None = None
     cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -70,8 +79,40 @@ class CrystalGraph:
         return len(self.edge_src)
 
 
+def _neighbour_pairs(lattice: np.ndarray, positions: np.ndarray, k: int, reach):
+    """(i, j, shift, dist, kth): every pair of atom i and periodic image of atom j (itself
+    excluded) within a cutoff that holds, for every atom, its k nearest neighbours and
+    ``reach(kth)`` (Angstrom) beyond its k-th neighbour distance ``kth`` (n,). vesin's cell
+    lists; the cutoff grows until that holds."""
+    from vesin import NeighborList
+
+    n = len(positions)
+    volume = abs(np.linalg.det(lattice))
+    cutoff = 1.2 * (3.0 * volume * (k + 1) / (4.0 * np.pi * n)) ** (1.0 / 3.0)
+    for _ in range(40):
+        i, j, shift, dist = NeighborList(cutoff=cutoff, full_list=True).compute(
+            points=positions, box=lattice, periodic=True, quantities="ijSd")
+        counts = np.bincount(i, minlength=n)
+        if counts.min() >= k:
+            order = np.lexsort((dist, i))
+            starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+            kth = dist[order][starts + k - 1]
+            if np.max(reach(kth)) <= cutoff:
+                return i, j, shift, dist, kth
+        cutoff *= 1.5
+    raise RuntimeError("k-NN radius search did not converge")  # pragma: no cover - only for absurd inputs
+
+
+def _edges(lattice, positions, i, j, shift, keep):
+    """(src, dst, vec, shift) of the kept pairs, sorted by centre, then neighbour."""
+    src, dst, shift = j[keep].astype(np.int64), i[keep].astype(np.int64), shift[keep].astype(np.int64)
+    vec = positions[src] + shift @ lattice - positions[dst]
+    order = np.lexsort((src, dst))  # deterministic edge order
+    return src[order], dst[order], vec[order], shift[order]
+
+
 def knn_radius_edges(lattice: np.ndarray, positions: np.ndarray, k: int = DEFAULT_K, tol: float = RADIUS_TOL):
-    """Edges of the k-NN radius graph.
+    """Edges of the k-NN radius graph (the paper's).
 
     Args:
         lattice: (3, 3) lattice vectors as rows, Angstrom.
@@ -83,41 +124,49 @@ def knn_radius_edges(lattice: np.ndarray, positions: np.ndarray, k: int = DEFAUL
         (src, dst, vec, shift): (E,), (E,), (E, 3) float64, (E, 3) int64, with
         vec = positions[src] + shift @ lattice - positions[dst].
     """
-    from vesin import NeighborList
-
     lattice = np.asarray(lattice, dtype=np.float64)
     positions = np.asarray(positions, dtype=np.float64)
-    n = len(positions)
-    volume = abs(np.linalg.det(lattice))
-    cutoff = 1.2 * (3.0 * volume * (k + 1) / (4.0 * np.pi * n)) ** (1.0 / 3.0)
-    for _ in range(40):
-        i, j, shift, dist = NeighborList(cutoff=cutoff, full_list=True).compute(
-            points=positions, box=lattice, periodic=True, quantities="ijSd")
-        counts = np.bincount(i, minlength=n)
-        if counts.min() >= k:
-            order = np.lexsort((dist, i))
-            starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
-            radius = dist[order][starts + k - 1]
-            if radius.max() + tol <= cutoff:
-                break
-        cutoff *= 1.5
-    else:  # pragma: no cover - only for absurd inputs
-        raise RuntimeError("k-NN radius search did not converge")
-    keep = dist <= radius[i] + tol
-    src, dst, shift = j[keep].astype(np.int64), i[keep].astype(np.int64), shift[keep].astype(np.int64)
-    vec = positions[src] + shift @ lattice - positions[dst]
-    order = np.lexsort((src, dst))  # deterministic edge order: by centre, then neighbour
-    return src[order], dst[order], vec[order], shift[order]
+    i, j, shift, dist, kth = _neighbour_pairs(lattice, positions, k, lambda r: r + tol)
+    return _edges(lattice, positions, i, j, shift, dist <= kth[i] + tol)
+
+
+def smooth_radius_edges(lattice: np.ndarray, positions: np.ndarray, k: int = DEFAULT_K,
+                        band: float = ENVELOPE_BAND, width: float = RADIUS_WIDTH, tol: float = RADIUS_TOL):
+    """Edges of the smooth graph: every image within (1 + band) r_i + tol of atom i, where r_i is
+    its soft k-th neighbour distance (``gmtnet.graph.cutoff``).
+
+    Args as ``knn_radius_edges``; band, width: the envelope's relative band and the radius's
+    width (Angstrom).
+
+    Returns:
+        (src, dst, vec, shift, radius): as ``knn_radius_edges``, and (E,) float64 r of each
+        edge's centre atom.
+    """
+    lattice = np.asarray(lattice, dtype=np.float64)
+    positions = np.asarray(positions, dtype=np.float64)
+    i, j, shift, dist, _ = _neighbour_pairs(lattice, positions, k, lambda r: (1.0 + band) * (r + width) + tol)
+    radius = soft_knn_radius(i, dist, len(positions), k, width)
+    src, dst, vec, shift = _edges(lattice, positions, i, j, shift, dist <= (1.0 + band) * radius[i] + tol)
+    return src, dst, vec, shift, radius[dst]
 
 
 def build_graph(structure, k: int = DEFAULT_K, symmetry=None, symprec: float | None = 1e-3,
-                orbits: bool = True) -> CrystalGraph:
+                orbits: bool = True, graph: str = "knn", band: float = ENVELOPE_BAND,
+                width: float = RADIUS_WIDTH) -> CrystalGraph:
     """Graph of a pymatgen Structure; with ``symprec`` also its Cartesian point group, and with
     ``orbits`` its atoms' orbits (when the graph passes their check, see ``gmtnet.graph.orbits``).
 
+    ``graph``: "knn" (the paper's) or "smooth" (``smooth_radius_edges`` with ``band``, ``width``).
     ``symmetry`` (a CrystalSymmetry) may be passed to avoid analysing the structure twice.
     """
-    src, dst, vec, shift = knn_radius_edges(structure.lattice.matrix, structure.cart_coords, k)
+    if graph not in GRAPHS:
+        raise ValueError(f"graph must be one of {', '.join(GRAPHS)}, got {graph!r}")
+    radius = None
+    if graph == "smooth":
+        src, dst, vec, shift, radius = smooth_radius_edges(structure.lattice.matrix, structure.cart_coords, k,
+                                                           band, width)
+    else:
+        src, dst, vec, shift = knn_radius_edges(structure.lattice.matrix, structure.cart_coords, k)
     rotations = None
     if symmetry is None and symprec is not None:
         symmetry = analyze_symmetry(structure, symprec)
@@ -135,4 +184,5 @@ def build_graph(structure, k: int = DEFAULT_K, symmetry=None, symprec: float | N
         orbit_rotation=None if orbit_map is None else orbit_map.rotation,
         site_rotations=None if orbit_map is None else orbit_map.site,
         edge_multiplicity=None if orbit_map is None else orbit_map.edge_multiplicity,
+        edge_radius=radius,
     )

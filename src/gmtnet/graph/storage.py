@@ -18,11 +18,12 @@ import numpy as np
 from gmtnet.graph.neighbors import CrystalGraph
 from gmtnet.utils.io import atomic_write_bytes
 
-FORMAT = "gmtnet-graphs-1"
+FORMAT = "gmtnet-graphs-2"  # 2: edge_radius
 ARRAY_FIELDS = tuple(f.name for f in fields(CrystalGraph) if f.name != "cache")
 DTYPES = {"atomic_numbers": np.int64, "edge_src": np.int64, "edge_dst": np.int64, "edge_vec": np.float64,
           "edge_shift": np.int64, "lattice": np.float64, "rotations": np.float64, "orbit_rep": np.int64,
-          "orbit_rotation": np.int64, "site_rotations": np.bool_, "edge_multiplicity": np.int64}
+          "orbit_rotation": np.int64, "site_rotations": np.bool_, "edge_multiplicity": np.int64,
+          "edge_radius": np.float64}
 MAX_NDIM = 3
 
 

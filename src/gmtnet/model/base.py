@@ -24,26 +24,36 @@ class TensorModel(nn.Module):
     projects_output = False  # whether batches carry the Reynolds projector of the output
     orbit_lmax = None  # highest l of the features to rotate if the model can run on orbit batches
 
-    def graph(self, structure, symmetry=None) -> CrystalGraph:
-        """The graph this model uses for a structure (refined first if configured).
+    def graph(self, structure, symmetry=None, refine: bool | None = None) -> CrystalGraph:
+        """The graph this model uses for a structure.
 
-        ``symmetry``: the structure's CrystalSymmetry if already known; it is reused only when
-        computed at this model's symprec (by either backend); otherwise spglib analyses it. A
-        supercell that lacks some of its crystal's rotations is replaced by its primitive cell in
-        the same frame (``gmtnet.symmetry.crystal_symmetry``): the same crystal, its whole point group."""
+        ``refine``: symmetrize the structure within symprec first (``refine_structure``; None:
+        the model's ``config.refine_structure``). ``symmetry``: the structure's CrystalSymmetry
+        if already known; it is reused only when computed at this model's symprec (by either
+        backend); otherwise spglib analyses it. A supercell that lacks some of its crystal's
+        rotations is replaced by its primitive cell in the same frame
+        (``gmtnet.symmetry.crystal_symmetry``): the same crystal, its whole point group."""
         if symmetry is None or symmetry.symprec != self.config.symprec:
             symmetry = analyze_symmetry(structure, self.config.symprec)
         structure, symmetry = crystal_symmetry(structure, symmetry=symmetry)
-        if self.config.refine_structure:
+        if self.config.refine_structure if refine is None else refine:
             # the refined lattice is the symmetrized one, so its point group is ``symmetry``'s
             structure = refine_structure(structure, symmetry=symmetry)
-        return build_graph(structure, k=self.config.k, symmetry=symmetry)
+        return build_graph(structure, k=self.config.k, symmetry=symmetry, **self.graph_options())
+
+    def graph_options(self) -> dict:
+        """The graph kind and its parameters (``build_graph`` keywords) of this model's config."""
+        c = self.config
+        kind = getattr(c, "graph", "knn")
+        if kind == "knn":
+            return {"graph": "knn"}
+        return {"graph": kind, "band": c.envelope_band, "width": c.radius_width}
 
     def graph_settings(self) -> dict:
         """What ``graph`` and ``collate`` depend on (the preprocessing cache key)."""
         c = self.config
         return {"arch": type(self).__name__, "k": c.k, "symprec": c.symprec, "refine": c.refine_structure,
-                "irreps": str(self.feature_irreps), "task": c.task}
+                "irreps": str(self.feature_irreps), "task": c.task, **self.graph_options()}
 
     def constraints(self, graph: CrystalGraph):
         """The SymmetryConstraints of a graph's crystal for this model's tensor type."""

@@ -25,6 +25,7 @@ class GraphBatch:
         edge_vec: (E, 3) Angstrom.  node_graph: (N,) crystal index of each atom.
         feature_projectors: {(l, p): (B, 2l+1, 2l+1)} averaged Wigner matrices, or None.
         output_projector: (B, 3^n, 3^n) Reynolds projectors, or None.
+        edge_radius: (E,) soft radius of each edge's centre atom (smooth graphs), or None.
     """
 
     node_features: torch.Tensor
@@ -36,6 +37,7 @@ class GraphBatch:
     feature_projectors: dict | None = None
     output_projector: torch.Tensor | None = None
     orbits: "OrbitBatch | None" = None
+    edge_radius: torch.Tensor | None = None
 
 
 @dataclass
@@ -176,8 +178,8 @@ def orbit_arrays(graphs: list[CrystalGraph], lmax: int) -> dict:
     "reps" (M,) atom index of each representative, "node_rep" (N,) each atom's representative
     (index into reps), "wigner" [(N, 2l+1, 2l+1), l = 0..lmax] and "sign" (N,) of each atom's
     orbit rotation, the kept edges (one per edge class into each representative: "edge_src" atom,
-    "edge_dst" representative, "edge_vec", "edge_weight" class size), "site_projectors"
-    {(l, p): (M, 2l+1, 2l+1)}, and per graph "n_atoms", "n_reps", "n_edges" (kept). A graph
+    "edge_dst" representative, "edge_vec", "edge_weight" class size, "edge_radius" or None),
+    "site_projectors" {(l, p): (M, 2l+1, 2l+1)}, and per graph "n_atoms", "n_reps", "n_edges" (kept). A graph
     without an orbit map gets every atom as its own representative, with trivial site groups.
     A graph's rows do not depend on the others."""
     mapped = [g.orbit_rep is not None for g in graphs]
@@ -226,10 +228,11 @@ def orbit_arrays(graphs: list[CrystalGraph], lmax: int) -> dict:
     multiplicity = cat([g.edge_multiplicity if m and g.edge_multiplicity is not None else np.ones(g.n_edges, dtype=np.int64)
                         for g, m in zip(graphs, mapped)])
     keep = is_rep[dst] & (multiplicity > 0)
+    radius = cat([g.edge_radius for g in graphs])[keep] if all(g.edge_radius is not None for g in graphs) else None
     return {
         "reps": reps, "node_rep": position[rep], "wigner": [x[rotation] for x in d], "sign": det_sign[rotation],
         "edge_src": src[keep], "edge_dst": position[dst[keep]], "edge_vec": cat([g.edge_vec for g in graphs])[keep],
-        "edge_weight": multiplicity[keep].astype(np.float64), "site_projectors": projectors,
+        "edge_weight": multiplicity[keep].astype(np.float64), "edge_radius": radius, "site_projectors": projectors,
         "n_atoms": sizes, "n_reps": n_reps,
         "n_edges": np.bincount(np.repeat(np.arange(len(graphs)), n_edges)[keep], minlength=len(graphs)),
     }
@@ -255,6 +258,7 @@ def fill_orbit_cache(graphs: list[CrystalGraph], lmax: int) -> None:
             "wigner": [w[atoms] for w in arrays["wigner"]], "sign": arrays["sign"][atoms],
             "edge_src": arrays["edge_src"][edges] - a0, "edge_dst": arrays["edge_dst"][edges] - r0,
             "edge_vec": arrays["edge_vec"][edges], "edge_weight": arrays["edge_weight"][edges],
+            "edge_radius": None if arrays["edge_radius"] is None else arrays["edge_radius"][edges],
             "site_projectors": {key_lp: value[reps] for key_lp, value in arrays["site_projectors"].items()},
         }
 
@@ -280,6 +284,8 @@ def _batch_orbit_arrays(graphs: list[CrystalGraph], lmax: int) -> dict:
         "edge_dst": cat([p["edge_dst"] for p in per_graph]) + np.repeat(rep_offsets, n_edges),
         "edge_vec": cat([p["edge_vec"] for p in per_graph]),
         "edge_weight": cat([p["edge_weight"] for p in per_graph]),
+        "edge_radius": (cat([p["edge_radius"] for p in per_graph])
+                        if all(p["edge_radius"] is not None for p in per_graph) else None),
         "site_projectors": {k: cat([p["site_projectors"][k] for p in per_graph]) for k in per_graph[0]["site_projectors"]},
         "n_atoms": sizes, "n_reps": n_reps, "n_edges": n_edges,
     }
@@ -319,9 +325,10 @@ def collate(graphs: list[CrystalGraph], irreps: o3.Irreps | None = None, ttype: 
         src = cat([g.edge_src + o for g, o in zip(graphs, offsets)])
         dst = cat([g.edge_dst + o for g, o in zip(graphs, offsets)])
         vec = cat([g.edge_vec for g in graphs])
+        radius = cat([g.edge_radius for g in graphs]) if all(g.edge_radius is not None for g in graphs) else None
     else:
         arrays = _batch_orbit_arrays(graphs, orbit_lmax)
-        src, dst, vec = arrays["edge_src"], arrays["edge_dst"], arrays["edge_vec"]
+        src, dst, vec, radius = arrays["edge_src"], arrays["edge_dst"], arrays["edge_vec"], arrays["edge_radius"]
         orbits = OrbitBatch(
             rep_nodes=as_int(arrays["reps"]),
             node_rep=as_int(arrays["node_rep"]),
@@ -341,6 +348,7 @@ def collate(graphs: list[CrystalGraph], irreps: o3.Irreps | None = None, ttype: 
         node_graph=as_int(np.repeat(np.arange(len(graphs)), counts)),
         n_graphs=len(graphs),
         orbits=orbits,
+        edge_radius=None if radius is None else torch.as_tensor(radius, dtype=dtype, device=device),
     )
     if irreps is not None and have_rotations:
         cache_key = _wigner_key(irreps)

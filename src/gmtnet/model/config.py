@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from gmtnet.graph.cutoff import ENVELOPE_BAND, RADIUS_WIDTH
 from gmtnet.tensors import get_tensor_type
 from gmtnet.tensors.bounds import has_bound
 
@@ -45,7 +46,17 @@ class ModelConfig:
             default for new dielectric and elastic models (``preset``); off in files saved
             without the setting, and for tensors of unstable crystals. No effect on types without
             a bound (piezoelectric).
-        refine_structure: symmetrize the input structure first ("struct correction").
+        graph: "knn", the paper's k-NN radius graph (every neighbour within each atom's k-th
+            neighbour distance, full weight), or "smooth": every message weighted by an envelope
+            that falls smoothly to 0 beyond each atom's soft k-th neighbour distance, so that the
+            output is a continuous (C^2) function of positions and lattice
+            (``gmtnet.graph.cutoff``). "smooth" for new models (``preset``); "knn" in files saved
+            without the setting.
+        envelope_band, radius_width: the smooth graph's envelope band (relative) and soft-radius
+            width (Angstrom), see ``gmtnet.graph.cutoff``.
+        refine_structure: symmetrize the input structure first ("struct correction": the
+            structure is moved within symprec onto its exactly symmetric form, same frame and
+            atom order). On for new models (``preset``); off in files saved without the setting.
         symprec: spglib tolerance for the point group and refinement, Angstrom.
         output_scale: the head's output is multiplied by this (label units); training sets it
             to the RMS of the training labels' entries so that the network works on O(1) numbers.
@@ -78,6 +89,9 @@ class ModelConfig:
     project_output: bool = True
     snap_output: bool = True
     physical_bounds: bool = False
+    graph: str = "knn"
+    envelope_band: float = ENVELOPE_BAND
+    radius_width: float = RADIUS_WIDTH
     refine_structure: bool = False
     symprec: float = 1e-3
     output_scale: float = 1.0
@@ -94,8 +108,8 @@ class ModelConfig:
         if name not in PRESETS:
             raise ValueError(f"unknown model preset {name!r}: expected one of {', '.join(PRESETS)}")
 
-        bounds = {"physical_bounds": has_bound(get_tensor_type(task))}
-        return cls(task=task, **{**bounds, **PRESETS[name], **overrides})
+        new_model = {"physical_bounds": has_bound(get_tensor_type(task)), **NEW_MODEL_DEFAULTS}
+        return cls(task=task, **{**new_model, **PRESETS[name], **overrides})
 
     @property
     def resolved_lmax(self) -> int:
@@ -104,6 +118,10 @@ class ModelConfig:
     def to_dict(self) -> dict:
         return asdict(self)
 
+
+# settings every new model gets whatever its preset; a file saved without them keeps the dataclass
+# defaults (its behaviour when it was trained)
+NEW_MODEL_DEFAULTS = {"graph": "smooth", "refine_structure": True}
 
 PRESETS: dict[str, dict] = {
     "paper": {},

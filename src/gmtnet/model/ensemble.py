@@ -4,7 +4,7 @@ Every member's output already lies in the crystal's invariant subspace (each mem
 it), so their mean does too, and the ensemble snaps it exactly as a single model does: forced
 zeros 0.0, forced equalities exact. Rotating the crystal rotates every member's prediction, so
 the mean is equivariant as well. Members must build the same graph (task, k, symprec, structure
-correction); their architectures and hyperparameters may differ.
+correction, graph kind and its parameters); their architectures and hyperparameters may differ.
 """
 
 from __future__ import annotations
@@ -20,6 +20,10 @@ from gmtnet.model.base import TensorModel
 GRAPH_FIELDS = ("task", "k", "symprec", "refine_structure")
 
 
+def _graph_fields(model: TensorModel) -> dict:
+    return {name: getattr(model.config, name) for name in GRAPH_FIELDS}
+
+
 class EnsembleModel(TensorModel):
     """Mean of ``members`` (TensorModels of one task with the same graph settings).
 
@@ -31,10 +35,10 @@ class EnsembleModel(TensorModel):
             raise GmtnetError("an ensemble needs at least one model")
         first = members[0]
         for m in members[1:]:
-            for name in GRAPH_FIELDS:
-                if getattr(m.config, name) != getattr(first.config, name):
-                    raise GmtnetError(f"ensemble members differ in {name}: {getattr(first.config, name)!r} "
-                                      f"vs {getattr(m.config, name)!r}")
+            mine, theirs = {**_graph_fields(first), **first.graph_options()}, {**_graph_fields(m), **m.graph_options()}
+            for name in mine:
+                if mine[name] != theirs.get(name):
+                    raise GmtnetError(f"ensemble members differ in {name}: {mine[name]!r} vs {theirs.get(name)!r}")
         self.members = nn.ModuleList(members)
         self.config = first.config
         self.ttype = first.ttype

@@ -1,5 +1,6 @@
 """GMTNet assembled: embeddings -> invariant layers -> equivariant layers -> mean over atoms ->
-point-group averaging -> tensor head -> optional Reynolds projection (paper section 3)."""
+point-group averaging -> tensor head -> optional Reynolds projection (paper section 3), on the
+paper's k-NN graph or on the smooth graph (every message weighted by a smooth envelope)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import torch
 from e3nn import o3
 from torch import nn
 
-from gmtnet.graph import ATOM_FEATURE_DIM
+from gmtnet.graph import ATOM_FEATURE_DIM, GRAPHS, envelope
 from gmtnet.model.base import TensorModel
 from gmtnet.model.batch import GraphBatch, scatter_mean
 from gmtnet.model.config import ModelConfig
@@ -31,6 +32,8 @@ class GMTNet(TensorModel):
         lmax = config.resolved_lmax
         if config.dtype not in ("float32", "float64"):
             raise ValueError(f"dtype must be float32 or float64, got {config.dtype!r}")
+        if config.graph not in GRAPHS:
+            raise ValueError(f"graph must be one of {', '.join(GRAPHS)}, got {config.graph!r}")
         # seeded weights without touching the caller's RNG; float64 so that e3nn's coefficients are exact
         with torch.random.fork_rng(), float64_default():
             torch.manual_seed(config.seed)
@@ -74,14 +77,22 @@ class GMTNet(TensorModel):
         kept edge once per edge of its class, and equivariant sums are projected onto the site
         group's invariants. In training, batch normalisation counts each representative (and each
         kept edge) once per atom of its orbit (and edge of its class), so that its statistics are
-        those of the whole batch."""
+        those of the whole batch.
+
+        With the smooth graph every message, invariant and equivariant, is multiplied by its
+        edge's envelope weight (``edge_envelope``), which also weighs the edge in batch norm's
+        training statistics: an edge at the envelope's end contributes nothing anywhere."""
         orbits = batch.orbits
-        node_weight = edge_weight = edge_mult = None
+        node_weight = edge_weight = None
+        envelope = self.edge_envelope(batch)  # [E] or None
+        edge_mult = envelope  # [E]: how much of each edge's message enters its centre's sum
         if orbits is not None:
-            edge_mult = orbits.edge_weight
+            edge_mult = orbits.edge_weight if envelope is None else orbits.edge_weight * envelope
             if self.training:
                 node_weight = orbits.rep_weight
                 edge_weight = node_weight.index_select(0, batch.edge_dst) * edge_mult
+        elif self.training:
+            edge_weight = envelope
         nodes = batch.node_features if orbits is None else batch.node_features.index_select(0, orbits.rep_nodes)
         f = self.atom_embedding(nodes)  # [N or M, node_dim]
         f_edge, edge_rows = self.edge_features(batch.edge_vec)  # [U, edge_dim], (E,)
@@ -89,6 +100,8 @@ class GMTNet(TensorModel):
         for layer in self.invariant_layers:
             f = layer(f, f_edge, src_invariant, batch.edge_dst, node_weight, edge_weight, edge_mult, edge_rows)
         sh = o3.spherical_harmonics(self.irreps_sh, batch.edge_vec, normalize=True, normalization="component")
+        if envelope is not None:  # the messages are linear in Y: weighting Y weights each message
+            sh = sh * envelope[:, None]
         h = f
         for layer in self.equivariant_layers:
             h = layer(h, sh[:, :layer.irreps_sh.dim], f_edge, batch.edge_src, batch.edge_dst,
@@ -99,6 +112,16 @@ class GMTNet(TensorModel):
         if self.config.symmetrize_features and batch.feature_projectors is not None:
             g = symmetrize_features(g, self.irreps_hidden, batch.feature_projectors)
         return g
+
+    def edge_envelope(self, batch: GraphBatch) -> torch.Tensor | None:
+        """(E,) weight in [0, 1] of each edge's messages for the smooth graph (``envelope`` of its
+        length and its centre's soft radius, ``gmtnet.graph.cutoff``), differentiable in the
+        edge vectors; None for the k-NN graph (every edge weighs 1)."""
+        if self.config.graph == "knn":
+            return None
+        if batch.edge_radius is None:
+            raise ValueError("a smooth-graph model needs graphs built with graph='smooth' (edge radii)")
+        return envelope(batch.edge_vec.norm(dim=1), batch.edge_radius, self.config.envelope_band)
 
     def edge_features(self, edge_vec: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(f_edge (U, edge_dim), edge_rows (E,)): the invariant edge features of the U distinct

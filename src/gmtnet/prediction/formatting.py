@@ -32,7 +32,8 @@ def as_table(results) -> str:
             blocks.append(f"{r.source}: error: {r.error}")
             continue
         lines = [f"{r.source}: {r.formula}, {r.n_atoms} atoms, space group {r.spacegroup_symbol} "
-                 f"({r.spacegroup_number}), point group {r.point_group}, {r.crystal_system}"]
+                 f"({r.spacegroup_number}), point group {r.point_group}, {r.crystal_system} "
+                 f"(symprec {r.symprec:g} A{', symmetrized' if r.refined else ', as given'})"]
         lines += [f"  WARNING: {w}" for w in r.warnings]
         for task in r.tensors:
             tt = get_tensor_type(task)
@@ -58,7 +59,8 @@ def csv_row(r) -> dict:
     """One CSV row: symmetry, Voigt components (e.g. dielectric_eps11, elastic_C11), scalar
     derived properties, and the error and warnings columns (warnings joined by "; ")."""
     row = {"source": r.source, "error": r.error or "", "warnings": "; ".join(r.warnings), "formula": r.formula,
-           "spacegroup": r.spacegroup_number or "", "crystal_system": r.crystal_system}
+           "spacegroup": r.spacegroup_number or "", "crystal_system": r.crystal_system,
+           "symprec": r.symprec if r.ok else "", "refined": r.refined if r.ok else ""}
     for task in r.tensors:
         tt = get_tensor_type(task)
         for (i, j), x in np.ndenumerate(r.display_matrix(task)):

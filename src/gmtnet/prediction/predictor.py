@@ -17,7 +17,7 @@ from gmtnet.data.structures import as_structure, read_structure, vacuum_warning,
 from gmtnet.errors import GmtnetError, StructureError
 from gmtnet.prediction.pretrained import load_pretrained
 from gmtnet.prediction.properties import derived_properties
-from gmtnet.symmetry import crystal_symmetry
+from gmtnet.symmetry import crystal_symmetry, refine_structure
 from gmtnet.symmetry.point_group import check_backend
 from gmtnet.tensors import get_tensor_type, to_pymatgen, to_voigt
 from gmtnet.utils.progress import progress_bar
@@ -38,7 +38,9 @@ class CrystalPrediction:
     Attributes:
         source: the file path, or "structure <i>" for in-memory input.
         formula, spacegroup_symbol, spacegroup_number, point_group, crystal_system: from spglib
-            or moyopy (the Predictor's symmetry_backend) at the model's symprec, 1e-3 A.
+            or moyopy (the Predictor's symmetry_backend) at ``symprec``.
+        symprec: the symmetry tolerance used (the models', Angstrom; 1e-3 for the shipped ones).
+        refined: whether the structure was symmetrized within symprec before its graph.
         tensors: {task: Cartesian tensor (3,)*order}, float64, in the input frame.
         independent: {task: names of the independent components (one per equality group)}.
         properties: {task: derived quantities} (see gmtnet.prediction.properties).
@@ -54,6 +56,8 @@ class CrystalPrediction:
     point_group: str = ""
     crystal_system: str = ""
     n_atoms: int = 0
+    symprec: float = 0.0
+    refined: bool = False
     tensors: dict = field(default_factory=dict)
     independent: dict = field(default_factory=dict)
     properties: dict = field(default_factory=dict)
@@ -81,7 +85,8 @@ class CrystalPrediction:
         if self.ok:
             d.update(formula=self.formula, spacegroup_symbol=self.spacegroup_symbol,
                      spacegroup_number=self.spacegroup_number, point_group=self.point_group,
-                     crystal_system=self.crystal_system, n_atoms=self.n_atoms,
+                     crystal_system=self.crystal_system, n_atoms=self.n_atoms, symprec=self.symprec,
+                     refined=self.refined,
                      tensors={t: {"cartesian": v.tolist(), "voigt": self.voigt(t).tolist(),
                                   "unit": get_tensor_type(t).unit, "independent": self.independent[t]}
                               for t, v in self.tensors.items()},
@@ -110,12 +115,16 @@ class Predictor:
     of prepared crystals, then derived properties)."""
 
     def __init__(self, task: str = "all", models: dict | None = None, batch_size: int = 64,
-                 symmetry_backend: str = "spglib", orbits: bool = True):
+                 symmetry_backend: str = "spglib", orbits: bool = True, refine: bool = True):
         """``symmetry_backend``: "spglib" (the benchmark's definition) or "moyopy" (faster
         symmetry analysis; the same point group except for crystals at the tolerance, see
         gmtnet.symmetry.point_group). ``orbits``: evaluate the networks at one atom per orbit of
         symmetry-equivalent atoms (default; the same function for a symmetric crystal, see
-        gmtnet.graph.orbits), or at every atom."""
+        gmtnet.graph.orbits), or at every atom. ``refine``: symmetrize each structure within the
+        models' symprec before its graph (default; ``gmtnet.symmetry.refine_structure``: same
+        frame and atom order), so that every structure that has the same space group at symprec
+        gets a prediction that moves continuously with it; False: the graph of the structure as
+        given (the models' own ``refine_structure`` setting is not applied either)."""
         self.tasks = _tasks(task)
         models = dict(models or {})
         for name, model in models.items():
@@ -129,6 +138,7 @@ class Predictor:
             raise GmtnetError(str(exc)) from None
         self.symmetry_backend = symmetry_backend
         self.orbits = orbits
+        self.refine = refine
 
     def _load(self, item):
         structure = read_structure(item) if isinstance(item, (str, Path)) else as_structure(item)
@@ -156,13 +166,16 @@ class Predictor:
                 pred.warnings.append(vacuum)
             first = next(iter(self.models.values()))
             structure, sym = crystal_symmetry(structure, first.config.symprec, backend=self.symmetry_backend)
+            pred.symprec, pred.refined = sym.symprec, self.refine
+            if self.refine:  # moved within symprec onto its exactly symmetric form (same frame, atoms)
+                structure = refine_structure(structure, symmetry=sym)
             pred.spacegroup_symbol, pred.spacegroup_number = sym.international, sym.spacegroup_number
             pred.point_group, pred.crystal_system = sym.point_group, sym.crystal_system
             by_settings, graphs = {}, {}
             for task, model in self.models.items():
-                key = (model.config.k, model.config.symprec, model.config.refine_structure)
+                key = (model.config.k, model.config.symprec, *sorted(model.graph_options().items()))
                 if key not in by_settings:
-                    by_settings[key] = model.graph(structure, symmetry=sym)
+                    by_settings[key] = model.graph(structure, symmetry=sym, refine=False)
                 graph = graphs[task] = by_settings[key]
                 model.prepare_graph(graph)
                 pred.independent[task] = independent_components(model.constraints(graph))
@@ -298,10 +311,11 @@ def independent_components(constraints) -> list[str]:
 
 
 def predict(structures, task: str = "all", as_pymatgen: bool = False, models: dict | None = None,
-            symmetry_backend: str = "spglib"):
+            symmetry_backend: str = "spglib", refine: bool = True):
     """Predict tensors for structures (pymatgen Structures, ASE Atoms or file paths).
 
-    ``symmetry_backend``: "spglib" or "moyopy" (faster), as for Predictor.
+    ``symmetry_backend``: "spglib" or "moyopy" (faster); ``refine``: symmetrize within symprec
+    first (default) or use the structure as given; as for Predictor.
 
     Returns:
         task != "all": (N, 3, ..., 3) float64 array in each input's frame (or a list of pymatgen
@@ -312,7 +326,7 @@ def predict(structures, task: str = "all", as_pymatgen: bool = False, models: di
     """
     single = not isinstance(structures, (list, tuple))
     items = [structures] if single else list(structures)
-    results = Predictor(task, models, symmetry_backend=symmetry_backend).predict(items)
+    results = Predictor(task, models, symmetry_backend=symmetry_backend, refine=refine).predict(items)
     for r in results:
         if not r.ok:
             raise StructureError(f"{r.source}: {r.error}")
