@@ -3,8 +3,9 @@
     python benchmarks/robustness.py                                  # the shipped models
     python benchmarks/robustness.py --model knn:dielectric=runs/a/best.pt --model smooth:dielectric=runs/b/best.pt
 
-For each model and each crystal of its task's test split (matminer MP benchmark, or
-``--source mp2026``), the structure is perturbed three ways:
+For each model and each crystal of its task's test split (``--split val`` for choices made on
+validation data; matminer MP benchmark, or ``--source mp2026``), the structure is perturbed three
+ways:
 
 - noise 1e-4: Gaussian noise of standard deviation 1e-4 A added to every Cartesian coordinate of
   every atom (one draw per crystal, seeded);
@@ -15,7 +16,8 @@ Every variant goes through ``Predictor`` (the ``gmtnet predict`` path: structure
 within symprec first, unless ``--raw-structure``). Reported per model: the relative change
 |T(variant) - T(original)|_F / |T(original)|_F over the crystals (median, p90, max; crystals
 predicted as exactly 0 are left out of the ratio) and the Fnorm against DFT of the original and of
-each variant. Writes benchmarks/results/robustness.json and .md (``--name`` to change).
+each variant, and the p90 of the absolute change |T(variant) - T(original)|_F (label units).
+Writes benchmarks/results/robustness.json and .md (``--name`` to change).
 """
 
 from __future__ import annotations
@@ -67,21 +69,25 @@ def measure(label: str, task: str, model, records, refine: bool, seed: int = 0) 
     n = len(records)
     base = preds["original"].reshape(n, -1)
     norm = np.linalg.norm(base, axis=1)
-    out = {"label": label, "task": task, "n_crystals": n, "refine": refine, "changes": {}, "fnorm": {}}
+    out = {"label": label, "task": task, "n_crystals": n, "refine": refine, "changes": {}, "fnorm": {},
+           "median_norm": float(np.median(norm))}
     for name, p in preds.items():
         # the forced patterns of the metric are the original structures' (the same crystals)
         out["fnorm"][name] = float(evaluate_predictions(p, records, task, structures["original"])["overall"].fnorm)
         if name == "original":
             continue
-        rel = np.linalg.norm(p.reshape(n, -1) - base, axis=1)[norm > 0] / norm[norm > 0]
+        change = np.linalg.norm(p.reshape(n, -1) - base, axis=1)
+        rel = change[norm > 0] / norm[norm > 0]
         out["changes"][name] = {"median": float(np.median(rel)), "p90": float(np.quantile(rel, 0.9)),
-                                "max": float(rel.max()), "n": int(len(rel))}
+                                "max": float(rel.max()), "n": int(len(rel)),
+                                "absolute_p90": float(np.quantile(change, 0.9))}
     return out
 
 
 def markdown(result: dict) -> str:
     lines = ["# Robustness: relative change of the prediction under invisible input changes", "",
-             f"Test split of each task ({result['source']} benchmark); relative Frobenius change against the "
+             f"{result.get('split', 'test').capitalize()} split of each task ({result['source']} benchmark); "
+             "relative Frobenius change against the "
              "unperturbed prediction, median / p90 / max over the crystals; Fnorm against DFT in label units.", "",
              "| model | task | structure | " + " | ".join(f"{v}: median / p90 / max" for v in VARIANTS)
              + " | Fnorm original | " + " | ".join(f"Fnorm {v}" for v in VARIANTS) + " |",
@@ -91,6 +97,12 @@ def markdown(result: dict) -> str:
         fn = [f"{r['fnorm'][v]:.4g}" for v in ("original", *VARIANTS)]
         lines.append(f"| {r['label']} | {r['task']} | {'symmetrized' if r['refine'] else 'as given'} | "
                      + " | ".join(cells) + " | " + " | ".join(fn) + " |")
+    lines += ["", "p90 of the absolute change (label units) and median |T(original)|_F of each row:", "",
+              "| model | task | structure | " + " | ".join(VARIANTS) + " | median norm |", "|---|---|---|" + "---|" * 4]
+    for r in result["rows"]:
+        lines.append(f"| {r['label']} | {r['task']} | {'symmetrized' if r['refine'] else 'as given'} | "
+                     + " | ".join(f"{r['changes'][v]['absolute_p90']:.2e}" for v in VARIANTS)
+                     + f" | {r['median_norm']:.3g} |")
     return "\n".join(lines) + "\n"
 
 
@@ -99,6 +111,7 @@ def main() -> None:
     parser.add_argument("--model", action="append", default=[],
                         help="LABEL:TASK=MODEL_FILE (repeatable); default: the shipped model of each task")
     parser.add_argument("--source", default="mp", help="mp (matminer benchmark, default) or mp2026")
+    parser.add_argument("--split", default="test", help="test (default) or val")
     parser.add_argument("--raw-structure", action="store_true", help="also measure without symmetrizing the input")
     parser.add_argument("--limit", type=int, default=None, help="only the first N test crystals of each task")
     parser.add_argument("--name", default="robustness", help="results file name (without extension)")
@@ -122,9 +135,9 @@ def main() -> None:
     if not specs:
         specs = [("shipped", task, load_pretrained(task)) for task in TASKS]
     result = {"benchmark": "robustness", "command": command_line(), "environment": environment(),
-              "source": args.source, "rows": []}
+              "source": args.source, "split": args.split, "rows": []}
     for label, task, model in specs:
-        records = list(load_dataset(task, source=args.source, split="test"))[:args.limit]
+        records = list(load_dataset(task, source=args.source, split=args.split))[:args.limit]
         for refine in (True, False) if args.raw_structure else (True,):
             result["rows"].append(measure(label, task, model, records, refine))
             print(json.dumps(result["rows"][-1]), flush=True)
