@@ -362,3 +362,37 @@ def test_slabs_and_molecules_are_predicted_with_a_loud_warning(tiny_models, crys
     code, _, _ = _run(["predict", str(tmp_path / "slab.cif"), *models, "--task", "dielectric", "--format", "csv",
                        "--out", str(tmp_path / "o.csv")], capsys)
     assert "vacuum in the cell" in (tmp_path / "o.csv").read_text()
+
+
+def test_structures_are_symmetrized_before_their_graph_unless_asked_not_to(tiny_models, crystals, rng):
+    """A distorted crystal is predicted from its symmetrized form (the same tensors as the ideal
+    form gives, same frame); --raw-structure predicts from the structure as given. The tolerance
+    used and the choice are part of every prediction and every output format."""
+    from gmtnet.prediction.formatting import as_csv
+    from gmtnet.symmetry import refine_structure
+
+    s = crystals["alpha_quartz"]
+    distorted = Structure(s.lattice, s.species, s.cart_coords + 2e-4 * rng.normal(size=(len(s), 3)),
+                          coords_are_cartesian=True)
+    symmetrized = Predictor("all", tiny_models).predict([distorted, refine_structure(distorted)])
+    raw = Predictor("all", tiny_models, refine=False).predict([distorted])[0]
+    for task in TASKS:
+        np.testing.assert_allclose(symmetrized[0].tensors[task], symmetrized[1].tensors[task], rtol=0, atol=1e-6)
+        difference = np.abs(raw.tensors[task] - symmetrized[0].tensors[task]).max()
+        assert difference > 1e-9 * np.abs(symmetrized[0].tensors[task]).max(), task
+    assert symmetrized[0].refined and not raw.refined and symmetrized[0].symprec == raw.symprec == 1e-3
+    row = symmetrized[0].to_dict()
+    assert row["symprec"] == 1e-3 and row["refined"] is True
+    header, values = as_csv([raw]).splitlines()[:2]
+    assert dict(zip(header.split(","), values.split(",")))["refined"] == "False"
+
+
+def test_predict_cli_raw_structure_option(tiny_model_files, tmp_path, capsys, crystals):
+    models = [f"--model={t}={p}" for t, p in tiny_model_files.items()]
+    path = tmp_path / "ZnO.cif"
+    crystals["wurtzite_ZnO"].to(filename=str(path))
+    code, out, _ = _run(["predict", str(path), *models, "--task", "dielectric"], capsys)
+    assert code == 0 and "(symprec 0.001 A, symmetrized)" in out
+    code, out, _ = _run(["predict", str(path), *models, "--task", "dielectric", "--raw-structure", "--format", "json"],
+                        capsys)
+    assert code == 0 and json.loads(out)[0]["refined"] is False

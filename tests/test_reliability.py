@@ -166,6 +166,7 @@ BATTERY = [
     ("train-limit-negative", ["train", "--task", "dielectric", "--limit", "-5", "--out", "run-x"], "limit must be"),
     ("train-batch-size-1", ["train", "--task", "dielectric", "--batch-size", "1", "--out", "run-x"], "batch_size must be"),
     ("train-out-is-a-file", ["train", "--task", "dielectric", "--out", "a_file"], "not a folder"),
+    ("train-unknown-graph", ["train", "--task", "dielectric", "--graph", "mesh", "--out", "run-x"], "unknown graph 'mesh'"),
     ("resume-foreign-jsonl", ["predict", "good.cif", "--model", "dielectric=dielectric.pt", "--task", "dielectric",
                               "--format", "jsonl", "--out", "foreign.json", "--resume"], "left untouched"),
     ("resume-foreign-csv", ["predict", "good.cif", "--model", "dielectric=dielectric.pt", "--task", "dielectric",

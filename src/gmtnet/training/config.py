@@ -7,6 +7,7 @@ import math
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from gmtnet.graph import GRAPHS
 from gmtnet.training.losses import LOSSES
 
 MODELS = ("gmtnet", "megnet", "etgnn")
@@ -115,6 +116,9 @@ class TrainConfig:
                 raise ValueError(f"{name} must be a finite number {'>' if strict else '>='} {low:g}, got {value!r}")
         if not (self.device == "cpu" or self.device == "cuda" or self.device.startswith("cuda:")):
             raise ValueError(f"unknown device {self.device!r}: expected cpu, cuda or cuda:N")
+        graph = self.model_overrides.get("graph", "smooth") if isinstance(self.model_overrides, dict) else "smooth"
+        if graph not in GRAPHS:
+            raise ValueError(f"unknown graph {graph!r}: expected one of {', '.join(GRAPHS)}")
 
     def to_dict(self) -> dict:
         return asdict(self)
