@@ -214,6 +214,27 @@ def test_training_at_one_atom_per_orbit_takes_the_same_steps(tmp_path, mp_root):
     assert len(batch.orbits.rep_nodes) < sum(g.n_atoms for g in graphs)  # the orbit batches were smaller
 
 
+def test_edge_noise_is_seeded_gaussian_and_changes_only_training(tmp_path, mp_root):
+    from gmtnet.training.trainer import edge_noise
+
+    vec = torch.zeros(20000, 3, dtype=torch.float32)
+    a, b = edge_noise(vec, 0.02, (1, 0, 0, 0)), edge_noise(vec, 0.02, (1, 0, 0, 0))
+    assert torch.equal(a, b) and not torch.equal(a, edge_noise(vec, 0.02, (1, 0, 64, 0)))
+    assert a.dtype == torch.float32 and abs(a.double().std().item() - 0.02) < 5e-4 and abs(a.double().mean().item()) < 5e-4
+    cache = tmp_path / "cache"
+    runs = {sigma: [train(_cfg(tmp_path, mp_root, f"noise-{sigma}-{k}", epochs=1, edge_noise=sigma), progress=False,
+                          cache_dir=cache) for k in range(2)] for sigma in (0.0, 0.05)}
+    weights = {sigma: [torch.load(tmp_path / f"noise-{sigma}-{k}" / "last.pt", weights_only=True)["model"]
+                       for k in range(2)] for sigma in runs}
+    for sigma, (first, second) in weights.items():  # reproducible
+        assert all(torch.equal(first[k], second[k]) for k in first), sigma
+    assert any(not torch.equal(weights[0.0][0][k], weights[0.05][0][k]) for k in weights[0.0][0])
+    with pytest.raises(ValueError, match="edge_noise must be"):
+        _cfg(tmp_path, mp_root, edge_noise=-0.1)
+    with pytest.raises(ValueError, match="GMTNet setting"):
+        _cfg(tmp_path, mp_root, model="megnet", edge_noise=0.1, model_overrides=dict(TINY_BASELINE))
+
+
 def test_resume_without_checkpoint_is_a_clear_error(tmp_path, mp_root):
     from gmtnet.errors import GmtnetError
 

@@ -48,6 +48,8 @@ def train(
     physical_bounds: Optional[bool] = typer.Option(None, "--physical-bounds/--no-physical-bounds", help="GMTNet: predictions obey "
                                                    "the stability bound (permittivity eigenvalues > 1, positive-definite stiffness; "
                                                    "default for dielectric and elastic); off for tensors of unstable crystals."),
+    edge_noise: Optional[float] = typer.Option(None, "--edge-noise", help="Gaussian noise (Angstrom) added to every "
+                                               "edge vector of every training batch, a smoothness regulariser (default 0)."),
     graph: Optional[str] = typer.Option(None, help="GMTNet: smooth (default: messages weighted by a smooth envelope, "
                                         "output continuous in the positions) or knn (the paper's k-NN graph)."),
     config: Optional[Path] = typer.Option(None, "--config", help="A JSON or TOML file of training settings (e.g. another "
@@ -77,7 +79,7 @@ def train(
         loss=loss, huber_delta=huber_delta, device=device, limit=limit,
         val_limit=max(1, limit // 8) if limit and limit > 0 else limit, seed=seed, threads=threads, source=source,
         compile=compile_kernels, orbits=orbits, init_from=str(init_from) if init_from else None, exclude=exclude,
-        max_label_norm=max_label_norm,
+        max_label_norm=max_label_norm, edge_noise=edge_noise,
         model_overrides={name: value for name, value in (("physical_bounds", physical_bounds), ("graph", graph))
                          if value is not None} or None).items()
         if value is not None}

@@ -64,6 +64,12 @@ class TrainConfig:
             largest measured crystals reach about 20): they would otherwise dominate the label
             scale, the loss and, in the validation mean, the choice of checkpoint. The test split
             is never screened.
+        edge_noise: standard deviation (Angstrom) of Gaussian noise added to every edge vector of
+            every training batch, drawn anew for each batch (seeded); 0 (default) adds none. A
+            smoothness regulariser: in expectation it adds edge_noise^2 times the squared
+            gradient of the loss with respect to the edge vectors, so the network learns outputs
+            that do not hinge on changes of its geometry far below the noise. Validation and
+            prediction never add noise.
         out: run directory (checkpoints, logs).
         model_overrides: extra ModelConfig (or baseline) hyperparameters.
     """
@@ -94,6 +100,7 @@ class TrainConfig:
     max_label_norm: float | None = None
     out: str = "runs/run"
     model_overrides: dict = field(default_factory=dict)
+    edge_noise: float = 0.0
 
     def __post_init__(self) -> None:
         """Refuse values no run can use, each with a line naming the setting (ValueError)."""
@@ -110,12 +117,14 @@ class TrainConfig:
             if getattr(self, name) is not None:
                 _check_int(name, getattr(self, name), 1)
         for name, low, strict in (("lr", 0.0, True), ("weight_decay", 0.0, False), ("huber_delta", 0.0, True),
-                                  ("lr_end", 0.0, False), ("lr_power", 0.0, True)):
+                                  ("lr_end", 0.0, False), ("lr_power", 0.0, True), ("edge_noise", 0.0, False)):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and (value > low if strict else value >= low)):
                 raise ValueError(f"{name} must be a finite number {'>' if strict else '>='} {low:g}, got {value!r}")
         if not (self.device == "cpu" or self.device == "cuda" or self.device.startswith("cuda:")):
             raise ValueError(f"unknown device {self.device!r}: expected cpu, cuda or cuda:N")
+        if self.edge_noise and self.model != "gmtnet":
+            raise ValueError("edge_noise is a GMTNet setting (the baselines' batches are not perturbed)")
         graph = self.model_overrides.get("graph", "smooth") if isinstance(self.model_overrides, dict) else "smooth"
         if graph not in GRAPHS:
             raise ValueError(f"unknown graph {graph!r}: expected one of {', '.join(GRAPHS)}")

@@ -77,6 +77,15 @@ def load_split_records(cfg: TrainConfig, progress: bool = False):
 CHECKPOINT_KEYS = {"train_config", "model", "optimizer", "epoch", "history", "best_val_fnorm", "output_scale"}
 
 
+def edge_noise(edge_vec: torch.Tensor, sigma: float, seed: tuple) -> torch.Tensor:
+    """(E, 3) Gaussian noise of standard deviation ``sigma`` (Angstrom) for a batch's edge vectors,
+    drawn on the CPU from a generator seeded by ``seed`` (run seed, epoch, batch start, rank), so
+    that a run, resumed or not, sees the same noise."""
+    generator = torch.Generator().manual_seed(int(np.random.SeedSequence(list(seed)).generate_state(1)[0]))
+    noise = torch.randn(edge_vec.shape, generator=generator, dtype=torch.float64) * sigma
+    return noise.to(dtype=edge_vec.dtype, device=edge_vec.device)
+
+
 def read_checkpoint(path: Path) -> dict:
     """A training checkpoint (``last.pt``), loaded with ``weights_only=True``: tensors, numbers,
     strings, lists and dicts only, so a crafted file cannot run code. GmtnetError for a missing,
@@ -223,7 +232,10 @@ def _train(cfg: TrainConfig, ctx: DistributedContext, resume: bool, progress: bo
             if len(idx) < 2 and len(order) > 1:  # BatchNorm needs two crystals
                 continue
             mine = ctx.shard(idx)
-            pred = network(model.collate([train_graphs[i] for i in mine], orbits=cfg.orbits)) / scale
+            batch = model.collate([train_graphs[i] for i in mine], orbits=cfg.orbits)
+            if cfg.edge_noise:
+                batch.edge_vec = batch.edge_vec + edge_noise(batch.edge_vec, cfg.edge_noise, (cfg.seed, epoch, start, ctx.rank))
+            pred = network(batch) / scale
             # the global batch's loss restricted to this shard, times W (DDP averages the W gradients)
             loss = shard_loss(pred, y_all[mine].to(pred.device), cfg.loss, len(idx), cfg.huber_delta) * ctx.world_size
             optimizer.zero_grad(set_to_none=True)
