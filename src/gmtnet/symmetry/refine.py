@@ -4,9 +4,9 @@ Keeps the input's Cartesian frame (orientation) and atom order, unlike spglib's 
 
 - lattice: the group-averaged metric, oriented like the input (``symmetrized_lattice``), so that
   every point-group operation is an exact orthogonal matrix;
-- positions: spglib's idealized standard cell is exactly symmetric; with its transformation
-  (P, p), x_std = P x + p (mod 1), each input atom is moved to the idealized position of the
-  standard-cell atom it sits on, mapped back as x = P^-1 (x_std - p). An affine change of cell
+- positions: the backend's idealized standard cell (spglib's or moyopy's) is exactly symmetric;
+  with its transformation (P, p), x_std = P x + p (mod 1), each input atom is moved to the
+  idealized position of the standard-cell atom it sits on, mapped back as x = P^-1 (x_std - p). An affine change of cell
   keeps the symmetry exact, and the lattice step only changes the metric, not fractional positions.
 """
 
@@ -21,26 +21,40 @@ def _wrap(d: np.ndarray) -> np.ndarray:
     return d - np.round(d)
 
 
+def standard_cell(structure, symmetry: CrystalSymmetry) -> tuple[np.ndarray, ...]:
+    """(P, p, positions, types, lattice): the idealized standard cell of the backend's dataset
+    and its relation to the input cell, x_std = P x + p (fractional). spglib gives P and p
+    (transformation_matrix, origin_shift); moyopy gives x = L x_std + s (std_linear,
+    std_origin_shift), so P = L^-1 and p = -L^-1 s."""
+    dataset = symmetry.dataset
+    if dataset is None:  # a CrystalSymmetry built without its dataset
+        dataset = analyze_symmetry(structure, symmetry.symprec).dataset
+        symmetry = None
+    if symmetry is not None and symmetry.backend == "moyopy":
+        p_mat = np.linalg.inv(np.asarray(dataset.std_linear, dtype=float))
+        cell = dataset.std_cell
+        return (p_mat, -p_mat @ np.asarray(dataset.std_origin_shift, dtype=float),
+                np.asarray(cell.positions, dtype=float), np.asarray(cell.numbers), np.asarray(cell.basis, dtype=float))
+    return (np.asarray(dataset.transformation_matrix, dtype=float), np.asarray(dataset.origin_shift, dtype=float),
+            np.asarray(dataset.std_positions, dtype=float), np.asarray(dataset.std_types),
+            np.asarray(dataset.std_lattice, dtype=float))
+
+
 def idealized_fractional_positions(structure, symmetry: CrystalSymmetry) -> np.ndarray:
     """(n_atoms, 3) fractional coordinates, in the input cell, of the symmetrized atom positions,
-    from the spglib dataset ``symmetry`` was derived from."""
-    dataset = symmetry.dataset
-    if symmetry.backend != "spglib":  # the standard-cell fields below are spglib's
-        dataset = analyze_symmetry(structure, symmetry.symprec).dataset
-    p_mat = np.asarray(dataset.transformation_matrix, dtype=float)
-    shift = np.asarray(dataset.origin_shift, dtype=float)
-    std_pos = np.asarray(dataset.std_positions, dtype=float)
-    std_types = np.asarray(dataset.std_types)
+    from the idealized standard cell of the dataset ``symmetry`` was derived from (spglib's or
+    moyopy's)."""
+    p_mat, shift, std_pos, std_types, std_lattice = standard_cell(structure, symmetry)
     frac = np.asarray(structure.frac_coords, dtype=float)
     numbers = np.asarray(structure.atomic_numbers)
     in_std = frac @ p_mat.T + shift  # (n, 3)
     diff = _wrap(std_pos[None, :, :] - in_std[:, None, :])  # (n, n_std, 3)
     # compare in Cartesian length (std lattice) so skewed cells are handled
-    dist = np.linalg.norm(diff @ np.asarray(dataset.std_lattice, dtype=float), axis=-1)
+    dist = np.linalg.norm(diff @ std_lattice, axis=-1)
     dist[numbers[:, None] != std_types[None, :]] = np.inf
     match = dist.argmin(axis=1)
     if np.any(~np.isfinite(dist[np.arange(len(frac)), match])):
-        raise SymmetryError("an atom has no counterpart of its species in spglib's standard cell")
+        raise SymmetryError("an atom has no counterpart of its species in the standard cell")
     ideal_std = in_std + diff[np.arange(len(frac)), match]
     return (ideal_std - shift) @ np.linalg.inv(p_mat).T
 
