@@ -13,6 +13,7 @@ from gmtnet.symmetry import SymmetryConstraints, analyze_symmetry
 from gmtnet.tensors import TENSOR_TYPES, get_tensor_type, random_orthogonal, rotate_tensor
 
 TASKS = list(TENSOR_TYPES)
+GRAPHS = ("knn", "smooth")  # the paper's graph (shipped models) and the default of new models
 BARE = dict(symmetrize_features=False, project_output=False, snap_output=False, refine_structure=False)  # no symmetry enforcement
 SMALL = dict(node_dim=32, edge_dim=32, rbf_bins=64, mul_scalars=8, mul_vectors=4, radial_hidden=16)
 
@@ -52,9 +53,10 @@ def train_a_few_steps(model, structures, steps=3):
 @pytest.mark.parametrize("task", TASKS)
 @pytest.mark.parametrize("trained", [False, True], ids=["untrained", "trained"])
 @pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-9), (torch.float32, 1e-4)], ids=["f64", "f32"])
-def test_o3_equivariance_proper_and_improper(task, trained, dtype, tol):
+@pytest.mark.parametrize("graph", GRAPHS)
+def test_o3_equivariance_proper_and_improper(task, trained, dtype, tol, graph):
     ttype = get_tensor_type(task)
-    model = small_model(task, dtype, **BARE)
+    model = small_model(task, dtype, graph=graph, **BARE)
     crystal = triclinic_crystal()
     if trained:
         train_a_few_steps(model, [crystal, triclinic_crystal(1)])
@@ -79,12 +81,13 @@ def test_equivariance_with_symmetry_enforcement_on(task, crystals):
 
 @pytest.mark.parametrize("task", TASKS)
 @pytest.mark.parametrize("orbits", [False, True], ids=["all-atoms", "orbits"])
-def test_invariance_to_translation_atom_order_and_supercell(task, orbits, crystals):
+@pytest.mark.parametrize("graph", GRAPHS)
+def test_invariance_to_translation_atom_order_and_supercell(task, orbits, graph, crystals):
     """Atom by atom, and at one atom per orbit (which needs a crystal symmetric to float precision,
     hence refined: the fixture's positions are symmetric to ~1e-10 A only)."""
     from gmtnet.symmetry import refine_structure
 
-    model = small_model(task, **BARE)
+    model = small_model(task, graph=graph, **BARE)
     s = refine_structure(crystals["wurtzite_ZnO"]) if orbits else crystals["wurtzite_ZnO"]
     shifted = Structure(s.lattice, s.species, s.cart_coords + np.array([0.7, -0.2, 1.9]), coords_are_cartesian=True)
     perm = np.random.default_rng(0).permutation(len(s))
@@ -100,9 +103,10 @@ IDEAL = ["rocksalt_NaCl", "zincblende_GaAs", "wurtzite_ZnO", "rutile_TiO2", "alp
 
 
 @pytest.mark.parametrize("task", TASKS)
-def test_exact_symmetry_with_enforcement(task, crystals):
+@pytest.mark.parametrize("graph", GRAPHS)
+def test_exact_symmetry_with_enforcement(task, graph, crystals):
     ttype = get_tensor_type(task)
-    model = small_model(task)
+    model = small_model(task, graph=graph)
     preds = model.predict([crystals[n] for n in IDEAL])
     for name, t in zip(IDEAL, preds):
         c = SymmetryConstraints.from_structure(crystals[name], ttype)
@@ -114,13 +118,14 @@ def test_exact_symmetry_with_enforcement(task, crystals):
 
 
 @pytest.mark.parametrize("task", TASKS)
-def test_symmetry_without_enforcement_on_ideal_crystals(task, crystals):
+@pytest.mark.parametrize("graph", GRAPHS)
+def test_symmetry_without_enforcement_on_ideal_crystals(task, graph, crystals):
     """Paper Tables 8-9: the bare network already obeys the symmetry of ideal inputs. Error ratio
     = sum |forced zeros| / sum |other entries|; equalities to relative 1e-8 (float64)."""
     from gmtnet.symmetry import refine_structure
 
     ttype = get_tensor_type(task)
-    model = small_model(task, **BARE)
+    model = small_model(task, graph=graph, **BARE)
     ideal = {n: refine_structure(crystals[n]) for n in IDEAL}  # exact to float precision
     preds = model.predict([ideal[n] for n in IDEAL])
     overall = np.abs(preds).max()

@@ -83,10 +83,11 @@ def test_expand_applies_each_atoms_wigner_matrix(seed, improper):
 
 @pytest.mark.parametrize("task", list(TENSOR_TYPES))
 @pytest.mark.parametrize("enforced", [True, False], ids=["enforced", "bare"])
-def test_orbit_evaluation_equals_atom_by_atom(task, enforced):
+@pytest.mark.parametrize("graph", ["knn", "smooth"])
+def test_orbit_evaluation_equals_atom_by_atom(task, enforced, graph):
     from gmtnet.symmetry import refine_structure
 
-    model = build_model(task, **SMALL, **({} if enforced else BARE), dtype="float64").eval()
+    model = build_model(task, **SMALL, **({} if enforced else BARE), graph=graph, dtype="float64").eval()
     # symmetric to float precision (the fixtures' positions are to ~1e-10 A, which the two orders
     # of summation turn into ~1e-9 relative differences)
     structures = [refine_structure(s) for s in with_supercell_and_frame().values()]
@@ -213,7 +214,8 @@ def test_weighted_batch_norm_equals_repeated_rows(seed, rows):
 
 
 @pytest.mark.parametrize("task", list(TENSOR_TYPES))
-def test_orbit_training_step_equals_atom_by_atom(task):
+@pytest.mark.parametrize("graph", ["knn", "smooth"])
+def test_orbit_training_step_equals_atom_by_atom(task, graph):
     """In training mode (batch statistics) an orbit batch gives the same outputs, gradients and
     running statistics as the batch of every atom (float64, crystals symmetric to float precision)."""
     from gmtnet.symmetry import refine_structure
@@ -221,7 +223,7 @@ def test_orbit_training_step_equals_atom_by_atom(task):
     structures = [refine_structure(s) for s in with_supercell_and_frame().values()]
     results = []
     for orbits in (False, True):
-        model = build_model(task, **SMALL, dtype="float64").train()
+        model = build_model(task, **SMALL, graph=graph, dtype="float64").train()
         batch = model.collate([model.graph(s) for s in structures], orbits=orbits)
         out = model(batch)
         target = torch.as_tensor(np.random.default_rng(0).standard_normal(out.shape))
