@@ -86,3 +86,13 @@ def test_a_cache_that_cannot_be_written_is_one_error_line(mp2026_fixtures, tmp_p
     code, _, err = run(["data", "info", "piezoelectric", "--source", "mp2026", "--root", str(tmp_path / "a_file" / "cache")],
                        capsys)
     assert code == 1 and err.count("\n") == 1 and err.startswith("error: ") and "Not a directory" in err
+
+
+def test_model_info_names_the_graph_and_the_symmetrization(capsys):
+    code, out, _ = run(["model", "info", "piezo", "--preset", "fast"], capsys)
+    assert code == 0 and "GMTNet for piezoelectric" in out
+    assert "graph smooth (envelope band 0.1 r, soft-radius width 0.05 A), k = 16" in out
+    assert "structures symmetrized first: yes" in out
+    code, out, _ = run(["model", "info", "elastic", "--json"], capsys)
+    config = json.loads(out)["config"]
+    assert code == 0 and config["graph"] == "smooth" and config["refine_structure"] is True

@@ -37,6 +37,10 @@ def info(
         typer.echo(f"  {name:<20} {n:>9,}")
     typer.echo(f"  lmax {summary['lmax']}; hidden irreps {summary['hidden_irreps']}")
     typer.echo(f"  output tensor irreps {summary['tensor_irreps']}")
+    c = model.config
+    graph = (f"smooth (envelope band {c.envelope_band:g} r, soft-radius width {c.radius_width:g} A)"
+             if c.graph == "smooth" else "k-NN (the paper's)")
+    typer.echo(f"  graph {graph}, k = {c.k}; structures symmetrized first: {'yes' if c.refine_structure else 'no'}")
 
 
 @app.command()
