@@ -401,6 +401,15 @@ def test_train_cli_takes_the_loss_and_refuses_an_unknown_one(tmp_path, mp_root, 
     saved = json.loads((tmp_path / "run" / "config.json").read_text())
     assert saved["loss"] == "fnorm" and saved["huber_delta"] == 0.5
     assert saved["weight_decay"] == 0.01 and saved["max_label_norm"] == 1000.0
+    assert saved["orbits"] is True and saved["model_overrides"] == {}  # one atom per orbit, smooth graph: defaults
+    model = load_model(tmp_path / "run" / "best.pt")
+    assert model.config.graph == "smooth" and model.config.refine_structure
+    with pytest.raises(SystemExit) as ok:
+        main(["train", "--task", "dielectric", "--preset", "fast", "--all-atoms", "--graph", "knn", "--epochs", "1",
+              "--limit", "8", "--out", str(tmp_path / "atoms")])
+    assert ok.value.code in (0, None)
+    saved = json.loads((tmp_path / "atoms" / "config.json").read_text())
+    assert saved["orbits"] is False and load_model(tmp_path / "atoms" / "best.pt").config.graph == "knn"
 
 
 def test_reproduce_evaluates_a_run_of_several_seeds_as_their_ensemble(tmp_path, mp_root, monkeypatch):

@@ -33,12 +33,13 @@ def train(
     source: Optional[str] = typer.Option(None, help="Data source: mp (default, matminer benchmark), mp2026 (elastic and "
                                                    "piezoelectric), jarvis or file."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in OUT (its configuration; only --epochs, "
-                                "--device, --threads, --compile and --orbits may change)."),
+                                "--device, --threads, --compile and --orbits/--all-atoms may change)."),
     compile_kernels: Optional[bool] = typer.Option(None, "--compile", is_flag=True,
                                                    help="torch.compile the hot kernels (one-off cost, faster steps)."),
-    orbits: Optional[bool] = typer.Option(None, "--orbits", is_flag=True,
+    orbits: Optional[bool] = typer.Option(None, "--orbits/--all-atoms",
                                           help="GMTNet: training batches at one atom per orbit of equivalent atoms "
-                                          "(the same steps, 2-4x less work; batch norm counts each orbit's atoms)."),
+                                          "(default: the same steps for symmetrized structures, 2-4x less work; "
+                                          "batch norm counts each orbit's atoms) or at every atom."),
     init_from: Optional[Path] = typer.Option(None, "--init-from", help="Start from this saved model's matching weights "
                                              "(transfer learning, e.g. a dielectric run's best.pt)."),
     exclude: Optional[str] = typer.Option(None, help="TASK:SPLIT[+SPLIT]: leave those crystals out "

@@ -143,7 +143,7 @@ def train_run(run: Run, quick: bool, epochs: int, preset: str, runs_root: Path, 
                           loss=run.loss, seed=seed, out=str(run_dir), data_root=data_root, source=source,
                           init_from=init_from, exclude=run.exclude,
                           model_overrides={**(PAPER_GRAPH if run.model == "gmtnet" else {}), **run.model_overrides},
-                          threads=threads, device=device,
+                          threads=threads, device=device, orbits=False,  # the paper's tables: atom by atom
                           compile=compile_kernels, **settings)
         if not _finished(run_dir):
             train(cfg, resume=(run_dir / "last.pt").is_file(), progress=progress)
