@@ -89,8 +89,7 @@ def main() -> None:
     import torch
 
     from gmtnet.data import load_dataset
-    from gmtnet.utils.environment import command_line, environment, record_lines
-    from gmtnet.utils.io import atomic_write_text
+    from gmtnet.utils.environment import command_line, environment, write_result
 
     torch.set_num_threads(1)
     result = {"benchmark": "graph_speed", "command": command_line(), "environment": environment(),
@@ -105,11 +104,7 @@ def main() -> None:
                                 for graph in GRAPHS}}
         result["rows"].append(row)
         print(json.dumps(row), flush=True)
-    args.out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(args.out / "graph_speed.json", json.dumps(result, indent=1) + "\n")
-    md = markdown(result) + "\n" + "\n".join(record_lines(result["environment"], result["command"])) + "\n"
-    atomic_write_text(args.out / "graph_speed.md", md)
-    print(md)
+    print(write_result(args.out, "graph_speed", result, markdown(result)))
 
 
 if __name__ == "__main__":

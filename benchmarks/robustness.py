@@ -123,8 +123,7 @@ def main() -> None:
     from gmtnet.data import load_dataset
     from gmtnet.model import load_model
     from gmtnet.prediction import load_pretrained
-    from gmtnet.utils.environment import command_line, environment, record_lines
-    from gmtnet.utils.io import atomic_write_text
+    from gmtnet.utils.environment import command_line, environment, write_result
 
     torch.set_num_threads(1)
     specs = []
@@ -141,11 +140,7 @@ def main() -> None:
         for refine in (True, False) if args.raw_structure else (True,):
             result["rows"].append(measure(label, task, model, records, refine))
             print(json.dumps(result["rows"][-1]), flush=True)
-    args.out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(args.out / f"{args.name}.json", json.dumps(result, indent=1) + "\n")
-    md = markdown(result) + "\n" + "\n".join(record_lines(result["environment"], result["command"])) + "\n"
-    atomic_write_text(args.out / f"{args.name}.md", md)
-    print(md)
+    print(write_result(args.out, args.name, result, markdown(result)))
 
 
 if __name__ == "__main__":

@@ -454,7 +454,7 @@ def main() -> None:
 
     import torch
 
-    from gmtnet.utils.environment import command_line, environment, record_lines
+    from gmtnet.utils.environment import command_line, environment, write_result
 
     if not args.no_flush_denormal:
         torch.set_flush_denormal(True)
@@ -477,13 +477,8 @@ def main() -> None:
         result["inference"] = bench_inference(args)
     if "scaling" in sections:
         result["scaling"] = bench_scaling(args)
-    from gmtnet.utils.io import atomic_write_text
 
-    args.out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(args.out / f"speed-{label}.json", json.dumps(result, indent=1) + "\n")
-    md = markdown(result) + "\n" + "\n".join(record_lines(result["environment"], result["command"])) + "\n"
-    atomic_write_text(args.out / f"speed-{label}.md", md)
-    print(md)
+    print(write_result(args.out, f"speed-{label}", result, markdown(result)))
 
 
 if __name__ == "__main__":

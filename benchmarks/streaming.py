@@ -107,13 +107,14 @@ def main() -> None:
     parser.add_argument("--report", type=Path, default=None,
                         help="only recompute the fits and the markdown of a result JSON (rewritten next to it)")
     args = parser.parse_args()
+    from gmtnet.utils.environment import command_line, environment, write_result
+
     if args.report:
         result = json.loads(args.report.read_text())
-        save(result | memory_fits(result["rows"]), args.report)
+        result |= memory_fits(result["rows"])
+        print(write_result(args.report.parent, args.report.stem, result, report(result)))
         return
     sizes = [int(x) for x in args.sizes.split(",")]
-
-    from gmtnet.utils.environment import command_line, environment
 
     gmtnet = [sys.executable, "-m", "gmtnet"]
     rows = []
@@ -149,19 +150,7 @@ def main() -> None:
         print(json.dumps(resume), flush=True)
     result = {"benchmark": "streaming", "workers": args.workers, "rows": rows, "resume": resume,
               **memory_fits(rows), "command": command_line(), "environment": environment()}
-    args.out.mkdir(parents=True, exist_ok=True)
-    save(result, args.out / "streaming.json")
-
-
-def save(result: dict, path: Path) -> None:
-    """Write the result JSON at ``path`` and its markdown report beside it; print the report."""
-    from gmtnet.utils.environment import record_lines
-    from gmtnet.utils.io import atomic_write_text
-
-    text = report(result) + "\n" + "\n".join(record_lines(result["environment"], result.get("command"))) + "\n"
-    atomic_write_text(path, json.dumps(result, indent=1) + "\n")
-    atomic_write_text(path.with_suffix(".md"), text)
-    print(text)
+    print(write_result(args.out, "streaming", result, report(result)))
 
 
 def memory_fits(rows: list[dict]) -> dict:

@@ -112,8 +112,7 @@ def main() -> None:
 
     import torch
 
-    from gmtnet.utils.environment import command_line, environment, record_lines
-    from gmtnet.utils.io import atomic_write_text
+    from gmtnet.utils.environment import command_line, environment, write_result
 
     torch.set_num_threads(1)
     tasks = [t for t in args.tasks.split(",") if t]
@@ -126,11 +125,7 @@ def main() -> None:
         for task in tasks:
             result["accuracy"].append(accuracy(task))
             print(json.dumps(result["accuracy"][-1]), flush=True)
-    args.out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(args.out / "symmetry_backends.json", json.dumps(result, indent=1) + "\n")
-    md = markdown(result) + "\n" + "\n".join(record_lines(result["environment"], result["command"])) + "\n"
-    atomic_write_text(args.out / "symmetry_backends.md", md)
-    print(md)
+    print(write_result(args.out, "symmetry_backends", result, markdown(result)))
 
 
 if __name__ == "__main__":

@@ -43,8 +43,19 @@ def envelope(length, radius, band: float = ENVELOPE_BAND):
     return smooth_step(1.0 - 2.0 * (length - radius) / (band * radius))  # = 1 - S(-t), exact at both ends
 
 
+def kth_distances(centre: np.ndarray, dist: np.ndarray, n_atoms: int, k: int) -> np.ndarray | None:
+    """(n_atoms,) the k-th smallest ``dist`` among each atom's pairs (``centre`` (P,) atom index,
+    ``dist`` (P,) Angstrom), or None when some atom has fewer than k pairs."""
+    counts = np.bincount(centre, minlength=n_atoms)
+    if counts.min() < k:
+        return None
+    order = np.lexsort((dist, centre))
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    return dist[order][starts + k - 1]
+
+
 def soft_knn_radius(centre: np.ndarray, dist: np.ndarray, n_atoms: int, k: int,
-                    width: float = RADIUS_WIDTH) -> np.ndarray:
+                    width: float = RADIUS_WIDTH, kth: np.ndarray | None = None) -> np.ndarray:
     """(n_atoms,) soft k-th neighbour distance of each atom (see the module docstring).
 
     Args:
@@ -52,16 +63,15 @@ def soft_knn_radius(centre: np.ndarray, dist: np.ndarray, n_atoms: int, k: int,
             Every atom needs its k nearest neighbours among the pairs, and every pair within its
             k-th distance + 2 ``width``.
         k: neighbour rank; width: w, Angstrom.
+        kth: the pairs' ``kth_distances`` if already known.
 
     Bisection on [d_k - w, d_k + w], where the root lies (the k - 1 nearest contribute at most
     k - 1 below it, the k nearest at least k above it); the count is nondecreasing in r.
     """
-    counts = np.bincount(centre, minlength=n_atoms)
-    if counts.min() < k:
-        raise ValueError(f"an atom has fewer than k = {k} neighbour pairs")
-    order = np.lexsort((dist, centre))
-    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
-    kth = dist[order][starts + k - 1]
+    if kth is None:
+        kth = kth_distances(centre, dist, n_atoms, k)
+        if kth is None:
+            raise ValueError(f"an atom has fewer than k = {k} neighbour pairs")
     near = np.abs(dist - kth[centre]) < 2.0 * width  # the pairs whose step is not constant
     below = np.bincount(centre[~near & (dist < kth[centre])], minlength=n_atoms).astype(float)
     c, d = centre[near], dist[near]

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from gmtnet.graph.cutoff import ENVELOPE_BAND, RADIUS_WIDTH, soft_knn_radius
+from gmtnet.graph.cutoff import ENVELOPE_BAND, RADIUS_WIDTH, kth_distances, soft_knn_radius
 from gmtnet.graph.orbits import atom_orbits
 from gmtnet.symmetry import analyze_symmetry
 
@@ -92,13 +92,9 @@ def _neighbour_pairs(lattice: np.ndarray, positions: np.ndarray, k: int, reach):
     for _ in range(40):
         i, j, shift, dist = NeighborList(cutoff=cutoff, full_list=True).compute(
             points=positions, box=lattice, periodic=True, quantities="ijSd")
-        counts = np.bincount(i, minlength=n)
-        if counts.min() >= k:
-            order = np.lexsort((dist, i))
-            starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
-            kth = dist[order][starts + k - 1]
-            if np.max(reach(kth)) <= cutoff:
-                return i, j, shift, dist, kth
+        kth = kth_distances(i, dist, n, k)
+        if kth is not None and np.max(reach(kth)) <= cutoff:
+            return i, j, shift, dist, kth
         cutoff *= 1.5
     raise RuntimeError("k-NN radius search did not converge")  # pragma: no cover - only for absurd inputs
 
@@ -144,8 +140,8 @@ def smooth_radius_edges(lattice: np.ndarray, positions: np.ndarray, k: int = DEF
     """
     lattice = np.asarray(lattice, dtype=np.float64)
     positions = np.asarray(positions, dtype=np.float64)
-    i, j, shift, dist, _ = _neighbour_pairs(lattice, positions, k, lambda r: (1.0 + band) * (r + width) + tol)
-    radius = soft_knn_radius(i, dist, len(positions), k, width)
+    i, j, shift, dist, kth = _neighbour_pairs(lattice, positions, k, lambda r: (1.0 + band) * (r + width) + tol)
+    radius = soft_knn_radius(i, dist, len(positions), k, width, kth)
     src, dst, vec, shift = _edges(lattice, positions, i, j, shift, dist <= (1.0 + band) * radius[i] + tol)
     return src, dst, vec, shift, radius[dst]
 

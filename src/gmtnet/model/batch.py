@@ -102,6 +102,11 @@ def per_edge(rows: torch.Tensor, edge_rows: torch.Tensor | None) -> torch.Tensor
     return rows if edge_rows is None else rows.index_select(0, edge_rows)
 
 
+def concat_present(parts: list) -> np.ndarray | None:
+    """The arrays of ``parts`` concatenated, or None if any is None (a field some graphs lack)."""
+    return None if any(p is None for p in parts) else np.concatenate(parts)
+
+
 def scatter_mean(x: torch.Tensor, index: torch.Tensor, n: int) -> torch.Tensor:
     """(n, F) means of the rows of x (M, F) grouped by ``index`` (M,); empty groups give 0."""
     out = torch.zeros(n, x.shape[1], dtype=x.dtype, device=x.device).index_add_(0, index, x)
@@ -228,11 +233,12 @@ def orbit_arrays(graphs: list[CrystalGraph], lmax: int) -> dict:
     multiplicity = cat([g.edge_multiplicity if m and g.edge_multiplicity is not None else np.ones(g.n_edges, dtype=np.int64)
                         for g, m in zip(graphs, mapped)])
     keep = is_rep[dst] & (multiplicity > 0)
-    radius = cat([g.edge_radius for g in graphs])[keep] if all(g.edge_radius is not None for g in graphs) else None
+    radius = concat_present([g.edge_radius for g in graphs])
     return {
         "reps": reps, "node_rep": position[rep], "wigner": [x[rotation] for x in d], "sign": det_sign[rotation],
         "edge_src": src[keep], "edge_dst": position[dst[keep]], "edge_vec": cat([g.edge_vec for g in graphs])[keep],
-        "edge_weight": multiplicity[keep].astype(np.float64), "edge_radius": radius, "site_projectors": projectors,
+        "edge_weight": multiplicity[keep].astype(np.float64),
+        "edge_radius": None if radius is None else radius[keep], "site_projectors": projectors,
         "n_atoms": sizes, "n_reps": n_reps,
         "n_edges": np.bincount(np.repeat(np.arange(len(graphs)), n_edges)[keep], minlength=len(graphs)),
     }
@@ -284,8 +290,7 @@ def _batch_orbit_arrays(graphs: list[CrystalGraph], lmax: int) -> dict:
         "edge_dst": cat([p["edge_dst"] for p in per_graph]) + np.repeat(rep_offsets, n_edges),
         "edge_vec": cat([p["edge_vec"] for p in per_graph]),
         "edge_weight": cat([p["edge_weight"] for p in per_graph]),
-        "edge_radius": (cat([p["edge_radius"] for p in per_graph])
-                        if all(p["edge_radius"] is not None for p in per_graph) else None),
+        "edge_radius": concat_present([p["edge_radius"] for p in per_graph]),
         "site_projectors": {k: cat([p["site_projectors"][k] for p in per_graph]) for k in per_graph[0]["site_projectors"]},
         "n_atoms": sizes, "n_reps": n_reps, "n_edges": n_edges,
     }
@@ -325,7 +330,7 @@ def collate(graphs: list[CrystalGraph], irreps: o3.Irreps | None = None, ttype: 
         src = cat([g.edge_src + o for g, o in zip(graphs, offsets)])
         dst = cat([g.edge_dst + o for g, o in zip(graphs, offsets)])
         vec = cat([g.edge_vec for g in graphs])
-        radius = cat([g.edge_radius for g in graphs]) if all(g.edge_radius is not None for g in graphs) else None
+        radius = concat_present([g.edge_radius for g in graphs])
     else:
         arrays = _batch_orbit_arrays(graphs, orbit_lmax)
         src, dst, vec, radius = arrays["edge_src"], arrays["edge_dst"], arrays["edge_vec"], arrays["edge_radius"]

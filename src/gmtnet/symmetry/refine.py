@@ -26,11 +26,10 @@ def standard_cell(structure, symmetry: CrystalSymmetry) -> tuple[np.ndarray, ...
     and its relation to the input cell, x_std = P x + p (fractional). spglib gives P and p
     (transformation_matrix, origin_shift); moyopy gives x = L x_std + s (std_linear,
     std_origin_shift), so P = L^-1 and p = -L^-1 s."""
-    dataset = symmetry.dataset
+    dataset, backend = symmetry.dataset, symmetry.backend
     if dataset is None:  # a CrystalSymmetry built without its dataset
-        dataset = analyze_symmetry(structure, symmetry.symprec).dataset
-        symmetry = None
-    if symmetry is not None and symmetry.backend == "moyopy":
+        dataset, backend = analyze_symmetry(structure, symmetry.symprec).dataset, "spglib"
+    if backend == "moyopy":
         p_mat = np.linalg.inv(np.asarray(dataset.std_linear, dtype=float))
         cell = dataset.std_cell
         return (p_mat, -p_mat @ np.asarray(dataset.std_origin_shift, dtype=float),

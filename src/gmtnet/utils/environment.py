@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import json
 import importlib
 import os
 import platform
@@ -93,3 +94,17 @@ def record_lines(env: dict, command: str | None = None) -> list[str]:
             f"torch {env.get('torch')}, e3nn {env.get('e3nn')}, numpy {env.get('numpy')}, spglib {env.get('spglib')}, "
             f"moyopy {env.get('moyopy')}",
             f"- date: {env.get('date')}"]
+
+
+def write_result(folder: str | Path, name: str, result: dict, report: str) -> str:
+    """Write a benchmark's ``result`` as ``folder/name.json`` and its markdown ``report`` followed
+    by its ``record_lines`` (from ``result["environment"]`` and ``result["command"]``) as
+    ``folder/name.md``, both atomically (the folder is created); returns the markdown."""
+    from gmtnet.utils.io import atomic_write_text
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    text = report + "\n" + "\n".join(record_lines(result["environment"], result.get("command"))) + "\n"
+    atomic_write_text(folder / f"{name}.json", json.dumps(result, indent=1) + "\n")
+    atomic_write_text(folder / f"{name}.md", text)
+    return text
