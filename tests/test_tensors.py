@@ -198,6 +198,20 @@ def test_inertia_counts_exact_zeros_of_singular_integer_matrices(rank, seed):
     assert not is_positive_definite(m) or rank == 6 and (signs > 0).all()
 
 
+@settings(max_examples=80, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.sampled_from([0.0, 1e-14, -1e-14, 1e-9, -1e-9, 1e-3, -1e-3]))
+def test_positive_definite_equals_the_exact_inertia_also_near_singular(seed, shift):
+    """The floating-point shortcut of is_positive_definite decides exactly as the rational
+    elimination, on positive semidefinite matrices with one exact zero eigenvalue shifted by
+    amounts from inside the rounding band to far outside it."""
+    rng = np.random.default_rng(seed)
+    b = rng.integers(-5, 6, size=(5, 6)).astype(float)
+    m = b.T @ b + shift * np.eye(6)  # b^T b: exact, singular (rank <= 5)
+    assert is_positive_definite(m) == inertia(m).positive_definite
+    scaled = m * rng.uniform(1e-3, 1e3)
+    assert is_positive_definite(scaled) == inertia(scaled).positive_definite
+
+
 def test_inertia_of_zero_diagonals_and_congruence(rng):
     assert inertia(np.array([[0.0, 2.0], [2.0, 0.0]])) == inertia(np.diag([1.0, -1.0]))  # needs a 2x2 pivot
     assert inertia(np.zeros((3, 3))).zero == 3

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import typer
 
+from gmtnet.symmetry.point_group import PREDICTION_BACKEND
+
 
 def read_list_file(path: Path) -> list[Path]:
     """Structure paths listed one per line (blank lines and '#' comments skipped); relative paths
@@ -58,8 +60,9 @@ def predict(
                                 "(-1: none for under 256 structures, else up to 4)."),
     resume: bool = typer.Option(False, "--resume", help="Streaming: continue --out, skipping structures already in it."),
     chunk_size: int = typer.Option(256, help="Streaming: structures per chunk (memory is bounded by a few chunks)."),
-    symmetry_backend: str = typer.Option("spglib", help="spglib (the benchmark's definition) or moyopy (2-5x faster "
-                                         "symmetry analysis; differs only for crystals at the tolerance)."),
+    symmetry_backend: str = typer.Option(PREDICTION_BACKEND, help="moyopy (default; 2-5x faster symmetry analysis) or "
+                                         "spglib (the benchmark's definition); they differ only for crystals at the "
+                                         "tolerance."),
     orbits: bool = typer.Option(True, "--orbits/--all-atoms", help="Evaluate the networks at one atom per orbit of "
                                 "symmetry-equivalent atoms (2-4x faster; the same function for a symmetric "
                                 "crystal) or at every atom."),

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from gmtnet.symmetry.point_group import PREDICTION_BACKEND
+
 from gmtnet.tensors import TENSOR_TYPES, get_tensor_type
 
 
@@ -13,7 +15,8 @@ def symmetry(
     paths: list[Path] = typer.Argument(..., help="Structure files (CIF, POSCAR, anything pymatgen/ASE reads) or folders."),
     task: str = typer.Option("all", help="dielectric, piezoelectric, elastic or all."),
     symprec: float = typer.Option(1e-3, help="Symmetry tolerance in Angstrom, in (0, 1]."),
-    backend: str = typer.Option("spglib", help="spglib (the benchmark's definition) or moyopy (faster)."),
+    backend: str = typer.Option(PREDICTION_BACKEND, help="moyopy (default, as gmtnet predict) or spglib "
+                                "(the benchmark's definition; differs only for crystals at the tolerance)."),
 ) -> None:
     """Print each crystal's space group and the zeros/equalities it forces on the tensors.
 

@@ -14,7 +14,8 @@ import typer
 def train(
     task: Optional[str] = typer.Option(None, help="dielectric, piezoelectric or elastic (with --resume: the run's)."),
     model: Optional[str] = typer.Option(None, help="gmtnet (default), megnet or etgnn."),
-    preset: Optional[str] = typer.Option(None, help="GMTNet configuration: paper (default) or fast."),
+    preset: Optional[str] = typer.Option(None, help="GMTNet configuration: fast (default; l <= 2 between layers, 8-channel "
+                                          "edge products) or paper (appendix A.4 as printed)."),
     group_average: Optional[bool] = typer.Option(None, "--group-average", is_flag=True,
                                                  help="Baselines: average over the point group (-GA)."),
     epochs: Optional[int] = typer.Option(None, help="Training epochs (default 200, the paper's; with --resume: the run's, or more)."),

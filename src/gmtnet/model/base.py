@@ -13,6 +13,33 @@ from gmtnet.model.batch import GraphBatch, collate, fill_caches, graph_constrain
 from gmtnet.symmetry import analyze_symmetry, crystal_symmetry, project_each, refine_structure
 
 
+def graph_options(config) -> dict:
+    """The graph kind and its parameters (``build_graph`` keywords) of a model config."""
+    kind = getattr(config, "graph", "knn")
+    if kind == "knn":
+        return {"graph": "knn"}
+    return {"graph": kind, "band": config.envelope_band, "width": config.radius_width}
+
+
+def config_graph(config, structure, symmetry=None, refine: bool | None = None) -> CrystalGraph:
+    """The graph that a model of ``config`` (k, symprec, refine_structure, graph options) uses
+    for a structure; the weights play no part.
+
+    ``refine``: symmetrize the structure within symprec first (``refine_structure``; None: the
+    config's ``refine_structure``). ``symmetry``: the structure's CrystalSymmetry if already
+    known; it is reused only when computed at the config's symprec (by either backend); otherwise
+    spglib analyses it. A supercell that lacks some of its crystal's rotations is replaced by its
+    primitive cell in the same frame (``gmtnet.symmetry.crystal_symmetry``): the same crystal,
+    its whole point group."""
+    if symmetry is None or symmetry.symprec != config.symprec:
+        symmetry = analyze_symmetry(structure, config.symprec)
+    structure, symmetry = crystal_symmetry(structure, symmetry=symmetry)
+    if config.refine_structure if refine is None else refine:
+        # the refined lattice is the symmetrized one, so its point group is ``symmetry``'s
+        structure = refine_structure(structure, symmetry=symmetry)
+    return build_graph(structure, k=config.k, symmetry=symmetry, **graph_options(config))
+
+
 class TensorModel(nn.Module):
     """Base class. Subclasses set ``config`` (with task, k, symprec, refine_structure, snap_output)
     and ``ttype``, implement ``forward(batch) -> (B, 3, ..., 3)`` in label units, and say which
@@ -25,35 +52,18 @@ class TensorModel(nn.Module):
     orbit_lmax = None  # highest l of the features to rotate if the model can run on orbit batches
 
     def graph(self, structure, symmetry=None, refine: bool | None = None) -> CrystalGraph:
-        """The graph this model uses for a structure.
-
-        ``refine``: symmetrize the structure within symprec first (``refine_structure``; None:
-        the model's ``config.refine_structure``). ``symmetry``: the structure's CrystalSymmetry
-        if already known; it is reused only when computed at this model's symprec (by either
-        backend); otherwise spglib analyses it. A supercell that lacks some of its crystal's
-        rotations is replaced by its primitive cell in the same frame
-        (``gmtnet.symmetry.crystal_symmetry``): the same crystal, its whole point group."""
-        if symmetry is None or symmetry.symprec != self.config.symprec:
-            symmetry = analyze_symmetry(structure, self.config.symprec)
-        structure, symmetry = crystal_symmetry(structure, symmetry=symmetry)
-        if self.config.refine_structure if refine is None else refine:
-            # the refined lattice is the symmetrized one, so its point group is ``symmetry``'s
-            structure = refine_structure(structure, symmetry=symmetry)
-        return build_graph(structure, k=self.config.k, symmetry=symmetry, **self.graph_options())
+        """The graph this model uses for a structure (``config_graph`` of its config)."""
+        return config_graph(self.config, structure, symmetry, refine)
 
     def graph_options(self) -> dict:
         """The graph kind and its parameters (``build_graph`` keywords) of this model's config."""
-        c = self.config
-        kind = getattr(c, "graph", "knn")
-        if kind == "knn":
-            return {"graph": "knn"}
-        return {"graph": kind, "band": c.envelope_band, "width": c.radius_width}
+        return graph_options(self.config)
 
     def graph_settings(self) -> dict:
         """What ``graph`` and ``collate`` depend on (the preprocessing cache key)."""
         c = self.config
         return {"arch": type(self).__name__, "k": c.k, "symprec": c.symprec, "refine": c.refine_structure,
-                "irreps": str(self.feature_irreps), "task": c.task, **self.graph_options()}
+                "irreps": str(self.feature_irreps), "task": c.task, **graph_options(c)}
 
     def constraints(self, graph: CrystalGraph):
         """The SymmetryConstraints of a graph's crystal for this model's tensor type."""

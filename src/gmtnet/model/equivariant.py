@@ -35,10 +35,16 @@ class EquivariantLayer(nn.Module):
                  radial_hidden: int, avg_neighbors: float = 16.0, message_mul: int | None = None,
                  edge_product: str = "fused"):
         super().__init__()
+        if edge_product not in ("fused", "e3nn"):
+            raise ValueError(f"edge_product must be 'fused' or 'e3nn', got {edge_product!r}")
+        # with the fused kernel, e3nn's product and linear maps only describe the paths and hold
+        # the weights (never run in training or prediction): their generated code is left
+        # unoptimized, which makes building a layer cheaper
+        optimize = {"_optimize_einsums": edge_product == "e3nn"}
         self.irreps_in, self.irreps_out = o3.Irreps(irreps_in), o3.Irreps(irreps_out)
         if message_mul is not None:  # narrow every irrep to message_mul channels before the edge product
             self.irreps_msg = o3.Irreps([(message_mul, ir) for _, ir in self.irreps_in])
-            self.linear_in = o3.Linear(self.irreps_in, self.irreps_msg)
+            self.linear_in = o3.Linear(self.irreps_in, self.irreps_msg, **optimize)
         else:
             self.irreps_msg, self.linear_in = self.irreps_in, None
         self.irreps_sh = o3.Irreps(irreps_sh)
@@ -54,9 +60,7 @@ class EquivariantLayer(nn.Module):
         mid_sorted, perm, _ = mid.sort()
         instructions = [(i, j, perm[k], mode, train) for i, j, k, mode, train in instructions]
         self.tp = o3.TensorProduct(self.irreps_msg, irreps_sh, mid_sorted, instructions,
-                                   shared_weights=False, internal_weights=False)
-        if edge_product not in ("fused", "e3nn"):
-            raise ValueError(f"edge_product must be 'fused' or 'e3nn', got {edge_product!r}")
+                                   shared_weights=False, internal_weights=False, **optimize)
         # the fused kernel computes the same function with the same weights (tests check it in float64)
         self.fused_tp = FusedEdgeTensorProduct(self.tp) if edge_product == "fused" else None
         self.radial = nn.Sequential(nn.Linear(edge_dim, radial_hidden), nn.SiLU(),
@@ -67,8 +71,8 @@ class EquivariantLayer(nn.Module):
         self.gate = enn.Gate(scalars, [torch.nn.functional.silu if ir.p == 1 else torch.tanh for _, ir in scalars],
                              gates, [torch.sigmoid], gated)
         self._init_fast_gate()
-        self.linear = o3.Linear(mid_sorted.simplify(), self.gate.irreps_in)
-        self.self_connection = o3.Linear(self.irreps_in, self.irreps_out)
+        self.linear = o3.Linear(mid_sorted.simplify(), self.gate.irreps_in, **optimize)
+        self.self_connection = o3.Linear(self.irreps_in, self.irreps_out, **optimize)
         self.norm = 1.0 / avg_neighbors
         # with the fused kernel the linear maps also run as one product per l (same weights and
         # function, the message mean's 1/avg_neighbors folded into ``linear``'s matrices); the

@@ -98,6 +98,39 @@ def read_model_file(path: str | Path) -> dict:
     return blob
 
 
+def _config_from_blob(blob: dict, source: str):
+    """(model class, config) of one (non-ensemble) model's file contents; GmtnetError naming
+    ``source`` for an unknown architecture or hyperparameter."""
+    architecture = blob.get("architecture", "gmtnet")
+    archs = _architectures()
+    if architecture not in archs:
+        raise GmtnetError(f"{source}: unknown architecture {architecture!r} (expected one of {', '.join(archs)})")
+    cls, config_cls = archs[architecture]
+    config = blob.get("config")
+    if not isinstance(config, dict):
+        raise GmtnetError(f"{source}: no hyperparameters")
+    known = set(getattr(config_cls, "__dataclass_fields__", {}))
+    unknown = sorted(set(config) - known) if known else []
+    if unknown:
+        raise GmtnetError(f"{source}: unknown hyperparameter(s) {', '.join(unknown)} for {architecture}")
+    try:
+        return cls, config_cls(**config)
+    except (TypeError, ValueError) as exc:
+        raise GmtnetError(f"{source}: invalid hyperparameters ({exc})") from None
+
+
+def read_model_config(path: str | Path):
+    """The hyperparameters (ModelConfig or BaselineConfig) of a saved model, without building
+    it; for an ensemble its first member's (the members share the graph settings)."""
+    blob = read_model_file(path)
+    if blob.get("architecture", "gmtnet") == ENSEMBLE:
+        members = blob.get("members")
+        if not isinstance(members, list) or not members or not isinstance(members[0], dict):
+            raise GmtnetError(f"{path}: an ensemble file without members")
+        blob = members[0]
+    return _config_from_blob(blob, str(path))[1]
+
+
 def _model_from_blob(blob: dict, source: str = "model file"):
     """The model a file's contents describe; GmtnetError naming ``source`` and the problem when
     the architecture, a hyperparameter or a weight is not what this version of gmtnet builds."""
@@ -108,19 +141,9 @@ def _model_from_blob(blob: dict, source: str = "model file"):
             raise GmtnetError(f"{source}: an ensemble file without members")
         model = EnsembleModel([_model_from_blob(m, source) for m in members])
     else:
-        archs = _architectures()
-        if architecture not in archs:
-            raise GmtnetError(f"{source}: unknown architecture {architecture!r} (expected one of {', '.join(archs)})")
-        cls, config_cls = archs[architecture]
-        config = blob.get("config")
-        if not isinstance(config, dict):
-            raise GmtnetError(f"{source}: no hyperparameters")
-        known = set(getattr(config_cls, "__dataclass_fields__", {}))
-        unknown = sorted(set(config) - known) if known else []
-        if unknown:
-            raise GmtnetError(f"{source}: unknown hyperparameter(s) {', '.join(unknown)} for {architecture}")
+        cls, config = _config_from_blob(blob, source)
         try:
-            model = cls(config_cls(**config))
+            model = cls(config)
         except (TypeError, ValueError, KeyError) as exc:
             raise GmtnetError(f"{source}: invalid hyperparameters ({exc})") from None
         state = blob.get("state_dict")

@@ -7,18 +7,26 @@ permittivity; piezoelectric: C/m^2; elastic: GPa), with forced zeros exactly 0.0
 
 from __future__ import annotations
 
+import os
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import torch
+from threadpoolctl import threadpool_limits
+from torch.utils.data import DataLoader, get_worker_info
 
 from gmtnet.data.structures import as_structure, read_structure, vacuum_warning, validate_structure
 from gmtnet.errors import GmtnetError, StructureError
-from gmtnet.prediction.pretrained import load_pretrained
+from gmtnet.model.base import graph_options
+from gmtnet.prediction.pretrained import load_pretrained, pretrained_config
+from gmtnet.model.batch import graph_constraints
+from gmtnet.model.base import config_graph
 from gmtnet.prediction.properties import derived_properties
 from gmtnet.symmetry import crystal_symmetry, refine_structure
-from gmtnet.symmetry.point_group import check_backend
+from gmtnet.symmetry.point_group import PREDICTION_BACKEND, check_backend
 from gmtnet.tensors import get_tensor_type, to_pymatgen, to_voigt
 from gmtnet.utils.progress import progress_bar
 
@@ -37,8 +45,8 @@ class CrystalPrediction:
 
     Attributes:
         source: the file path, or "structure <i>" for in-memory input.
-        formula, spacegroup_symbol, spacegroup_number, point_group, crystal_system: from spglib
-            or moyopy (the Predictor's symmetry_backend) at ``symprec``.
+        formula, spacegroup_symbol, spacegroup_number, point_group, crystal_system: from the
+            Predictor's symmetry_backend (moyopy unless told otherwise) at ``symprec``.
         symprec: the symmetry tolerance used (the models', Angstrom; 1e-3 for the shipped ones).
         refined: whether the structure was symmetrized within symprec before its graph.
         tensors: {task: Cartesian tensor (3,)*order}, float64, in the input frame.
@@ -100,11 +108,19 @@ def _tasks(task: str) -> tuple[str, ...]:
 
 @dataclass
 class PreparedCrystal:
-    """A crystal read, checked and preprocessed (symmetry, graphs with their projectors),
-    waiting for the models: the part of prediction that DataLoader workers do."""
+    """A crystal read, checked and preprocessed (symmetry, its graphs), waiting for the models:
+    the part of prediction that DataLoader workers do. The point-group data the models need
+    (projectors, Wigner matrices, orbits) is computed for whole batches by the models."""
 
     prediction: CrystalPrediction
     graphs: dict  # {task: CrystalGraph}
+
+    def drop_caches(self) -> None:
+        """Forget the point-group data cached on the graphs (ten times the graphs' own size,
+        recomputed for whole batches in ``finish``), before the crystal is sent to another
+        process."""
+        for graph in self.graphs.values():
+            graph.cache.clear()
 
 
 class Predictor:
@@ -115,12 +131,12 @@ class Predictor:
     of prepared crystals, then derived properties)."""
 
     def __init__(self, task: str = "all", models: dict | None = None, batch_size: int = 64,
-                 symmetry_backend: str = "spglib", orbits: bool = True, refine: bool = True):
-        """``symmetry_backend``: "spglib" (the benchmark's definition) or "moyopy" (faster
-        symmetry analysis; the same point group except for crystals at the tolerance, see
-        gmtnet.symmetry.point_group). ``orbits``: evaluate the networks at one atom per orbit of
-        symmetry-equivalent atoms (default; the same function for a symmetric crystal, see
-        gmtnet.graph.orbits), or at every atom. ``refine``: symmetrize each structure within the
+                 symmetry_backend: str = PREDICTION_BACKEND, orbits: bool = True, refine: bool = True):
+        """``symmetry_backend``: "moyopy" (default) or "spglib" (the benchmark's definition; the
+        same point group except for crystals at the tolerance, see gmtnet.symmetry.point_group).
+        ``orbits``: evaluate the networks at one atom per orbit of symmetry-equivalent atoms
+        (default; the same function for a symmetric crystal, see gmtnet.graph.orbits), or at
+        every atom. ``refine``: symmetrize each structure within the
         models' symprec before its graph (default; ``gmtnet.symmetry.refine_structure``: same
         frame and atom order), so that every structure that has the same space group at symprec
         gets a prediction that moves continuously with it; False: the graph of the structure as
@@ -130,7 +146,11 @@ class Predictor:
         for name, model in models.items():
             if getattr(model, "config", None) is not None and model.config.task != name:
                 raise GmtnetError(f"the model given for {name} predicts {model.config.task} tensors")
-        self.models = {t: models[t] if t in models else load_pretrained(t) for t in self.tasks}
+        self._given = {t: models[t] for t in self.tasks if t in models}
+        self._models: dict | None = None
+        # what preparing a crystal needs (graph settings); the shipped networks are built when
+        # first needed, so that worker processes can start on the structures meanwhile
+        self.configs = {t: self._given[t].config if t in self._given else pretrained_config(t) for t in self.tasks}
         self.batch_size = batch_size
         try:  # refused here, before any structure, rather than as an error row per structure
             check_backend(symmetry_backend)
@@ -139,6 +159,13 @@ class Predictor:
         self.symmetry_backend = symmetry_backend
         self.orbits = orbits
         self.refine = refine
+
+    @property
+    def models(self) -> dict:
+        """{task: model}: the given models, and the shipped ones (built on first use)."""
+        if self._models is None:
+            self._models = {t: self._given[t] if t in self._given else load_pretrained(t) for t in self.tasks}
+        return self._models
 
     def _load(self, item):
         structure = read_structure(item) if isinstance(item, (str, Path)) else as_structure(item)
@@ -164,21 +191,20 @@ class Predictor:
             vacuum = vacuum_warning(structure)
             if vacuum:
                 pred.warnings.append(vacuum)
-            first = next(iter(self.models.values()))
-            structure, sym = crystal_symmetry(structure, first.config.symprec, backend=self.symmetry_backend)
+            first = next(iter(self.configs.values()))
+            structure, sym = crystal_symmetry(structure, first.symprec, backend=self.symmetry_backend)
             pred.symprec, pred.refined = sym.symprec, self.refine
             if self.refine:  # moved within symprec onto its exactly symmetric form (same frame, atoms)
                 structure = refine_structure(structure, symmetry=sym)
             pred.spacegroup_symbol, pred.spacegroup_number = sym.international, sym.spacegroup_number
             pred.point_group, pred.crystal_system = sym.point_group, sym.crystal_system
             by_settings, graphs = {}, {}
-            for task, model in self.models.items():
-                key = (model.config.k, model.config.symprec, *sorted(model.graph_options().items()))
+            for task, config in self.configs.items():
+                key = (config.k, config.symprec, *sorted(graph_options(config).items()))
                 if key not in by_settings:
-                    by_settings[key] = model.graph(structure, symmetry=sym, refine=False)
+                    by_settings[key] = config_graph(config, structure, symmetry=sym, refine=False)
                 graph = graphs[task] = by_settings[key]
-                model.prepare_graph(graph)
-                pred.independent[task] = independent_components(model.constraints(graph))
+                pred.independent[task] = graph_constraints(graph, get_tensor_type(task)).independent_components
             return PreparedCrystal(pred, graphs)
         except (GmtnetError, ValueError, OSError, np.linalg.LinAlgError, MemoryError) as exc:
             return self._failure(source, exc)  # one line per bad item; the batch goes on
@@ -226,14 +252,16 @@ class Predictor:
     def chunks(self, items, sources=None, workers: int = 0, chunk_size: int = 256, progress: bool = False):
         """Yield lists of CrystalPredictions, ``chunk_size`` items at a time and in order, holding
         only a few chunks in memory; ``workers`` DataLoader processes do ``prepare``."""
-        from torch.utils.data import DataLoader
-
         items = list(items)
         sources = sources or [str(i) if isinstance(i, (str, Path)) else f"structure {n}" for n, i in enumerate(items)]
         loader = DataLoader(_PrepareDataset(self, items, sources), batch_size=chunk_size, shuffle=False,
                             num_workers=workers, collate_fn=list, worker_init_fn=_single_thread_worker)
-        with progress_bar(enabled=progress, total=len(items), desc="predict", unit="crystal") as bar:
-            for prepared in loader:
+        with progress_bar(enabled=progress, total=len(items), desc="predict", unit="crystal") as bar, \
+                threads_beside_workers(workers):
+            chunks = iter(loader)  # the workers start preparing ...
+            if workers and items:
+                self.models  # noqa: B018 - ... while the networks are built here
+            for prepared in chunks:
                 results = self.finish(prepared)
                 bar.update(len(results))
                 yield results
@@ -258,7 +286,10 @@ class _PrepareDataset:
         return len(self.items)
 
     def __getitem__(self, i: int):
-        return self.predictor.prepare(self.items[i], self.sources[i])
+        prepared = self.predictor.prepare(self.items[i], self.sources[i])
+        if isinstance(prepared, PreparedCrystal) and get_worker_info() is not None:
+            prepared.drop_caches()  # cheaper to recompute in the batch than to send
+        return prepared
 
 
 def _die_with_parent() -> None:
@@ -266,7 +297,6 @@ def _die_with_parent() -> None:
     so that a DataLoader worker never outlives a killed ``gmtnet predict``; exit at once if the
     parent is already gone. Elsewhere a no-op (torch's workers then notice a dead parent later)."""
     import ctypes
-    import os
     import signal
     import sys
 
@@ -283,38 +313,42 @@ def _die_with_parent() -> None:
 
 
 def _single_thread_worker(_worker_id: int) -> None:
-    """DataLoader worker start: one torch thread, and death with the parent process."""
-    import torch
-
+    """DataLoader worker start: one torch thread, one BLAS thread, and death with the parent
+    process."""
     _die_with_parent()
     torch.set_num_threads(1)
+    threadpool_limits(1)
 
 
-def independent_components(constraints) -> list[str]:
-    """Names of a set of independent components: as many as the symmetry leaves free
-    (``constraints.n_independent``), picked in name order (C11 before C66) among the components
-    whose projector rows add rank, so linear relations such as C66 = (C11 - C12)/2 are respected."""
-    comps = [(constraints.component_name(constraints._index(rep)), rep) for rep, _, _ in constraints.components]
-    comps.sort(key=lambda c: (len(c[0]), c[0]))
-    chosen, rows = [], []
-    for name, rep in comps:
-        row = constraints.projector[rep]
-        if np.abs(row).max() < 1e-8:
-            continue
-        trial = np.array(rows + [row])
-        if np.linalg.matrix_rank(trial, tol=1e-8) > len(rows):
-            rows.append(row)
-            chosen.append(name)
-        if len(chosen) == constraints.n_independent:
-            break
-    return chosen
+def available_cores() -> int:
+    """The CPU cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+@contextmanager
+def threads_beside_workers(workers: int):
+    """While ``workers`` single-threaded worker processes run: torch in this process uses the
+    cores they leave (at least one) and BLAS one thread, so that no core runs two busy threads
+    (OpenBLAS threads spin while they wait and would slow every process down). Restored on exit;
+    nothing changes without workers. A different number of torch threads sums in a different
+    order, so predictions with and without workers agree to float32 rounding, not bit for bit."""
+    if workers <= 0:
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(max(1, available_cores() - workers))
+    try:
+        with threadpool_limits(1, user_api="blas"):
+            yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def predict(structures, task: str = "all", as_pymatgen: bool = False, models: dict | None = None,
-            symmetry_backend: str = "spglib", refine: bool = True):
+            symmetry_backend: str = PREDICTION_BACKEND, refine: bool = True):
     """Predict tensors for structures (pymatgen Structures, ASE Atoms or file paths).
 
-    ``symmetry_backend``: "spglib" or "moyopy" (faster); ``refine``: symmetrize within symprec
+    ``symmetry_backend``: "moyopy" (default) or "spglib"; ``refine``: symmetrize within symprec
     first (default) or use the structure as given; as for Predictor.
 
     Returns:

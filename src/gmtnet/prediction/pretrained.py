@@ -8,6 +8,7 @@ from pathlib import Path
 
 from gmtnet.errors import GmtnetError
 from gmtnet.model import load_model
+from gmtnet.model.io import read_model_config
 from gmtnet.tensors import get_tensor_type
 
 PRETRAINED_DIR = Path(__file__).resolve().parent.parent / "pretrained"
@@ -26,10 +27,20 @@ def model_card(task: str) -> dict:
     return json.loads(path.read_text())
 
 
-@lru_cache(maxsize=None)
-def load_pretrained(task: str):
-    """The shipped GMTNet for ``task`` (loaded once per process, CPU, eval mode)."""
+def _existing_pretrained_path(task: str) -> Path:
     path = pretrained_path(task)
     if not path.is_file():
         raise GmtnetError(f"no shipped model for {task!r} ({path} is missing)")
-    return load_model(path).eval()
+    return path
+
+
+@lru_cache(maxsize=None)
+def pretrained_config(task: str):
+    """The shipped model's hyperparameters (its graph settings), read without building it."""
+    return read_model_config(_existing_pretrained_path(task))
+
+
+@lru_cache(maxsize=None)
+def load_pretrained(task: str):
+    """The shipped GMTNet for ``task`` (loaded once per process, CPU, eval mode)."""
+    return load_model(_existing_pretrained_path(task)).eval()

@@ -1,4 +1,5 @@
-"""Quantities derived from predicted tensors (pymatgen's tensor classes where they compute them).
+"""Quantities derived from predicted tensors, by the definitions pymatgen's tensor classes use
+(tests compare the two).
 
 Units: elastic moduli GPa; piezoelectric stress coefficients e in C/m^2; strain coefficients
 d = e S in pC/N (S the compliance, the inverse of the Voigt stiffness; engineering shear strains).
@@ -24,26 +25,49 @@ def born_stable(c_voigt: np.ndarray) -> bool:
     return is_positive_definite(c_voigt)
 
 
+def _upper_sum(m: np.ndarray) -> float:
+    """m12 + m13 + m23 of a 3x3 block."""
+    return float(m[0, 1] + m[0, 2] + m[1, 2])
+
+
+def voigt_moduli(c_voigt: np.ndarray) -> tuple[float, float]:
+    """(K_V, G_V): the Voigt bounds of the bulk and shear moduli of a 6x6 Voigt stiffness (GPa)."""
+    normal, shear = c_voigt[:3, :3], c_voigt[3:, 3:]
+    return (float(normal.sum() / 9.0),
+            float((np.trace(normal) - _upper_sum(normal) + 3.0 * np.trace(shear)) / 15.0))
+
+
+def reuss_moduli(c_voigt: np.ndarray) -> tuple[float, float]:
+    """(K_R, G_R): the Reuss bounds, from the compliance S = C^-1 (6x6, no engineering factors);
+    LinAlgError for a singular stiffness or a compliance whose sums vanish."""
+    s = np.linalg.inv(c_voigt)
+    normal, shear = s[:3, :3], s[3:, 3:]
+    k_denominator = normal.sum()
+    g_denominator = 4.0 * np.trace(normal) - 4.0 * _upper_sum(normal) + 3.0 * np.trace(shear)
+    if not (k_denominator and g_denominator and np.isfinite(s).all()):
+        raise np.linalg.LinAlgError("degenerate compliance")
+    return float(1.0 / k_denominator), float(15.0 / g_denominator)
+
+
 def elastic_properties(c: np.ndarray) -> dict:
     """Voigt/Reuss/Hill bulk and shear moduli, Young's modulus and Poisson ratio (Hill), universal
-    anisotropy, Born stability. Reuss bounds and derived values need an invertible stiffness;
-    they are None otherwise."""
-    from pymatgen.analysis.elasticity import ElasticTensor
-
-    et = ElasticTensor(c)
+    anisotropy 5 G_V/G_R + K_V/K_R - 6 and Born stability of a Cartesian stiffness (3, 3, 3, 3),
+    GPa (pymatgen's ElasticTensor definitions). Reuss bounds and the values derived from them need
+    an invertible stiffness; they are None otherwise."""
     voigt = to_voigt(c, ELASTIC)
-    out = {"k_voigt": float(et.k_voigt), "g_voigt": float(et.g_voigt), "born_stable": born_stable(voigt)}
+    k_v, g_v = voigt_moduli(voigt)
+    out = {"k_voigt": k_v, "g_voigt": g_v, "born_stable": born_stable(voigt)}
     try:
-        k_r, g_r = float(et.k_reuss), float(et.g_reuss)
-        k_h, g_h = float(et.k_vrh), float(et.g_vrh)
-        out.update(k_reuss=k_r, g_reuss=g_r, k_vrh=k_h, g_vrh=g_h,
-                   youngs_modulus=float(9 * k_h * g_h / (3 * k_h + g_h)),
-                   poisson_ratio=float((3 * k_h - 2 * g_h) / (6 * k_h + 2 * g_h)),
-                   universal_anisotropy=float(et.universal_anisotropy))
-    except (np.linalg.LinAlgError, ZeroDivisionError, ValueError):
-        out.update(k_reuss=None, g_reuss=None, k_vrh=None, g_vrh=None, youngs_modulus=None, poisson_ratio=None,
-                   universal_anisotropy=None)
-    return out
+        k_r, g_r = reuss_moduli(voigt)
+    except np.linalg.LinAlgError:
+        return out | dict.fromkeys(("k_reuss", "g_reuss", "k_vrh", "g_vrh", "youngs_modulus", "poisson_ratio",
+                                    "universal_anisotropy"))
+    k_h, g_h = 0.5 * (k_v + k_r), 0.5 * (g_v + g_r)
+    hill_sum = 3.0 * k_h + g_h
+    return out | {"k_reuss": k_r, "g_reuss": g_r, "k_vrh": k_h, "g_vrh": g_h,
+                  "youngs_modulus": 9.0 * k_h * g_h / hill_sum if hill_sum else None,
+                  "poisson_ratio": (3.0 * k_h - 2.0 * g_h) / (2.0 * hill_sum) if hill_sum else None,
+                  "universal_anisotropy": 5.0 * g_v / g_r + k_v / k_r - 6.0}
 
 
 def piezoelectric_properties(e: np.ndarray, c: np.ndarray | None = None) -> dict:
@@ -78,4 +102,4 @@ def derived_properties(tensors: dict) -> dict:
 
 
 __all__ = ["derived_properties", "dielectric_properties", "elastic_properties", "piezoelectric_properties",
-           "born_stable"]
+           "born_stable", "voigt_moduli", "reuss_moduli"]

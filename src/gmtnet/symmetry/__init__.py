@@ -9,6 +9,7 @@ os.environ.setdefault("SPGLIB_WARNING", "OFF")
 
 from gmtnet.symmetry.point_group import (
     CRYSTAL_SYSTEMS,
+    PREDICTION_BACKEND,
     SYMMETRY_BACKENDS,
     CrystalSymmetry,
     SymmetryError,
@@ -30,6 +31,7 @@ from gmtnet.symmetry.refine import refine_structure
 
 __all__ = [
     "CRYSTAL_SYSTEMS",
+    "PREDICTION_BACKEND",
     "SYMMETRY_BACKENDS",
     "CrystalSymmetry",
     "SymmetryError",

@@ -100,6 +100,14 @@ def component_label(ttype: TensorType, index: tuple[int, ...]) -> str:
     return ttype.symbol + "".join(str(d + 1) for d in digits)
 
 
+@lru_cache(maxsize=None)
+def _component_names(ttype: TensorType) -> tuple[str, ...]:
+    """Each component's name (its smallest label over its index-symmetry orbit: C56, not C65), in
+    the order of ``_components``; a property of the tensor type alone."""
+    return tuple(min(component_label(ttype, tuple(int(i) for i in np.unravel_index(m, ttype.shape)))
+                     for m in members) for _, members, _ in _components(ttype))
+
+
 @dataclass
 class SymmetryConstraints:
     """Forced pattern of one tensor type under one point group.
@@ -189,10 +197,36 @@ class SymmetryConstraints:
         """Name of the component holding full index ``index``: its smallest Voigt-style label
         over the index-symmetry orbit (C56, not C65)."""
         flat = int(np.ravel_multi_index(index, self.ttype.shape))
-        for _, members, _ in self.components:
+        for (_, members, _), name in zip(self.components, _component_names(self.ttype)):
             if flat in members:
-                return min(component_label(self.ttype, self._index(m)) for m in members)
+                return name
         raise ValueError(f"{index} is not a component of {self.ttype.name}")
+
+    @cached_property
+    def independent_components(self) -> list[str]:
+        """Names of a set of independent components: as many as the symmetry leaves free
+        (``n_independent``), picked in name order (C11 before C66) among the components whose
+        projector rows are linearly independent of those already picked (residual norm above
+        1e-8 after projecting out their span), so that relations such as C66 = (C11 - C12)/2 are
+        respected."""
+        names = _component_names(self.ttype)
+        order = sorted(range(len(names)), key=lambda c: (len(names[c]), names[c]))
+        basis: list[np.ndarray] = []  # orthonormal rows spanning the picked components' rows
+        chosen = []
+        for c in order:
+            if len(chosen) == self.n_independent:
+                break
+            residual = self.projector[self.components[c][0]].copy()
+            if np.abs(residual).max() < _ROW_TOL:
+                continue
+            for _ in range(2):  # Gram-Schmidt, twice for a residual orthogonal to working precision
+                for q in basis:
+                    residual -= (q @ residual) * q
+            norm = np.linalg.norm(residual)
+            if norm > _ROW_TOL:
+                basis.append(residual / norm)
+                chosen.append(names[c])
+        return chosen
 
     def describe(self) -> dict:
         """Readable summary, sorted by component name: zero components, and equality groups with

@@ -2,11 +2,14 @@
 
 Two symmetry backends give the same result apart from crystals that sit at the tolerance:
 
-- ``spglib`` (default): the benchmark's definition (data curation, evaluation patterns).
-- ``moyopy``: spglib's Rust successor, 2-5x faster on the benchmark sets and up to 12x on cubic
-  cells (a small cubic cell costs spglib 8-30 ms, most of the preprocessing). On the 2,786 crystals of the three MP benchmark
-  sets it finds the same point group for all but 4 (0.14%), all of them between two groups at
-  symprec 1e-3; ``benchmarks/symmetry_backends.py`` measures this.
+- ``spglib`` (the default of this module, of curation and of training's preprocessing): the
+  benchmark's definition (data curation, evaluation patterns).
+- ``moyopy`` (``PREDICTION_BACKEND``, the default of prediction and ``gmtnet symmetry``):
+  spglib's Rust successor, 2-5x faster on the benchmark sets and up to 12x on cubic cells (a
+  small cubic cell costs spglib 8-30 ms, most of the preprocessing). On the 2,786 crystals of the
+  three MP benchmark sets it finds the same point group for all but 4 (0.14%), all of them
+  between two groups at symprec 1e-3, and the shipped models' predictions on the test splits
+  are identical with either; ``benchmarks/symmetry_backends.py`` measures this.
 
 Frames: every Cartesian matrix here acts on column vectors in the input structure's own Cartesian
 frame. With L the lattice vectors as columns and W spglib's integer rotation (fractional basis),
@@ -260,6 +263,8 @@ def _moyopy_symbols(number: int) -> tuple[str, str]:
 
 _ANALYSERS = {"spglib": _spglib_dataset, "moyopy": _moyopy_dataset}
 SYMMETRY_BACKENDS = tuple(_ANALYSERS)
+#: The backend prediction uses unless told otherwise (see the module doc).
+PREDICTION_BACKEND = "moyopy"
 
 
 def check_backend(backend: str) -> None:
