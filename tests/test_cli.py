@@ -65,6 +65,8 @@ def test_symmetry_command_prints_forced_patterns(tmp_path, crystals, capsys):
     assert "P6_3mc (186)" in out and "6mm" in out
     assert "piezoelectric: 3 independent" in out and "e15 = e24" in out
     assert "elastic: 5 independent" in out
+    code, with_spglib, _ = run(["symmetry", str(path), "--backend", "spglib"], capsys)  # default: moyopy
+    assert code == 0 and with_spglib == out
 
 
 def test_symmetry_command_rejects_bad_structures(tmp_path, capsys):

@@ -72,6 +72,25 @@ def test_ensemble_file_round_trip_and_combine(tmp_path, crystals):
     np.testing.assert_array_equal(loaded.predict(s), EnsembleModel([a, b]).eval().predict(s))
 
 
+def test_members_of_one_structure_are_built_once_and_loaded_apart(tmp_path, crystals):
+    """Members that differ only in seed and output scale share one construction (copied): each
+    keeps its own hyperparameters and weights, and the ensemble predicts as the members built
+    one by one."""
+    crystals_ = [triclinic_crystal(0), triclinic_crystal(1)]
+    members = [train_a_few_steps(small_model("dielectric", torch.float32, seed=s, output_scale=x), crystals_)
+               for s, x in ((1, 2.0), (2, 3.0))] + [two_members("dielectric", dtype=torch.float32)[1]]
+    path = save_model(EnsembleModel(members), tmp_path / "ens.pt")
+    loaded = load_model(path)
+    for mine, original in zip(loaded.members, members):
+        assert mine.config == original.config
+        for (name, x), (_, y) in zip(mine.state_dict().items(), original.state_dict().items()):
+            assert torch.equal(x, y), name
+    first, second = loaded.members[0], loaded.members[1]
+    assert not any(x.data_ptr() == y.data_ptr() for x, y in zip(first.parameters(), second.parameters()))
+    s = [crystals["alpha_quartz"], crystals["rutile_TiO2"]]
+    np.testing.assert_array_equal(loaded.predict(s), EnsembleModel(members).eval().predict(s))
+
+
 def test_ensemble_refuses_members_with_different_tasks_or_graphs():
     with pytest.raises(GmtnetError, match="differ in task"):
         EnsembleModel([small_model("dielectric"), small_model("elastic")])

@@ -62,6 +62,52 @@ def test_shipped_models_predict_examples_with_exact_symmetry(crystals):
         assert np.abs(t).max() > 0
 
 
+def test_shipped_networks_are_built_only_when_first_needed(crystals, monkeypatch):
+    """Preparing crystals needs only the models' configs (read from the files); the networks are
+    built at the first batch, so that worker processes can start meanwhile."""
+    import gmtnet.prediction.predictor as predictor_module
+    from gmtnet.model.io import read_model_config
+
+    built = []
+    monkeypatch.setattr(predictor_module, "load_pretrained", lambda t: built.append(t) or load_pretrained(t))
+    predictor = Predictor("all")
+    for task in TASKS:
+        assert predictor.configs[task] == read_model_config(pretrained_path(task)) == load_pretrained(task).config
+    prepared = predictor.prepare(crystals["wurtzite_ZnO"], "ZnO")
+    assert built == [] and prepared.prediction.independent["elastic"] == ["C11", "C12", "C13", "C33", "C44"]
+    result = predictor.finish([prepared])[0]
+    assert built == list(TASKS) and result.ok
+    np.testing.assert_array_equal(result.tensors["elastic"], gmtnet.predict([crystals["wurtzite_ZnO"]], "elastic")[0])
+
+
+def test_reading_a_model_config_checks_the_file(tiny_model_files, tmp_path):
+    from gmtnet.errors import GmtnetError
+    from gmtnet.model.io import read_model_config
+
+    config = read_model_config(tiny_model_files["piezoelectric"])
+    assert config.task == "piezoelectric" and config.node_dim == TINY["node_dim"]
+    (tmp_path / "junk.pt").write_bytes(b"not a model")
+    with pytest.raises(GmtnetError, match="not a gmtnet model file"):
+        read_model_config(tmp_path / "junk.pt")
+
+
+def test_threads_beside_workers_leave_the_workers_their_cores():
+    import torch
+    from threadpoolctl import threadpool_info
+
+    from gmtnet.prediction.predictor import available_cores, threads_beside_workers
+
+    before = torch.get_num_threads()
+    with threads_beside_workers(0):
+        assert torch.get_num_threads() == before
+    with threads_beside_workers(1):
+        assert torch.get_num_threads() == max(1, available_cores() - 1)
+        assert all(pool["num_threads"] == 1 for pool in threadpool_info() if pool["user_api"] == "blas")
+    with threads_beside_workers(available_cores() + 3):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+
+
 # ---- API -------------------------------------------------------------------------------------
 def test_predict_accepts_structures_atoms_and_paths(tiny_models, crystals, tmp_path):
     from pymatgen.io.ase import AseAtomsAdaptor

@@ -46,9 +46,12 @@ def gmtnet(*args, cwd: Path, env_extra: dict | None = None, timeout: int = 300) 
 
 
 def snapshot(root: Path) -> dict[str, str]:
-    """sha256 of every file under ``root`` (by relative path)."""
+    """sha256 of every file under ``root`` (by relative path), except gmtnet's cache of e3nn's
+    change-of-basis matrices (``$GMTNET_DATA/bases``: deterministic arrays that building any
+    model may write, checked when read back, never a user's file)."""
     return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file() and not p.is_symlink()}
+            for p in sorted(root.rglob("*")) if p.is_file() and not p.is_symlink()
+            and not p.relative_to(root).as_posix().startswith("data/bases/")}
 
 
 def assert_refused(done: subprocess.CompletedProcess, message: str) -> None:

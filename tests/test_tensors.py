@@ -233,3 +233,29 @@ def test_stiffness_definiteness_is_the_same_in_voigt_and_mandel_form(rng):
         v = rng.normal(size=(6, 6))
         v = v + v.T + rng.uniform(-2, 6) * np.eye(6)
         assert inertia(v) == inertia(d @ v @ d)
+
+
+def test_reduced_bases_are_kept_on_disk_and_a_bad_file_is_recomputed(tmp_path, monkeypatch):
+    """The irreps and change of basis of a formula, computed once, are read back from
+    $GMTNET_DATA/bases equal to e3nn's; a file that is not an orthonormal basis is replaced."""
+    from e3nn.io import CartesianTensor
+
+    from gmtnet.tensors import irreps as irreps_module
+
+    monkeypatch.setenv("GMTNET_DATA", str(tmp_path))
+    formula = "ijk=ikj"
+    try:
+        irreps_module._reduced_basis.cache_clear()
+        computed = irreps_module._reduced_basis(formula)
+        (stored,) = tmp_path.glob("bases/*/ijk_ikj.npz")
+        irreps_module._reduced_basis.cache_clear()
+        read = irreps_module._reduced_basis(formula)
+        assert read[0] == computed[0] == str(CartesianTensor(formula)) and torch.equal(read[1], computed[1])
+        np.savez(stored, irreps=np.array(read[0]), q=2 * read[1].numpy())  # not orthonormal
+        irreps_module._reduced_basis.cache_clear()
+        again = irreps_module._reduced_basis(formula)
+        assert torch.equal(again[1], computed[1])
+        with np.load(stored, allow_pickle=False) as fixed:
+            assert np.array_equal(fixed["q"], computed[1].numpy())
+    finally:
+        irreps_module._reduced_basis.cache_clear()

@@ -394,16 +394,18 @@ def test_train_cli_takes_the_loss_and_refuses_an_unknown_one(tmp_path, mp_root, 
         main(["train", "--task", "dielectric", "--loss", "l3", "--out", str(tmp_path / "bad")])
     assert bad.value.code != 0 and not (tmp_path / "bad").exists()
     with pytest.raises(SystemExit) as ok:
-        main(["train", "--task", "dielectric", "--preset", "fast", "--loss", "fnorm", "--huber-delta", "0.5",
+        main(["train", "--task", "dielectric", "--loss", "fnorm", "--huber-delta", "0.5",
               "--weight-decay", "0.01", "--max-label-norm", "1000", "--epochs", "1", "--limit", "8",
               "--out", str(tmp_path / "run")])
     assert ok.value.code in (0, None)
     saved = json.loads((tmp_path / "run" / "config.json").read_text())
     assert saved["loss"] == "fnorm" and saved["huber_delta"] == 0.5
     assert saved["weight_decay"] == 0.01 and saved["max_label_norm"] == 1000.0
-    assert saved["orbits"] is True and saved["model_overrides"] == {}  # one atom per orbit, smooth graph: defaults
+    # defaults: the fast preset, one atom per orbit, the smooth graph of the symmetrized structure
+    assert saved["preset"] == "fast" and saved["orbits"] is True and saved["model_overrides"] == {}
     model = load_model(tmp_path / "run" / "best.pt")
     assert model.config.graph == "smooth" and model.config.refine_structure
+    assert (model.config.inner_lmax, model.config.message_mul) == (2, 8)
     with pytest.raises(SystemExit) as ok:
         main(["train", "--task", "dielectric", "--preset", "fast", "--all-atoms", "--graph", "knn", "--epochs", "1",
               "--limit", "8", "--out", str(tmp_path / "atoms")])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import typer
@@ -80,10 +79,11 @@ def predict(
     continues with --resume without redoing what is already written."""
     from gmtnet.errors import GmtnetError
     from gmtnet.model import load_model
+    from gmtnet.model.io import read_model_config
     from gmtnet.tensors import get_tensor_type
     from gmtnet.prediction.formatting import FORMATS
     from gmtnet.cli.batch import expand_structure_paths
-    from gmtnet.prediction.predictor import Predictor
+    from gmtnet.prediction.predictor import Predictor, available_cores
     from gmtnet.utils.io import atomic_write_text, check_output_file, check_output_folder
 
     if fmt not in FORMATS:
@@ -105,15 +105,15 @@ def predict(
         if not sep or not file:
             raise GmtnetError(f"--model expects TASK=FILE, got {spec!r}")
         wanted = get_tensor_type(name).name
-        m = load_model(file)
-        if m.config.task != wanted:
-            raise GmtnetError(f"--model {spec}: {file} predicts {m.config.task} tensors, not {wanted}")
+        task_of_file = read_model_config(file).task  # refused before the network is built
+        if task_of_file != wanted:
+            raise GmtnetError(f"--model {spec}: {file} predicts {task_of_file} tensors, not {wanted}")
         if wanted in models:
             raise GmtnetError(f"--model names two files for {wanted}")
-        models[wanted] = m
+        models[wanted] = load_model(file)
     files = expand_structure_paths(paths, read_list_file(list_file) if list_file else [], [list_file] if list_file else [])
     if workers < 0:
-        workers = 0 if len(files) < 256 else max(0, min(4, (os.cpu_count() or 1) - 1))
+        workers = 0 if len(files) < 256 else max(0, min(4, available_cores() - 1))
     predictor = Predictor(task, models, symmetry_backend=symmetry_backend, orbits=orbits, refine=refine)
     if compile_kernels:
         for m in predictor.models.values():

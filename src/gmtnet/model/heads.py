@@ -15,13 +15,13 @@ from e3nn import o3
 from torch import nn
 
 from gmtnet.tensors import TensorType
-from gmtnet.tensors.irreps import _change_of_basis, cartesian_tensor
+from gmtnet.tensors.irreps import _change_of_basis, formula_irreps
 
 
 def head_irreps(irreps: o3.Irreps, ttype: TensorType) -> o3.Irreps:
     """The part of ``irreps`` that the head of ``ttype`` couples to the output: irreps ir with
     ir (x) ir_x containing some ir_y (x the perturbation, y the response)."""
-    x_irreps, y_irreps = cartesian_tensor(ttype.perturbation), cartesian_tensor(ttype.response)
+    x_irreps, y_irreps = formula_irreps(ttype.perturbation), formula_irreps(ttype.response)
     wanted = {ir_y for _, ir_y in y_irreps}
     keep = [(mul, ir) for mul, ir in o3.Irreps(irreps)
             if any(set(ir * ir_x) & wanted for _, ir_x in x_irreps)]
@@ -36,8 +36,8 @@ class TensorHead(nn.Module):
         if ttype.response is None:
             raise ValueError(f"tensor type {ttype.name!r} has no response/perturbation description")
         self.ttype = ttype
-        self.x_irreps = cartesian_tensor(ttype.perturbation)
-        self.y_irreps = cartesian_tensor(ttype.response)
+        self.x_irreps = formula_irreps(ttype.perturbation)
+        self.y_irreps = formula_irreps(ttype.response)
         self.tp = o3.FullyConnectedTensorProduct(irreps_in, self.x_irreps, self.y_irreps)
         self.order_x = len(ttype.perturbation.split("=")[0].replace("-", ""))
         self.order_y = ttype.order - self.order_x

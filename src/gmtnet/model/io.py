@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import io
 import warnings
 from pathlib import Path
@@ -131,36 +132,75 @@ def read_model_config(path: str | Path):
     return _config_from_blob(blob, str(path))[1]
 
 
+#: Hyperparameters that do not change the modules a model is built of (only its initial weights or
+#: the scale of its output), so that ensemble members differing in them share one construction.
+_NON_STRUCTURAL = ("seed", "output_scale")
+
+
+def _same_structure(a, b) -> bool:
+    return type(a) is type(b) and {**a.to_dict(), **dict.fromkeys(_NON_STRUCTURAL)} == \
+        {**b.to_dict(), **dict.fromkeys(_NON_STRUCTURAL)}
+
+
 def _model_from_blob(blob: dict, source: str = "model file"):
     """The model a file's contents describe; GmtnetError naming ``source`` and the problem when
-    the architecture, a hyperparameter or a weight is not what this version of gmtnet builds."""
+    the architecture, a hyperparameter or a weight is not what this version of gmtnet builds.
+    Ensemble members of the same structure are built once and copied (building e3nn's modules
+    costs far more than copying them), then each gets its own hyperparameters and weights."""
     architecture = blob.get("architecture", "gmtnet")
     if architecture == ENSEMBLE:
         members = blob.get("members")
         if not isinstance(members, list) or not members:
             raise GmtnetError(f"{source}: an ensemble file without members")
-        model = EnsembleModel([_model_from_blob(m, source) for m in members])
+        configs = []
+        for member in members:
+            if not isinstance(member, dict) or member.get("architecture", "gmtnet") == ENSEMBLE:
+                raise GmtnetError(f"{source}: an ensemble member is not a single model")
+            configs.append(_config_from_blob(member, source))
+        models = [None] * len(members)
+        for i, (cls, config) in enumerate(configs):
+            if models[i] is None:
+                models[i] = _build(cls, config, source)
+                for j in range(i + 1, len(members)):  # copies of the untrained model for its twins
+                    if models[j] is None and _same_structure(configs[j][1], config):
+                        models[j] = copy.deepcopy(models[i])
+                        models[j].config = configs[j][1]
+        for model, member in zip(models, members):
+            _load_weights(model, member, source)
+            model.metadata = member.get("metadata", {})
+        model = EnsembleModel(models)
     else:
         cls, config = _config_from_blob(blob, source)
-        try:
-            model = cls(config)
-        except (TypeError, ValueError, KeyError) as exc:
-            raise GmtnetError(f"{source}: invalid hyperparameters ({exc})") from None
-        state = blob.get("state_dict")
-        if not isinstance(state, dict):
-            raise GmtnetError(f"{source}: no weights")
-        own = model.state_dict()
-        missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
-        if missing or unexpected:
-            detail = "; ".join(part for part in (f"missing {', '.join(missing[:3])}" if missing else "",
-                                                 f"unexpected {', '.join(unexpected[:3])}" if unexpected else "") if part)
-            raise GmtnetError(f"{source}: weights do not fit the {architecture} architecture ({detail})")
-        wrong = [k for k in own if not isinstance(state[k], torch.Tensor) or state[k].shape != own[k].shape]
-        if wrong:
-            raise GmtnetError(f"{source}: weight {wrong[0]} has the wrong shape or type")
-        model.load_state_dict(state)
+        model = _build(cls, config, source)
+        _load_weights(model, blob, source)
     model.metadata = blob.get("metadata", {})
     return model
+
+
+def _build(cls, config, source: str):
+    try:
+        return cls(config)
+    except (TypeError, ValueError, KeyError) as exc:
+        raise GmtnetError(f"{source}: invalid hyperparameters ({exc})") from None
+
+
+def _load_weights(model, blob: dict, source: str) -> None:
+    """Load a single model's weights from its file contents, refusing missing, unexpected or
+    misshapen ones by name."""
+    architecture = blob.get("architecture", "gmtnet")
+    state = blob.get("state_dict")
+    if not isinstance(state, dict):
+        raise GmtnetError(f"{source}: no weights")
+    own = model.state_dict()
+    missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
+    if missing or unexpected:
+        detail = "; ".join(part for part in (f"missing {', '.join(missing[:3])}" if missing else "",
+                                             f"unexpected {', '.join(unexpected[:3])}" if unexpected else "") if part)
+        raise GmtnetError(f"{source}: weights do not fit the {architecture} architecture ({detail})")
+    wrong = [k for k in own if not isinstance(state[k], torch.Tensor) or state[k].shape != own[k].shape]
+    if wrong:
+        raise GmtnetError(f"{source}: weight {wrong[0]} has the wrong shape or type")
+    model.load_state_dict(state)
 
 
 def transfer_weights(model, path: str | Path) -> tuple[list[str], list[str]]:

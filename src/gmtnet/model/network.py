@@ -19,7 +19,7 @@ from gmtnet.model.invariant import InvariantLayer
 from gmtnet.model.symmetrize import symmetrize_features
 from gmtnet.tensors import get_tensor_type
 from gmtnet.tensors.bounds import bounded, has_bound
-from gmtnet.tensors.irreps import cartesian_tensor, float64_default
+from gmtnet.tensors.irreps import formula_irreps, float64_default
 
 
 class GMTNet(TensorModel):
@@ -63,7 +63,7 @@ class GMTNet(TensorModel):
             # irreps of the last layer whose l the tensor does not contain reach the head only to be
             # removed by its index symmetrization (e.g. 1e for the symmetric dielectric tensor):
             # prediction skips computing them
-            tensor_ls = {ir.l for _, ir in cartesian_tensor(self.ttype.formula)}
+            tensor_ls = {ir.l for _, ir in formula_irreps(self.ttype.formula)}
             layers[-1].skip_unused_outputs({ir.l for _, ir in self.irreps_hidden} - tensor_ls)
         self.to(getattr(torch, config.dtype))
 

@@ -213,6 +213,8 @@ class Predictor:
         """Run the models on the prepared crystals of ``prepared`` (failures pass through), in
         batches; a crystal whose batch fails is retried alone, so only it gets the error."""
         ready = [p for p in prepared if isinstance(p, PreparedCrystal)]
+        if ready:
+            self.models  # noqa: B018 - the shipped networks, built here on first use
         failed: dict[int, CrystalPrediction] = {}
         for start in range(0, len(ready), self.batch_size):
             chunk = ready[start:start + self.batch_size]

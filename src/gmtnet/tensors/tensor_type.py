@@ -11,7 +11,7 @@ from functools import cached_property
 
 import numpy as np
 
-from gmtnet.tensors.irreps import cartesian_tensor, change_of_basis
+from gmtnet.tensors.irreps import formula_irreps, change_of_basis
 
 
 @dataclass(frozen=True)
@@ -92,7 +92,7 @@ class TensorType:
     @cached_property
     def irreps(self):
         """e3nn irreps of the type's independent subspace (e.g. ``1x0e+1x2e`` for dielectric)."""
-        return cartesian_tensor(self.formula)
+        return formula_irreps(self.formula)
 
     @cached_property
     def index_symmetrizer(self) -> np.ndarray:
