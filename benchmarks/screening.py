@@ -1,7 +1,7 @@
 """Screening from CIF files: `gmtnet predict FOLDER --format jsonl --out OUT --workers W`, all three
 tasks, timed end to end, and where its time goes.
 
-    python benchmarks/screening.py [--sizes 1000,4000] [--workers 0,1,2] [--compare OLD_CHECKOUT/src]
+    python benchmarks/screening.py [--sizes 1000,4000] [--workers 0,1,2] [--compare COMMIT]
 
 Writes the CIFs first (pymatgen's CifWriter, P1, as the Materials Project serves computed
 structures): the MP-2026 elastic test split (1,103 crystals) first, then its validation and
@@ -13,8 +13,9 @@ models and the command's defaults are used, nothing else.
 The profile: the 1,000-CIF screen once more, in one process (--workers 0) under cProfile, with the
 time of each stage of the pipeline (cumulative time of the functions that do it; the profiler
 inflates Python-heavy stages, the shares are what it is for). With --compare, the same command and
-profile also run with the code of another checkout (its src folder first on PYTHONPATH), in the
-same run, so that before and after are measured side by side on one machine.
+profile also run with the code of another commit (checked out into a temporary git worktree, its
+src folder first on PYTHONPATH), in the same run, so that before and after are measured side by
+side on one machine.
 
 Writes benchmarks/results/screening.{json,md}. Needs no download (MP-2026 ships with gmtnet).
 """
@@ -112,18 +113,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="1000,4000")
     parser.add_argument("--workers", default="0,1,2", help="worker counts to time (auto: the command's default)")
-    parser.add_argument("--compare", default=None, help="the src folder of another checkout to time side by side")
+    parser.add_argument("--compare", default=None, help="another commit to time side by side (e.g. a release)")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = parser.parse_args()
     from gmtnet.utils.environment import command_line, environment, git_commit, write_result
 
     sizes = [int(x) for x in args.sizes.split(",")]
     codes = {"this code": None}
-    if args.compare:
-        codes[f"commit {git_commit(args.compare)}"] = str(Path(args.compare).resolve())
     rows, profiles = [], {}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
+        if args.compare:
+            old = tmp / "old-checkout"
+            subprocess.run(["git", "worktree", "add", "--detach", str(old), args.compare], check=True,
+                           cwd=Path(__file__).parent, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            codes[f"commit {git_commit(old)}"] = str(old / "src")
         names = write_cifs(max(sizes), tmp / "all")
         for n in sizes:
             folder = tmp / f"cifs{n}"
@@ -139,6 +143,9 @@ def main() -> None:
         for code, src in codes.items():
             profiles[code] = profile_screen(tmp / f"cifs{min(sizes)}", tmp, code.replace(" ", "-"), src)
             print(code, json.dumps(profiles[code]), flush=True)
+        if args.compare:
+            subprocess.run(["git", "worktree", "remove", "--force", str(tmp / "old-checkout")],
+                           cwd=Path(__file__).parent, check=True)
     result = {"benchmark": "screening", "rows": rows, "profiles": profiles, "profile_size": min(sizes),
               "command": command_line(), "environment": environment()}
     print(write_result(args.out, "screening", result, report(result)))

@@ -314,12 +314,23 @@ def _die_with_parent() -> None:
         os._exit(1)
 
 
+#: Scheduling priority of prediction workers below the main process (``os.nice``): the main
+#: process (building the networks, running them) is the critical path; the workers that read
+#: and prepare structures take the CPU it leaves.
+WORKER_NICENESS = 10
+
+
 def _single_thread_worker(_worker_id: int) -> None:
-    """DataLoader worker start: one torch thread, one BLAS thread, and death with the parent
-    process."""
+    """DataLoader worker start: one torch thread, one BLAS thread, a lower priority than the main
+    process, and death with the parent process."""
     _die_with_parent()
     torch.set_num_threads(1)
     threadpool_limits(1)
+    if hasattr(os, "nice"):
+        try:
+            os.nice(WORKER_NICENESS)
+        except OSError:  # pragma: no cover - not permitted here: the same priority then
+            pass
 
 
 def available_cores() -> int:
