@@ -382,6 +382,19 @@ def test_list_files_and_dataloader_workers_give_the_same_predictions(tiny_models
             assert np.array_equal(a.tensors[t] == 0, b.tensors[t] == 0)  # the same exact zeros
 
 
+def test_chunks_hold_chunk_size_results_whatever_the_model_batch(tiny_models, crystals):
+    """Workers hand over one model batch at a time; results still come in chunks of chunk_size,
+    in order."""
+    names = ["rocksalt_NaCl", "wurtzite_ZnO", "alpha_quartz", "rutile_TiO2", "zincblende_GaAs"]
+    structures = [crystals[n] for n in names]
+    for batch_size, chunk_size, workers in ((2, 3, 1), (64, 2, 0), (1, 5, 2)):
+        predictor = Predictor("dielectric", {"dielectric": tiny_models["dielectric"]}, batch_size=batch_size)
+        chunks = list(predictor.chunks(structures, names, workers=workers, chunk_size=chunk_size))
+        sizes = [chunk_size] * (len(names) // chunk_size) + ([len(names) % chunk_size] if len(names) % chunk_size else [])
+        assert [len(c) for c in chunks] == sizes
+        assert [r.source for c in chunks for r in c] == names and all(r.ok for c in chunks for r in c)
+
+
 def test_resume_refuses_a_file_of_another_task(tiny_model_files, tmp_path, capsys, crystals):
     models = [f"--model={t}={p}" for t, p in tiny_model_files.items()]
     folder = _screen_folder(tmp_path, crystals, names=("rocksalt_NaCl",))

@@ -253,19 +253,28 @@ class Predictor:
 
     def chunks(self, items, sources=None, workers: int = 0, chunk_size: int = 256, progress: bool = False):
         """Yield lists of CrystalPredictions, ``chunk_size`` items at a time and in order, holding
-        only a few chunks in memory; ``workers`` DataLoader processes do ``prepare``."""
+        only a few chunks in memory; ``workers`` DataLoader processes do ``prepare``, handing
+        over one model batch (``batch_size`` crystals) at a time, so that the networks start on
+        the first batch, not the first chunk."""
         items = list(items)
         sources = sources or [str(i) if isinstance(i, (str, Path)) else f"structure {n}" for n, i in enumerate(items)]
-        loader = DataLoader(_PrepareDataset(self, items, sources), batch_size=chunk_size, shuffle=False,
-                            num_workers=workers, collate_fn=list, worker_init_fn=_single_thread_worker)
+        loader = DataLoader(_PrepareDataset(self, items, sources), batch_size=min(chunk_size, self.batch_size),
+                            shuffle=False, num_workers=workers, collate_fn=list, worker_init_fn=_single_thread_worker,
+                            prefetch_factor=max(2, -(-chunk_size // self.batch_size)) if workers else None)
         with progress_bar(enabled=progress, total=len(items), desc="predict", unit="crystal") as bar, \
                 threads_beside_workers(workers):
-            chunks = iter(loader)  # the workers start preparing ...
+            batches = iter(loader)  # the workers start preparing ...
             if workers and items:
                 self.models  # noqa: B018 - ... while the networks are built here
-            for prepared in chunks:
-                results = self.finish(prepared)
-                bar.update(len(results))
+            results = []
+            for prepared in batches:
+                done = self.finish(prepared)
+                bar.update(len(done))
+                results += done
+                if len(results) >= chunk_size:
+                    yield results[:chunk_size]
+                    results = results[chunk_size:]
+            if results:
                 yield results
 
     def stream(self, items, sources=None, workers: int = 0, chunk_size: int = 256, progress: bool = False):
