@@ -20,10 +20,9 @@ from torch.utils.data import DataLoader, get_worker_info
 
 from gmtnet.data.structures import as_structure, read_structure, vacuum_warning, validate_structure
 from gmtnet.errors import GmtnetError, StructureError
-from gmtnet.model.base import graph_options
-from gmtnet.prediction.pretrained import load_pretrained, pretrained_config
+from gmtnet.model.base import config_graph, graph_options
 from gmtnet.model.batch import graph_constraints
-from gmtnet.model.base import config_graph
+from gmtnet.prediction.pretrained import load_pretrained, pretrained_config
 from gmtnet.prediction.properties import derived_properties
 from gmtnet.symmetry import crystal_symmetry, refine_structure
 from gmtnet.symmetry.point_group import PREDICTION_BACKEND, check_backend
@@ -136,10 +135,10 @@ class Predictor:
         same point group except for crystals at the tolerance, see gmtnet.symmetry.point_group).
         ``orbits``: evaluate the networks at one atom per orbit of symmetry-equivalent atoms
         (default; the same function for a symmetric crystal, see gmtnet.graph.orbits), or at
-        every atom. ``refine``: symmetrize each structure within the
-        models' symprec before its graph (default; ``gmtnet.symmetry.refine_structure``: same
-        frame and atom order), so that every structure that has the same space group at symprec
-        gets a prediction that moves continuously with it; False: the graph of the structure as
+        every atom. ``refine``: symmetrize each structure within the models' symprec before its
+        graph (default; ``gmtnet.symmetry.refine_structure``: same frame and atom order), so
+        that every structure that has the same space group at symprec gets a prediction that
+        moves continuously with it; False: the graph of the structure as
         given (the models' own ``refine_structure`` setting is not applied either)."""
         self.tasks = _tasks(task)
         models = dict(models or {})
