@@ -66,8 +66,10 @@ class _Versions:
         return call
 
 
-def _alternate(runs: dict, rounds: int) -> dict:
-    """Median seconds of each of the two callables and the median per-round ratio old / new."""
+def alternate(runs: dict, rounds: int) -> tuple[dict, list[float]]:
+    """Time two callables ``runs`` {name: fn(round)} in alternation (first, second, then second,
+    first, ...), so that both see the same machine phases: ({name: seconds per round}, per-round
+    ratios first / second)."""
     times = {name: [] for name in runs}
     names = list(runs)
     for r in range(rounds):
@@ -75,7 +77,12 @@ def _alternate(runs: dict, rounds: int) -> dict:
             t0 = time.perf_counter()
             runs[name](r)
             times[name].append(time.perf_counter() - t0)
-    ratios = [a / b for a, b in zip(times["old"], times["new"])]
+    return times, [a / b for a, b in zip(times[names[0]], times[names[1]])]
+
+
+def _alternate(runs: dict, rounds: int) -> dict:
+    """Median seconds of the "old" and "new" callables and the median per-round ratio old / new."""
+    times, ratios = alternate(runs, rounds)
     return {"old_median_s": statistics.median(times["old"]), "new_median_s": statistics.median(times["new"]),
             "ratio_old_over_new": statistics.median(ratios), "rounds": rounds}
 

@@ -26,6 +26,7 @@ import argparse
 import json
 import os
 import pstats
+import re
 import resource
 import subprocess
 import sys
@@ -83,6 +84,12 @@ def stage_times(profile: Path) -> dict:
     return {"stages_s": out, "profiled_total_s": total}
 
 
+def without_paths(text: str, tmp: Path) -> str:
+    """``text`` with the benchmark's temporary folder written <tmp> and any other absolute path's
+    folders written <path>/ (a result holds no path of the machine it ran on)."""
+    return re.sub(r"(?<![\w.<>])/(?:[^\s/:]+/)+", "<path>/", text.replace(str(tmp), "<tmp>"))
+
+
 def run_screen(folder: Path, out: Path, workers: str, src: str | None) -> dict:
     """One `gmtnet predict` over ``folder`` in a fresh process (``src``: that code instead)."""
     env = dict(os.environ, PYTHONPATH=src) if src else None
@@ -94,7 +101,8 @@ def run_screen(folder: Path, out: Path, workers: str, src: str | None) -> dict:
     done = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     wall = time.perf_counter() - t0
     rows = sum(1 for line in out.read_text().splitlines() if '"error": null' in line) if out.exists() else 0
-    return {"returncode": done.returncode, "wall_s": wall, "predicted": rows, "stderr_tail": done.stderr[-300:],
+    return {"returncode": done.returncode, "wall_s": wall, "predicted": rows,
+            "stderr_tail": without_paths(done.stderr[-300:], folder.parent),
             # the largest resident size any child process of this benchmark has reached so far
             "max_child_rss_mib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}
 

@@ -32,8 +32,9 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import time
 from pathlib import Path
+
+from paired_ab import alternate  # noqa: E402  (benchmarks/ is the script's folder)
 
 TASKS = ("dielectric", "piezoelectric", "elastic")
 BATCH = 64
@@ -55,16 +56,10 @@ def default_model(task: str):
     return build_model_from_train_config(TrainConfig(task=task))
 
 
-def alternate(runs: dict, rounds: int) -> dict:
-    """Median seconds of each callable ("reference", "default") and the median per-round ratio."""
-    times = {name: [] for name in runs}
-    order = list(runs)
-    for r in range(rounds):
-        for name in (order if r % 2 == 0 else order[::-1]):
-            t0 = time.perf_counter()
-            runs[name](r)
-            times[name].append(time.perf_counter() - t0)
-    ratios = [a / b for a, b in zip(times["reference"], times["default"])]
+def timed(runs: dict, rounds: int) -> dict:
+    """Median seconds of the "reference" and "default" callables, alternating (paired_ab's
+    ``alternate``), and the median, least and largest per-round ratio reference / default."""
+    times, ratios = alternate({"reference": runs["reference"], "default": runs["default"]}, rounds)
     return {"reference_median_s": statistics.median(times["reference"]),
             "default_median_s": statistics.median(times["default"]),
             "ratio": statistics.median(ratios), "ratio_min": min(ratios), "ratio_max": max(ratios), "rounds": rounds}
@@ -96,7 +91,7 @@ def training_rows(task: str, records, rounds: int) -> dict:
 
         step(0)  # warm-up
         runs[name] = step
-    return alternate(runs, rounds)
+    return timed(runs, rounds)
 
 
 def preprocessing_rows(task: str, records, rounds: int) -> dict:
@@ -119,7 +114,7 @@ def preprocessing_rows(task: str, records, rounds: int) -> dict:
 
     reference_run(0)
     default_run(0)
-    row = alternate({"reference": reference_run, "default": default_run}, rounds)
+    row = timed({"reference": reference_run, "default": default_run}, rounds)
     row["crystals_per_round"] = BATCH
     return row
 
@@ -133,7 +128,7 @@ def inference_rows(task: str, records, rounds: int) -> dict:
         graphs = [model.graph(r.structure) for r in records]
         model.predict_graphs(_fresh(graphs), batch_size=BATCH, orbits=orbits)  # warm-up
         runs[name] = lambda r, m=model, g=graphs, o=orbits: m.predict_graphs(_fresh(g), batch_size=BATCH, orbits=o)
-    row = alternate(runs, rounds)
+    row = timed(runs, rounds)
     row.update(crystals=len(records), reference_crystals_per_s=len(records) / row["reference_median_s"],
                default_crystals_per_s=len(records) / row["default_median_s"])
     return row

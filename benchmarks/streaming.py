@@ -53,15 +53,13 @@ def _tree_rss_mib(pid: int) -> float:
     return total
 
 
-def run_monitored(cmd: list[str], kill_after_rows: int | None = None, out: Path | None = None,
-                  env: dict | None = None) -> dict:
-    """Run ``cmd`` (in ``env``, default this process's); peak memory and wall time. With
-    ``kill_after_rows``, kill the command and its workers outright (SIGKILL: no clean-up at all,
-    the harshest interruption) once ``out`` holds that many lines."""
+def run_monitored(cmd: list[str], kill_after_rows: int | None = None, out: Path | None = None) -> dict:
+    """Run ``cmd``; peak memory and wall time. With ``kill_after_rows``, kill the command and its
+    workers outright (SIGKILL: no clean-up at all, the harshest interruption) once ``out`` holds
+    that many lines."""
     t0 = time.perf_counter()
     with tempfile.TemporaryFile(mode="w+") as err:
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, text=True, start_new_session=True,
-                                env=env)
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, text=True, start_new_session=True)
         peak, killed = 0.0, False
         while proc.poll() is None:
             peak = max(peak, _tree_rss_mib(proc.pid))
