@@ -1,6 +1,6 @@
 """Copy finished training runs' best models into the package and write the model card.
 
-    GMTNET_DATA=... python scripts/ship_model.py TASK RUN_DIR [RUN_DIR ...] [--hardware "..."]
+    GMTNET_DATA=... python scripts/ship_model.py TASK RUN_DIR [RUN_DIR ...] [--hardware "..."] [--source mp2026]
     GMTNET_DATA=... python scripts/ship_model.py TASK [RUN_DIR ...] --keep-shipped
 
 One RUN_DIR ships that run's best model; several ship their ensemble (the mean of their
@@ -8,6 +8,10 @@ predictions, see gmtnet.model.ensemble). HARDWARE describes where the runs train
 this machine's CPU). With --keep-shipped the shipped model's members (and their entries in the
 card) stay and the RUN_DIRs are added to them; --keep-members 1,3 keeps only those members (1 is
 the card's first run); with no RUN_DIR and all members kept, only the card is rewritten.
+SOURCE is the benchmark the runs trained on (mp: matminer, or mp2026).
+
+The shipped file is then given its error bound (``gmtnet model calibrate``: 90% coverage,
+calibrated on SOURCE's val split) before any test split is read.
 
 The card (src/gmtnet/pretrained/<task>.json and .md) records the data, split, epochs, training
 hardware and wall time of every run, and the test-split metrics from the same code as
@@ -27,7 +31,9 @@ from gmtnet.data import load_dataset
 from gmtnet.model import load_model
 from gmtnet.model.io import combine_models, read_model_file
 from gmtnet.tensors.transform import random_orthogonal
-from gmtnet.training.evaluate import evaluate_model, metrics_json, metrics_table
+from gmtnet.model.io import save_model
+from gmtnet.training.calibration import attach_error_bound, calibrate_model
+from gmtnet.training.evaluate import error_bound_table, evaluate_model, metrics_json, metrics_table
 from gmtnet.utils.environment import environment
 from gmtnet.utils.io import atomic_write_text
 
@@ -53,10 +59,13 @@ def shipped_members(target: Path) -> list:
     return list(model.members) if isinstance(model, EnsembleModel) else [model]
 
 
+DATA = {"mp": "Materials Project benchmark (matminer 0.3.9 CSVs), curated by gmtnet",
+        "mp2026": "MP-2026 benchmark (Materials Project API, 2026-07-04, CC-BY-4.0), curated by gmtnet"}
+
+
 def main(task: str, run_dirs: list[Path], hardware: str | None = None, keep_shipped: bool = False,
-         keep_members: list[int] | None = None) -> None:
+         keep_members: list[int] | None = None, source: str = "mp") -> None:
     from gmtnet.model.ensemble import EnsembleModel
-    from gmtnet.model.io import save_model
 
     runs = [run_summary(r) for r in run_dirs]
     target = PRETRAINED / f"{task}.pt"
@@ -76,17 +85,23 @@ def main(task: str, run_dirs: list[Path], hardware: str | None = None, keep_ship
     else:
         raise SystemExit("give at least one RUN_DIR, or --keep-shipped")
     model = load_model(target)
-    data = load_dataset(task)
+    data = load_dataset(task, source=source)
+    bound = calibrate_model(model, data.split("val"), calibration=f"{source} val")  # before any test crystal
+    attach_error_bound(model, bound)
+    save_model(model, target, **model.metadata)
     val_result = evaluate_model(model, data.split("val"))
     test = data.split("test")
     result = evaluate_model(model, test)
     rotation = random_orthogonal(np.random.default_rng(2024), improper=True)
     rotated = evaluate_model(model, test, rotation=rotation)
+    others = {}
+    if source != "mp":  # the matminer benchmark's test split as well
+        others["mp"] = evaluate_model(model, load_dataset(task, source="mp", split="test"))
     env = environment()
     kind = "GMTNet" if len(runs) == 1 else f"ensemble of {len(runs)} GMTNet runs (mean prediction)"
     card = {
         "task": task, "model": kind, "n_members": len(runs), "runs": runs,
-        "data": "Materials Project benchmark (matminer 0.3.9 CSVs), curated by gmtnet",
+        "data": DATA[source], "source": source,
         "split": "train", "validation": "val (best epoch of each run by validation Fnorm)",
         "test": "test (never used in training or selection)",
         "n_train": len(data.split("train")), "n_test": len(test),
@@ -97,6 +112,9 @@ def main(task: str, run_dirs: list[Path], hardware: str | None = None, keep_ship
         "test_metrics": metrics_json(result),
         "test_metrics_rotated_reflected": metrics_json(rotated),
         "rotation": rotation.tolist(),
+        "error_bound": bound.to_dict(), "test_error_bound": result["error_bound"],
+        "other_test_metrics": {k: {**metrics_json(v), "n": len(v["errors"]), "error_bound": v["error_bound"]}
+                               for k, v in others.items()},
     }
     atomic_write_text(PRETRAINED / f"{task}.json", json.dumps(card, indent=1) + "\n")
     o, r = result["overall"], rotated["overall"]
@@ -114,7 +132,14 @@ def main(task: str, run_dirs: list[Path], hardware: str | None = None, keep_ship
           f"{card['date'][:10]}\n"
           f"- test split ({len(test)} crystals), `gmtnet evaluate`:\n\n{metrics_table(result, model.ttype.unit)}\n"
           f"- same test set in a random rotated and reflected frame: Fnorm {r.fnorm:.4f} (original {o.fnorm:.4f}), "
-          f"zero success {r.zero_success}, equality success {r.equality_success}\n")
+          f"zero success {r.zero_success}, equality success {r.equality_success}\n"
+          f"- error bound: {bound.scale:.4g} x (members' spread + {bound.offset:.4g}), calibrated on the "
+          f"{bound.n_calibration} crystals of the {source} val split for 90% coverage "
+          f"({100 * bound.calibration_coverage:.1f}% there); on the test split:\n\n"
+          f"{error_bound_table(result['error_bound'], model.ttype.unit)}\n")
+    for name, other in others.items():
+        md += (f"- {DATA[name].split(' (')[0]} test split ({len(other['errors'])} crystals):\n\n"
+               f"{metrics_table(other, model.ttype.unit)}\n{error_bound_table(other['error_bound'], model.ttype.unit)}\n")
     atomic_write_text(PRETRAINED / f"{task}.md", md)
     print(md)
 
@@ -124,10 +149,11 @@ if __name__ == "__main__":
     parser.add_argument("task")
     parser.add_argument("run_dirs", nargs="*", type=Path)
     parser.add_argument("--hardware", default=None)
+    parser.add_argument("--source", default="mp", choices=sorted(DATA), help="benchmark the runs trained on")
     parser.add_argument("--keep-shipped", action="store_true",
                         help="add the runs to the shipped model's members (none: rewrite its card only)")
     parser.add_argument("--keep-members", default=None,
                         help="with --keep-shipped: comma-separated 1-based indices of the members to keep")
     args = parser.parse_args()
     keep = [int(i) for i in args.keep_members.split(",")] if args.keep_members else None
-    main(args.task, args.run_dirs, args.hardware, args.keep_shipped, keep)
+    main(args.task, args.run_dirs, args.hardware, args.keep_shipped, keep, args.source)

@@ -58,3 +58,43 @@ def ensemble(
     save_model(model, out)
     typer.echo(f"{out}: ensemble of {len(model.members)} {model.ttype.name} models, "
                f"{model.n_parameters():,} parameters")
+
+
+@app.command()
+def calibrate(
+    model_file: Path = typer.Argument(..., help="A trained model or ensemble file."),
+    out: Path = typer.Option(..., help="The calibrated model file to write (may be MODEL_FILE itself)."),
+    source: str = typer.Option("mp", help="Data source of the calibration crystals: mp, mp2026, jarvis or file."),
+    split: str = typer.Option("val", help="Split to calibrate on (one the model was not trained on)."),
+    path: Path = typer.Option(None, help="Data file for source jarvis/file."),
+    coverage: float = typer.Option(0.9, help="Fraction of crystals the bound should hold for, in (0, 1)."),
+    trust_pickle: bool = typer.Option(False, "--trust-pickle", help="Open a --source jarvis pickle "
+                                      "(a pickle can run code when read: only a file you trust)."),
+) -> None:
+    """Give a model a per-crystal error bound: an upper bound on the Frobenius norm of each
+    prediction's error, calibrated on SPLIT so that it holds for COVERAGE of crystals like
+    those (split conformal prediction on the ensemble members' spread; a single model gets one
+    bound for all crystals). gmtnet predict and evaluate then report it."""
+    from gmtnet.data import load_dataset
+    from gmtnet.errors import GmtnetError
+    from gmtnet.model.io import load_model, read_model_file, save_model
+    from gmtnet.training.calibration import attach_error_bound, calibrate_model
+    from gmtnet.utils.io import check_output_file
+
+    if not 0 < coverage < 1:
+        raise GmtnetError(f"--coverage must lie in (0, 1), got {coverage}")
+    check_output_file(out, "--out")
+    if out.exists() and out.resolve() != model_file.resolve():
+        try:  # replace only a model file, never another file the user keeps there
+            read_model_file(out)
+        except GmtnetError:
+            raise GmtnetError(f"--out {out}: exists and is not a gmtnet model file; not replaced") from None
+    model = load_model(model_file)
+    records = load_dataset(model.config.task, source=source, split=split, path=path, trust_pickle=trust_pickle)
+    bound = calibrate_model(model, records, coverage, calibration=f"{source} {split}")
+    attach_error_bound(model, bound)
+    save_model(model, out, **model.metadata)
+    unit = f" {model.ttype.unit}" if model.ttype.unit else ""
+    typer.echo(f"{out}: error bound = {bound.scale:.4g} x (spread + {bound.offset:.4g}{unit}), "
+               f"{100 * coverage:g}% target, {100 * bound.calibration_coverage:.1f}% of the "
+               f"{bound.n_calibration} {source} {split} crystals within it")

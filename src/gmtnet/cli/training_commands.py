@@ -131,7 +131,8 @@ def evaluate(
     from gmtnet.data import load_dataset
     from gmtnet.model import load_model
     from gmtnet.errors import GmtnetError
-    from gmtnet.training.evaluate import axis_rotation, compare_with, evaluate_model, metrics_json, metrics_table
+    from gmtnet.training.evaluate import (axis_rotation, compare_with, error_bound_table, evaluate_model,
+                                         metrics_json, metrics_table)
     from gmtnet.utils.io import atomic_write_text, check_output_file
 
     if out is not None:  # found before the evaluation, not after
@@ -155,6 +156,9 @@ def evaluate(
                   f"{comparison['difference']:+.3f}{' ' + model.ttype.unit if model.ttype.unit else ''}, "
                   f"95% interval {comparison['ci95'][0]:+.3f} to "
                   f"{comparison['ci95'][1]:+.3f} (paired bootstrap): {comparison['verdict']}.\n")
+    if "error_bound" in result:
+        summary["error_bound"] = result["error_bound"]
+        table += "\n" + error_bound_table(result["error_bound"], model.ttype.unit)
     if out is not None:
         atomic_write_text(out.with_suffix(".json"), json.dumps(summary, indent=1) + "\n")
         atomic_write_text(out.with_suffix(".md"), table)

@@ -121,20 +121,30 @@ class TensorModel(nn.Module):
         finally:
             self.train(was_training)
 
+    def predict_graphs_with_spread(self, graphs: list[CrystalGraph], batch_size: int = 64, snap: bool | None = None,
+                                   orbits: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """(``predict_graphs(...)``, (N,) spread of an ensemble's members in label units): a single
+        model has none, zeros (see ``gmtnet.model.error_bound``)."""
+        return self.predict_graphs(graphs, batch_size, snap, orbits), np.zeros(len(graphs))
+
     def snap(self, graphs: list[CrystalGraph], tensors: np.ndarray) -> np.ndarray:
         """(N, 3, ..., 3) float64: each tensor projected onto its crystal's invariant subspace and
         snapped (forced zeros exactly 0.0, forced equalities exact)."""
         fill_caches(graphs, ttype=self.ttype)
         return project_each([self.constraints(g) for g in graphs], tensors)
 
-    def predict(self, structures, batch_size: int = 64, orbits: bool = True) -> np.ndarray:
+    def predict(self, structures, batch_size: int = 64, orbits: bool = True, return_spread: bool = False):
         """(N, 3, ..., 3) float64 tensors in label units, each in its structure's own Cartesian frame
-        (graphs are built one batch at a time; see ``predict_graphs`` for snapping and ``orbits``)."""
+        (graphs are built one batch at a time; see ``predict_graphs`` for snapping and ``orbits``).
+        With ``return_spread``: (tensors, (N,) spread of an ensemble's members, zeros for a single
+        model)."""
         structures = [as_structure(s) for s in structures]
-        out = [self.predict_graphs([self.graph(s) for s in structures[start:start + batch_size]], batch_size,
-                                   orbits=orbits)
+        out = [self.predict_graphs_with_spread([self.graph(s) for s in structures[start:start + batch_size]],
+                                               batch_size, orbits=orbits)
                for start in range(0, len(structures), batch_size)]
-        return np.concatenate(out) if out else np.zeros((0, *self.ttype.shape))
+        tensors = np.concatenate([t for t, _ in out]) if out else np.zeros((0, *self.ttype.shape))
+        spread = np.concatenate([s for _, s in out]) if out else np.zeros(0)
+        return (tensors, spread) if return_spread else tensors
 
     def compile_kernels(self) -> None:
         """Compile the hot parts with torch.compile (shapes dynamic); the default does nothing."""

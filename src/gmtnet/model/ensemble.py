@@ -16,6 +16,7 @@ from torch import nn
 from gmtnet.errors import GmtnetError
 from gmtnet.graph import CrystalGraph
 from gmtnet.model.base import TensorModel
+from gmtnet.model.error_bound import member_spread
 
 GRAPH_FIELDS = ("task", "k", "symprec", "refine_structure")
 
@@ -58,18 +59,25 @@ class EnsembleModel(TensorModel):
     def graph_settings(self) -> dict:
         return {"ensemble": [m.graph_settings() for m in self.members]}
 
-    @torch.no_grad()
     def predict_graphs(self, graphs: list[CrystalGraph], batch_size: int = 64, snap: bool | None = None,
                        orbits: bool = True) -> np.ndarray:
         """(N, 3, ..., 3) float64: the mean of the members' unsnapped predictions (``orbits`` as for
         a single model), then (with ``snap``, default ``config.snap_output``) projected and snapped
         in float64."""
+        return self.predict_graphs_with_spread(graphs, batch_size, snap, orbits)[0]
+
+    @torch.no_grad()
+    def predict_graphs_with_spread(self, graphs: list[CrystalGraph], batch_size: int = 64, snap: bool | None = None,
+                                   orbits: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """(``predict_graphs(...)``, (N,) spread of the members' unsnapped predictions around their
+        mean, label units; ``gmtnet.model.error_bound.member_spread``)."""
         snap = self.config.snap_output if snap is None else snap
         if orbits:  # cached once for all the members (they share the graph), not computed per member
             for m in self.members:
                 m.prepare_graphs_in_chunks(graphs, batch_size)
-        mean = np.mean([m.predict_graphs(graphs, batch_size, snap=False, orbits=orbits) for m in self.members], axis=0)
-        return self.snap(graphs, mean) if snap else mean
+        each = np.stack([m.predict_graphs(graphs, batch_size, snap=False, orbits=orbits) for m in self.members])
+        mean = each.mean(axis=0)
+        return (self.snap(graphs, mean) if snap else mean), member_spread(each)
 
     def compile_kernels(self) -> None:
         for m in self.members:

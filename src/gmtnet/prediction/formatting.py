@@ -42,6 +42,10 @@ def as_table(results) -> str:
             free = r.independent[task]
             lines.append(f"  {task}{unit}, {form} form, independent ({len(free)}): {', '.join(free) or 'none'}")
             lines.append(_matrix(r.display_matrix(task)))
+            if task in r.error_bounds:
+                lines.append(f"    error bound {r.error_bounds[task]:.3g}{' ' + tt.unit if tt.unit else ''} "
+                             f"(Frobenius norm of the error, for {100 * r.error_bound_coverage[task]:.0f}% "
+                             "of crystals like the validation set)")
             props = {k: v for k, v in r.properties.get(task, {}).items() if not isinstance(v, list)}
             if task == "dielectric":
                 props["eigenvalues"] = ", ".join(f"{x:.3f}" for x in r.properties[task]["eigenvalues"])
@@ -56,7 +60,8 @@ def as_json(results) -> str:
 
 
 def csv_row(r) -> dict:
-    """One CSV row: symmetry, Voigt components (e.g. dielectric_eps11, elastic_C11), scalar
+    """One CSV row: symmetry, Voigt components (e.g. dielectric_eps11, elastic_C11), the error
+    bound of each tensor (e.g. elastic_error_bound; empty for a model without one), scalar
     derived properties, and the error and warnings columns (warnings joined by "; ")."""
     row = {"source": r.source, "error": r.error or "", "warnings": "; ".join(r.warnings), "formula": r.formula,
            "spacegroup": r.spacegroup_number or "", "crystal_system": r.crystal_system,
@@ -65,6 +70,7 @@ def csv_row(r) -> dict:
         tt = get_tensor_type(task)
         for (i, j), x in np.ndenumerate(r.display_matrix(task)):
             row[f"{task}_{tt.symbol}{i + 1}{j + 1}"] = f"{x:.6g}"
+        row[f"{task}_error_bound"] = f"{r.error_bounds[task]:.6g}" if task in r.error_bounds else ""
         for k, x in r.properties.get(task, {}).items():
             if not isinstance(x, list):
                 row[f"{task}_{k}"] = x

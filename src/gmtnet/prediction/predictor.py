@@ -22,6 +22,7 @@ from gmtnet.data.structures import as_structure, read_structure, vacuum_warning,
 from gmtnet.errors import GmtnetError, StructureError
 from gmtnet.model.base import config_graph, graph_options
 from gmtnet.model.batch import graph_constraints
+from gmtnet.model.error_bound import model_error_bound
 from gmtnet.prediction.pretrained import load_pretrained, pretrained_config
 from gmtnet.prediction.properties import derived_properties
 from gmtnet.symmetry import crystal_symmetry, refine_structure
@@ -51,6 +52,10 @@ class CrystalPrediction:
         tensors: {task: Cartesian tensor (3,)*order}, float64, in the input frame.
         independent: {task: names of the independent components (one per equality group)}.
         properties: {task: derived quantities} (see gmtnet.prediction.properties).
+        error_bounds: {task: bound on the Frobenius norm of the tensor's error, label units} for
+            the tasks whose model carries a calibrated bound (``gmtnet.model.error_bound``; the
+            shipped models' hold for 90% of crystals like their validation crystals);
+            ``error_bound_coverage`` {task: that fraction}.
         error: one line when the structure was rejected; then everything else is empty.
         warnings: lines about a prediction made but not to be trusted as a bulk crystal's, e.g.
             vacuum in the cell (a slab or a molecule; ``gmtnet.data.structures.vacuum_warning``).
@@ -68,6 +73,8 @@ class CrystalPrediction:
     tensors: dict = field(default_factory=dict)
     independent: dict = field(default_factory=dict)
     properties: dict = field(default_factory=dict)
+    error_bounds: dict = field(default_factory=dict)
+    error_bound_coverage: dict = field(default_factory=dict)
     error: str | None = None
     warnings: list = field(default_factory=list)
 
@@ -95,7 +102,9 @@ class CrystalPrediction:
                      crystal_system=self.crystal_system, n_atoms=self.n_atoms, symprec=self.symprec,
                      refined=self.refined,
                      tensors={t: {"cartesian": v.tolist(), "voigt": self.voigt(t).tolist(),
-                                  "unit": get_tensor_type(t).unit, "independent": self.independent[t]}
+                                  "unit": get_tensor_type(t).unit, "independent": self.independent[t],
+                                  "error_bound": self.error_bounds.get(t),
+                                  "error_bound_coverage": self.error_bound_coverage.get(t)}
                               for t, v in self.tensors.items()},
                      properties=self.properties)
         return d
@@ -147,6 +156,7 @@ class Predictor:
                 raise GmtnetError(f"the model given for {name} predicts {model.config.task} tensors")
         self._given = {t: models[t] for t in self.tasks if t in models}
         self._models: dict | None = None
+        self._bounds: dict | None = None
         # what preparing a crystal needs (graph settings); the shipped networks are built when
         # first needed, so that worker processes can start on the structures meanwhile
         self.configs = {t: self._given[t].config if t in self._given else pretrained_config(t) for t in self.tasks}
@@ -239,12 +249,24 @@ class Predictor:
                     out.append(self._failure(p.prediction.source, exc))
         return out
 
+    @property
+    def error_bounds(self) -> dict:
+        """{task: ErrorBound or None}: the calibrated bound each model carries."""
+        if self._bounds is None:
+            self._bounds = {t: model_error_bound(m) for t, m in self.models.items()}
+        return self._bounds
+
     def _run_models(self, chunk: list[PreparedCrystal]) -> None:
         for task, model in self.models.items():
-            tensors = model.predict_graphs([p.graphs[task] for p in chunk], batch_size=self.batch_size,
-                                         orbits=self.orbits)
-            for p, t in zip(chunk, tensors):
+            tensors, spread = model.predict_graphs_with_spread([p.graphs[task] for p in chunk],
+                                                               batch_size=self.batch_size, orbits=self.orbits)
+            bound = self.error_bounds[task]
+            limits = bound.bounds(spread) if bound is not None else [None] * len(chunk)
+            for p, t, b in zip(chunk, tensors, limits):
                 p.prediction.tensors[task] = t
+                if b is not None:
+                    p.prediction.error_bounds[task] = float(b)
+                    p.prediction.error_bound_coverage[task] = bound.coverage
 
     def predict_one(self, item, source: str) -> CrystalPrediction:
         """Prediction of one item, or a CrystalPrediction carrying the one-line reason it failed."""
@@ -366,7 +388,7 @@ def threads_beside_workers(workers: int):
 
 
 def predict(structures, task: str = "all", as_pymatgen: bool = False, models: dict | None = None,
-            symmetry_backend: str = PREDICTION_BACKEND, refine: bool = True):
+            symmetry_backend: str = PREDICTION_BACKEND, refine: bool = True, return_error_bound: bool = False):
     """Predict tensors for structures (pymatgen Structures, ASE Atoms or file paths).
 
     ``symmetry_backend``: "moyopy" (default) or "spglib"; ``refine``: symmetrize within symprec
@@ -375,6 +397,10 @@ def predict(structures, task: str = "all", as_pymatgen: bool = False, models: di
     Returns:
         task != "all": (N, 3, ..., 3) float64 array in each input's frame (or a list of pymatgen
             objects with ``as_pymatgen``). task == "all": {task: that array or list}.
+        With ``return_error_bound``: (that, bounds), bounds being for each task an (N,) array of
+            bounds on the Frobenius norm of each prediction's error in label units (NaN where
+            the model carries no calibrated bound; see CrystalPrediction.error_bounds), a dict
+            of them for task == "all".
         Structures that cannot be read or are invalid raise StructureError naming the problem
         (use Predictor.predict for per-item error records instead); a prediction with a warning
         (vacuum in the cell) issues a PredictionWarning.
@@ -393,4 +419,7 @@ def predict(structures, task: str = "all", as_pymatgen: bool = False, models: di
             out[t] = [r.pymatgen(t) for r in results]
         else:
             out[t] = np.stack([r.tensors[t] for r in results]) if results else np.zeros((0, *get_tensor_type(t).shape))
-    return out if task == "all" else out[_tasks(task)[0]]
+    bounds = {t: np.array([r.error_bounds.get(t, np.nan) for r in results], dtype=np.float64) for t in _tasks(task)}
+    if task != "all":
+        out, bounds = out[_tasks(task)[0]], bounds[_tasks(task)[0]]
+    return (out, bounds) if return_error_bound else out

@@ -10,6 +10,7 @@ import numpy as np
 from gmtnet.data import load_dataset
 from gmtnet.errors import GmtnetError
 from gmtnet.model import load_model
+from gmtnet.model.error_bound import bound_agreement, model_error_bound
 from gmtnet.symmetry import SymmetryConstraints
 from gmtnet.tensors import get_tensor_type, rotate_tensor
 from gmtnet.tensors.bounds import has_bound, violation_name
@@ -49,10 +50,40 @@ def evaluate_model(model, records, rotation: np.ndarray | None = None, batch_siz
     if rotation is not None:
         structures = [rotate_structure(s, rotation) for s in structures]
         records = [replace(r, structure=s, tensor=rotate_tensor(r.tensor, rotation)) for r, s in zip(records, structures)]
-    preds = model.predict(structures, batch_size=batch_size)
+    preds, spread = model.predict(structures, batch_size=batch_size, return_spread=True)
     result = evaluate_predictions(preds, records, model.config.task, structures)
-    result["predictions"] = preds
+    result["predictions"], result["spread"] = preds, spread
+    bound = model_error_bound(model)
+    if bound is not None:
+        result["error_bound"] = error_bound_report(result["errors"], bound.bounds(spread),
+                                                   [r.crystal_system for r in records], bound)
     return result
+
+
+def error_bound_report(errors: np.ndarray, bounds: np.ndarray, crystal_systems: list[str], bound) -> dict:
+    """How a model's calibrated ErrorBound did on crystals with known errors: its settings and
+    ``bound_agreement`` (coverage, mean bound, correlations) overall and per crystal system."""
+    systems = np.asarray(crystal_systems)
+    by = {s: bound_agreement(errors[systems == s], bounds[systems == s]) for s in CRYSTAL_SYSTEMS if np.any(systems == s)}
+    return {"bound": bound.to_dict(), "overall": bound_agreement(errors, bounds), "by_crystal_system": by}
+
+
+def error_bound_table(report: dict, unit: str = "") -> str:
+    """A markdown table of ``error_bound_report``: coverage, mean bound and correlations."""
+    b = report["bound"]
+    head = (f"Error bound ({100 * b['coverage']:.0f}% target; calibrated on {b['n_calibration']} crystals"
+            f"{' of ' + b['calibration'] if b['calibration'] else ''}):\n\n"
+            f"| crystal system | n | coverage | mean bound{f' ({unit})' if unit else ''} | Pearson r | Spearman rho |\n"
+            "|---|---|---|---|---|---|\n")
+
+    def cell(x, fmt):
+        return "n/a" if x is None else format(x, fmt)
+
+    rows = []
+    for name, a in [*report["by_crystal_system"].items(), ("overall", report["overall"])]:
+        rows.append(f"| {name} | {a['n']} | {_pct(a['coverage'])} | {cell(a['mean_bound'], '.3f')} "
+                    f"| {cell(a['pearson'], '.2f')} | {cell(a['spearman'], '.2f')} |")
+    return head + "\n".join(rows) + "\n"
 
 
 def trivial_tensor(train_records, shape: tuple[int, ...]) -> np.ndarray:
