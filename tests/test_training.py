@@ -679,3 +679,57 @@ def test_train_takes_its_settings_from_a_config_file(tmp_path, mp_root, monkeypa
         main(["train", "--config", str(tmp_path / "bad.json"), "--out", str(tmp_path / "d")])
     err = capsys.readouterr().err
     assert bad.value.code == 1 and "unknown training setting(s) warp" in err and not (tmp_path / "d").exists()
+
+
+# ---- experiments as configuration ------------------------------------------------------------
+def test_shipped_tables_are_the_papers_experiments():
+    from gmtnet.training.reproduce import TABLES
+
+    assert {"table2-4", "table5", "table6", "table7", "table11", "table12", "transfer-piezoelectric",
+            "learning-curve-dielectric", "learning-curve-piezoelectric", "learning-curve-elastic"} == set(TABLES)
+    assert [(r.label, r.model) for r in TABLES["table2-4"]["runs"][:3]] == [
+        ("megnet", "megnet"), ("etgnn", "etgnn"), ("gmtnet", "gmtnet")]
+    ablation = {r.label: r.model_overrides for r in TABLES["table7"]["runs"]}
+    assert ablation["gmtnet-no-symmetry"] == {"symmetrize_features": False, "project_output": False,
+                                              "snap_output": False}
+    assert TABLES["table6"]["kind"] == "timing" and TABLES["table12"]["kind"] == "rotations"
+    assert TABLES["learning-curve-elastic"]["references"] == [None, 203, 406, 811]
+    assert {r.group_average for r in TABLES["table11"]["runs"]} == {False, True}
+
+
+@pytest.mark.parametrize("text, message", [
+    ("title = 'x'\n", "no \\[\\[runs\\]\\]"),
+    ("colour = 'x'\n[[runs]]\nlabel = 'a'\ntask = 'dielectric'\n", "unknown key"),
+    ("kind = 'speed'\n[[runs]]\nlabel = 'a'\ntask = 'dielectric'\n", "kind must be"),
+    ("[[runs]]\nlabel = 'a'\ntask = 'magnetic'\n", "unknown task"),
+    ("[[runs]]\nlabel = 'a'\n", "missing task"),
+    ("[[runs]]\nlabel = 'a'\ntask = 'dielectric'\nepochz = 3\n", "unknown setting"),
+    ("[[runs]]\nlabel = 'a'\ntask = 'dielectric'\nseeds = []\n", "seeds must be"),
+    ("references = [-1]\n[[runs]]\nlabel = 'a'\ntask = 'dielectric'\n", "references must be"),
+    ("[[runs]\n", "not TOML"),
+])
+def test_experiment_files_are_refused_by_name_of_the_problem(text, message):
+    from gmtnet.errors import GmtnetError
+    from gmtnet.training.experiment import parse_experiment
+
+    with pytest.raises(GmtnetError, match=message):
+        parse_experiment(text, "mine.toml")
+
+
+def test_reproduce_runs_an_experiment_file(tmp_path, mp_root, monkeypatch, capsys):
+    from gmtnet.training import reproduce as rep
+
+    overrides = ", ".join(f"{k} = {v}" for k, v in TINY_GMTNET.items())
+    experiment = tmp_path / "my-study.toml"
+    experiment.write_text(f'title = "my study"\nreferences = [0]\n\n[[runs]]\nlabel = "small"\ntask = "diele"\n'
+                          f'loss = "fnorm"\nseeds = [2]\nmodel_overrides = {{ {overrides} }}\n')
+    monkeypatch.setitem(rep.QUICK, "limit", 12)
+    report = rep.reproduce(str(experiment), quick=True, runs_root=tmp_path / "runs", reports=tmp_path / "reports",
+                           data_root=str(mp_root), progress=False, threads=1)
+    assert report.name == "my-study-quick.md" and report.read_text().startswith("# my study")
+    assert "| small | dielectric |" in report.read_text() and "| zero | dielectric |" in report.read_text()
+    config = json.loads((tmp_path / "runs" / "quick" / "small-dielectric" / "config.json").read_text())
+    assert (config["seed"], config["loss"], config["model_overrides"]["node_dim"]) == (2, "fnorm", 16)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["reproduce", str(tmp_path / "missing.toml"), "--quick"])
+    assert exit_info.value.code == 1 and "error:" in capsys.readouterr().err

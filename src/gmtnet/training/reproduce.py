@@ -1,6 +1,7 @@
 """The paper's experiments (section 5.2-5.3, appendix A.3-A.4) as one command per table.
 
-Each table is a list of runs (model, task, overrides). A run trains with the paper's protocol
+Each table is a list of runs (model, task, overrides), read from a TOML file
+(``gmtnet.training.experiment``: the shipped tables, or a file of your own). A run trains with the paper's protocol
 (or the quick settings) unless its run directory already holds a finished run, then it is
 evaluated on the test split. The table lands in ``reports/<table>[-quick].md`` with the date, the
 hardware, the command and the wall time. Full-mode run directories are ``runs/<label>-<task>``,
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +25,7 @@ from gmtnet.errors import GmtnetError
 from gmtnet.model.io import load_ensemble, load_model
 from gmtnet.tensors import get_tensor_type
 from gmtnet.training import TrainConfig, train
+from gmtnet.training.experiment import Run, packaged_tables, read_experiment
 from gmtnet.training.evaluate import _pct, axis_rotation, evaluate_model, evaluate_predictions, interval_text, trivial_tensor
 from gmtnet.training.metrics import TensorMetrics
 from gmtnet.training.timing import training_step_times
@@ -35,81 +36,8 @@ QUICK = {"epochs": 2, "limit": 64, "val_limit": 8}
 ROTATIONS_DEG = 45.0
 
 
-@dataclass
-class Run:
-    """One trained model of a table: ``label`` names it in the table and in runs/."""
-
-    label: str
-    task: str
-    model: str = "gmtnet"
-    group_average: bool = False
-    model_overrides: dict = field(default_factory=dict)
-    limit: int | None = None  # train on the first N training crystals only (learning curves)
-    preset: str | None = None  # GMTNet preset of this run; None: the command's --preset
-    loss: str = "huber"  # the paper's; "fnorm" trains on the Fnorm metric itself (TrainConfig.loss)
-    seeds: tuple[int, ...] = (0,)  # several: one run per seed, evaluated as their ensemble (mean)
-    init_from: str | None = None  # transfer learning: start from this run directory's best.pt (under runs/)
-    exclude: str | None = None  # "TASK:SPLIT[+SPLIT]": crystals left out of training and validation
-
-    def run_dirs(self, root: Path) -> list[Path]:
-        """Where each seed's run lives: runs/<label>-<task> for one seed, else runs/<label>-s<seed>-<task>."""
-        if len(self.seeds) == 1:
-            return [root / f"{self.label}-{self.task}"]
-        return [root / f"{self.label}-s{seed}-{self.task}" for seed in self.seeds]
-
-
-DIEL_MODELS = [Run("megnet", "dielectric", "megnet"), Run("etgnn", "dielectric", "etgnn"),
-               Run("gmtnet", "dielectric")]
-FNORM_SEEDS = (1, 2, 3)
-
-
-def fnorm_runs(task: str) -> list[Run]:
-    """Beyond the paper: GMTNet trained on the Fnorm loss, each seed alone and the three as an
-    ensemble (the recipe of the shipped dielectric model)."""
-    return [*(Run(f"gmtnet-fnorm-s{s}", task, loss="fnorm", seeds=(s,)) for s in FNORM_SEEDS),
-            Run("gmtnet-fnorm", task, loss="fnorm", seeds=FNORM_SEEDS)]
-
-
-PRETRAIN = Run("pretrain", "dielectric", loss="fnorm", seeds=(1,), exclude="piezoelectric:val+test")
-
-
-def transfer_runs() -> list[Run]:
-    """Beyond the paper: the piezoelectric model started from a dielectric model (same trunk: the
-    invariant layers and all equivariant layers but the last), pre-trained without the
-    piezoelectric val and test crystals; seeds 1-3 alone and as an ensemble."""
-    common = dict(loss="fnorm", init_from=PRETRAIN.run_dirs(Path())[0].name)
-    return [PRETRAIN, *(Run(f"transfer-s{s}", "piezoelectric", seeds=(s,), **common) for s in FNORM_SEEDS),
-            Run("transfer", "piezoelectric", seeds=FNORM_SEEDS, **common)]
-
-
-TABLES: dict[str, dict] = {
-    "table2-4": {"title": "Tables 2-4: dielectric, zero / equality success, Fnorm and EwT", "runs": [
-        *DIEL_MODELS, Run("etgnn-fnorm", "dielectric", "etgnn", loss="fnorm"),
-        Run("etgnn-fnorm3", "dielectric", "etgnn", loss="fnorm", seeds=(0, 1, 2)), *fnorm_runs("dielectric")]},
-    "table5": {"title": "Table 5: piezoelectric and elastic",
-               "runs": [*(Run(m, t, m) for t in ("piezoelectric", "elastic") for m in ("megnet", "etgnn", "gmtnet")),
-                        *fnorm_runs("piezoelectric")]},
-    "table7": {"title": "Table 7: ablation (dielectric)", "runs": [
-        Run("gmtnet", "dielectric"),
-        Run("gmtnet-no-feature-averaging", "dielectric", model_overrides={"symmetrize_features": False}),
-        Run("gmtnet-no-projection", "dielectric", model_overrides={"project_output": False, "snap_output": False}),
-        Run("gmtnet-no-symmetry", "dielectric", model_overrides={
-            "symmetrize_features": False, "project_output": False, "snap_output": False}),
-        Run("gmtnet-structure-correction", "dielectric", model_overrides={"refine_structure": True}),
-    ]},
-    "table11": {"title": "Table 11: group averaging of the baselines (dielectric)", "runs": [
-        *DIEL_MODELS[:2], Run("megnet-ga", "dielectric", "megnet", True), Run("etgnn-ga", "dielectric", "etgnn", True)]},
-    "table12": {"title": "Table 12: equivariance check, test set rotated 45 degrees about x, y, z (dielectric)",
-                "runs": [*DIEL_MODELS, fnorm_runs("dielectric")[-1]], "rotations": True},
-    "table6": {"title": "Table 6: efficiency (dielectric, batch of 64)", "runs": DIEL_MODELS, "timing": True},
-    "transfer-piezoelectric": {"title": "Transfer learning: piezoelectric GMTNet started from a dielectric model",
-                               "runs": transfer_runs()},
-}
-for _task, _sizes in (("dielectric", (200, 400, 801)), ("piezoelectric", (154, 308, 616)), ("elastic", (203, 406, 811))):
-    TABLES[f"learning-curve-{_task}"] = {
-        "title": f"Learning curve: GMTNet {_task} test Fnorm against training-set size (Fnorm loss, the shipped recipe)",
-        "runs": [Run(f"gmtnet-fnorm-n{n}", _task, limit=n, loss="fnorm") for n in _sizes],
-        "references": [None, *_sizes]}  # the zero predictor and the train mean of the first N crystals
+#: The shipped tables (``gmtnet/training/tables/*.toml``), by name.
+TABLES: dict[str, dict] = packaged_tables()
 ALIASES = {"table2": "table2-4", "table3": "table2-4", "table4": "table2-4"}
 
 
@@ -192,13 +120,19 @@ def reproduce(table: str, quick: bool = False, epochs: int = 200, preset: str = 
               reports="reports", data_root=None, progress: bool = True, threads: int = 0, device: str = "cpu",
               compile_kernels: bool = False, command: str = "", source: str = "mp") -> Path:
     """Train what ``table`` needs on ``source``'s data ("mp" or "mp2026"), evaluate on its test
-    split, write the markdown report (``REPORTS/<table>[-<source>][-quick].md``); returns its path."""
+    split, write the markdown report (``REPORTS/<table>[-<source>][-quick].md``); returns its path.
+    ``table`` names a shipped table or is the path of a TOML experiment file (its report is named
+    after the file)."""
     table = ALIASES.get(table, table)
-    if table not in TABLES:
-        raise GmtnetError(f"unknown table {table!r}: expected one of {', '.join(TABLES)}")
+    if str(table).endswith(".toml"):
+        spec, table = read_experiment(table), Path(table).stem
+    elif table in TABLES:
+        spec = TABLES[table]
+    else:
+        raise GmtnetError(f"unknown table {table!r}: expected one of {', '.join(TABLES)}, or an experiment FILE.toml")
     if source not in BENCHMARKS:
         raise GmtnetError(f"reproduce runs on the benchmarks {', '.join(BENCHMARKS)}, not {source!r}")
-    spec, t0 = TABLES[table], time.perf_counter()
+    kind, t0 = spec.get("kind", "metrics"), time.perf_counter()
     missing = sorted({run.task for run in spec["runs"]} - set(SOURCE_TASKS[source]))
     if missing:
         raise GmtnetError(f"{table} needs {', '.join(missing)} runs, which the {source} source has no data for")
@@ -215,10 +149,10 @@ def reproduce(table: str, quick: bool = False, epochs: int = 200, preset: str = 
         run_config = json.loads((bests[0].parent / "config.json").read_text())
         entry = {"label": run.label, "task": run.task, "parameters": model.n_parameters(),
                  "best_epoch": model.metadata.get("epoch"), "epochs": run_config["epochs"]}
-        if spec.get("timing"):
+        if kind == "timing":
             entry["seconds_per_batch"] = _time_per_batch(model, datasets[run.task].split("train"))
             rows.append(f"| {run.label} | {entry['parameters']:,} | {entry['seconds_per_batch']:.3f} |")
-        elif spec.get("rotations"):
+        elif kind == "rotations":
             fn = {"none": evaluate_model(model, test)["overall"].fnorm}
             for axis in "xyz":
                 fn[axis] = evaluate_model(model, test, rotation=axis_rotation(axis, ROTATIONS_DEG))["overall"].fnorm
@@ -237,9 +171,9 @@ def reproduce(table: str, quick: bool = False, epochs: int = 200, preset: str = 
             label, m = reference_row(task, limit, train, test)
             rows.append(_metrics_row(label, task, m, get_tensor_type(task).unit, "no training"))
             results[f"{label}-{task}"] = {"label": label, "task": task, "metrics": m.to_dict()}
-    if spec.get("timing"):
+    if kind == "timing":
         header = "| model | parameters | s per training batch of 64 (CPU) |\n|---|---|---|"
-    elif spec.get("rotations"):
+    elif kind == "rotations":
         header = "| model | Fnorm, original frame | rotated about x | about y | about z |\n|---|---|---|---|---|"
     else:
         header = ("| model | task | zero success | equality success | Fnorm | Fnorm 95% interval | EwT25 | EwT10 | EwT5 "
