@@ -11,6 +11,7 @@ from pymatgen.core import Lattice, Structure
 from gmtnet.model import build_model, load_model, save_model
 from gmtnet.symmetry import SymmetryConstraints, analyze_symmetry
 from gmtnet.tensors import TENSOR_TYPES, get_tensor_type, random_orthogonal, rotate_tensor
+from gmtnet.testing import assert_exactly_symmetric, assert_o3_equivariant
 
 TASKS = list(TENSOR_TYPES)
 GRAPHS = ("knn", "smooth")  # the paper's graph (shipped models) and the default of new models
@@ -55,18 +56,11 @@ def train_a_few_steps(model, structures, steps=3):
 @pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-9), (torch.float32, 1e-4)], ids=["f64", "f32"])
 @pytest.mark.parametrize("graph", GRAPHS)
 def test_o3_equivariance_proper_and_improper(task, trained, dtype, tol, graph):
-    ttype = get_tensor_type(task)
     model = small_model(task, dtype, graph=graph, **BARE)
     crystal = triclinic_crystal()
     if trained:
         train_a_few_steps(model, [crystal, triclinic_crystal(1)])
-    rng = np.random.default_rng(7)
-    base = model.predict([crystal])[0]
-    assert np.linalg.norm(base) > 0
-    for improper in (False, True):
-        q = random_orthogonal(rng, improper=improper)
-        pred = model.predict([rotated(crystal, q)])[0]
-        assert rel_err(pred, rotate_tensor(base, q, ttype)) < tol, (improper, rel_err(pred, rotate_tensor(base, q, ttype)))
+    assert_o3_equivariant(model, crystal, tol, seed=7)
 
 
 @pytest.mark.parametrize("task", TASKS)
@@ -105,16 +99,7 @@ IDEAL = ["rocksalt_NaCl", "zincblende_GaAs", "wurtzite_ZnO", "rutile_TiO2", "alp
 @pytest.mark.parametrize("task", TASKS)
 @pytest.mark.parametrize("graph", GRAPHS)
 def test_exact_symmetry_with_enforcement(task, graph, crystals):
-    ttype = get_tensor_type(task)
-    model = small_model(task, graph=graph)
-    preds = model.predict([crystals[n] for n in IDEAL])
-    for name, t in zip(IDEAL, preds):
-        c = SymmetryConstraints.from_structure(crystals[name], ttype)
-        assert np.all(t[c.zero_mask()] == 0.0), name  # exactly zero, so |x| < 1e-10 holds
-        for a, b, s in c.equalities:
-            assert t[b] == s * t[a], name
-        if c.n_independent:
-            assert np.abs(t).max() > 0, name
+    assert_exactly_symmetric(small_model(task, graph=graph), {n: crystals[n] for n in IDEAL})
 
 
 @pytest.mark.parametrize("task", TASKS)
