@@ -145,9 +145,9 @@ def test_invariant_layer_split_form_equals_its_equations():
 
 
 def test_invariant_layer_inference_form_equals_its_equations():
-    """In evaluation without autograd the layer runs composed maps, batch norm folded into q and
-    in-place steps: equal to its equations, and to its training-time form in evaluation, with
-    edge multiplicities, in float64; after a change of the weights too (the composed maps are kept)."""
+    """The inference form (composed maps, batch norm folded into q, in-place steps) equals the
+    layer's equations and its training form in evaluation, with edge multiplicities, in float64;
+    derived again after a change of the weights; and it refuses to run under autograd."""
     torch.manual_seed(2)
     with float64_default():
         layer = InvariantLayer(8, 6)
@@ -159,13 +159,19 @@ def test_invariant_layer_inference_form_equals_its_equations():
         src, dst = torch.randint(0, 7, (40,)), torch.randint(0, 7, (40,))
         mult = torch.randint(1, 4, (40,)).double()
         for _ in range(2):
-            general = layer(f, f_edge, src, dst, edge_mult=mult)  # autograd on: the general form
+            layer.leave_inference()
+            general = layer(f, f_edge, src, dst, edge_mult=mult)  # the training form, in evaluation
+            layer.enter_inference()
+            with pytest.raises(RuntimeError, match="inference form"):
+                layer(f, f_edge, src, dst)
             with torch.no_grad():
                 assert torch.allclose(layer(f, f_edge, src, dst), layer.forward_reference(f, f_edge, src, dst),
                                       rtol=0, atol=1e-12)
                 assert torch.allclose(layer(f, f_edge, src, dst, edge_mult=mult), general, rtol=0, atol=1e-12)
                 layer.xi_v[2].weight.mul_(0.5)
                 layer.bn_alpha.running_mean.add_(0.3)
+                stale = layer(f, f_edge, src, dst)  # the form of the old weights until derived again
+                assert not torch.allclose(stale, layer.forward_reference(f, f_edge, src, dst), rtol=0, atol=1e-6)
 
 
 @settings(max_examples=20, deadline=None)
@@ -244,7 +250,8 @@ def test_prediction_skips_only_outputs_the_tensor_cannot_contain(crystals, task)
     graphs = [model.graph(crystals[n]) for n in ("rutile_TiO2", "triclinic_1", "wurtzite_ZnO", "alpha_quartz")]
     for orbits in (False, True):
         batch = model.collate(graphs, orbits=orbits)
-        full = model(batch).detach()
+        full = model.eval()(batch).detach()
+        model.for_inference()
         with torch.no_grad():
             assert torch.allclose(model(batch), full, rtol=1e-12, atol=1e-13 * full.abs().max())
             features = model.crystal_features(batch)

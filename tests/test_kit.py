@@ -65,10 +65,11 @@ def test_fast_forms_agree_with_their_reference_forms(task):
     assert_agrees_with_reference(lambda s: fused.predict([s], orbits=True)[0],
                                  lambda s: fused.predict([s], orbits=False)[0], structures, rtol=1e-9, atol=1e-12)
     batch = fused.collate([fused.graph(s) for s in structures])
+    training = fused.eval()(batch).detach()  # the training form, in evaluation
     with torch.no_grad():
-        inference = fused(batch)
-    training = fused(batch).detach()  # autograd on: no pruned outputs, the training form
+        inference = fused.for_inference()(batch)
     assert_agrees_with_reference(lambda _: inference, lambda _: training, [None], rtol=1e-10, atol=1e-12)
+    assert fused.equivariant_layers[-1].inference and not fused.train().equivariant_layers[-1].inference
 
 
 def test_the_kit_fails_where_it_should():

@@ -51,6 +51,30 @@ class TensorModel(nn.Module):
     projects_output = False  # whether batches carry the Reynolds projector of the output
     orbit_lmax = None  # highest l of the features to rotate if the model can run on orbit batches
 
+    def for_inference(self) -> TensorModel:
+        """Evaluation mode with every layer's inference form (``gmtnet.model.inference``): the same
+        function, faster, without gradients. ``train()``, ``eval()`` and ``load_state_dict`` return
+        to the training form. Returns the model."""
+        self.eval()
+        for module in self.modules():
+            if hasattr(module, "enter_inference"):
+                module.enter_inference()
+        return self
+
+    def train(self, mode: bool = True) -> TensorModel:
+        """``nn.Module.train`` (``eval()`` is ``train(False)``), leaving the inference form."""
+        super().train(mode)
+        for module in self.modules():
+            if hasattr(module, "leave_inference"):
+                module.leave_inference()
+        return self
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        """``nn.Module.load_state_dict``, leaving the inference form (derived from the old weights)."""
+        result = super().load_state_dict(state_dict, strict=strict, assign=assign)
+        self.train(self.training)
+        return result
+
     def graph(self, structure, symmetry=None, refine: bool | None = None) -> CrystalGraph:
         """The graph this model uses for a structure (``config_graph`` of its config)."""
         return config_graph(self.config, structure, symmetry, refine)
@@ -98,7 +122,8 @@ class TensorModel(nn.Module):
     @torch.no_grad()
     def predict_graphs(self, graphs: list[CrystalGraph], batch_size: int = 64, snap: bool | None = None,
                        orbits: bool = True) -> np.ndarray:
-        """(N, 3, ..., 3) float64 tensors in label units for prebuilt graphs, in eval mode.
+        """(N, 3, ..., 3) float64 tensors in label units for prebuilt graphs, by the inference form
+        (``for_inference``; the model returns to its training or evaluation form afterwards).
 
         With ``snap`` (default ``config.snap_output``) each result is projected in float64 and
         snapped so that forced zeros are exactly 0.0 and forced equalities exact. With ``orbits``
@@ -107,7 +132,7 @@ class TensorModel(nn.Module):
         evaluates every atom."""
         snap = self.config.snap_output if snap is None else snap
         was_training = self.training
-        self.eval()
+        self.for_inference()
         try:
             # the point-group data of many graphs in one call; the orbit data is computed per
             # batch, straight into the batch (unless the graphs have it cached)

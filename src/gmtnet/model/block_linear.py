@@ -12,8 +12,9 @@ product below, docs/performance.md). Here each l is one product x_l @ D_l, D_l
 
 so the function, the gradients with respect to x and w, the parameters and the state dict are
 e3nn's (the index and scale follow from its instructions, and are checked against the module
-itself at construction; the tests compare both in float64). Without autograd the gathered
-matrices are kept until the weights change (their version counter), as in evaluation.
+itself at construction; the tests compare both in float64). ``freeze(weight)`` keeps the
+gathered matrices of one weight (the inference form, ``gmtnet.model.inference``) until
+``unfreeze()``.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ import torch
 from e3nn import o3
 from torch import nn
 
-from gmtnet.model.derived import DerivedCache
 from gmtnet.tensors.irreps import column_ls
 
 
@@ -78,7 +78,7 @@ class BlockLinear(nn.Module):
         self.out_sorted = self.out_complete and bool(torch.equal(out_order, torch.arange(n_out)))
         self.register_buffer("out_position", position, persistent=False)
         self.n_in, self.n_out = n_in, n_out
-        self._cache = DerivedCache()
+        self._frozen: list[torch.Tensor] | None = None
         with torch.no_grad():  # the derivation must reproduce e3nn exactly (every entry one weight)
             w = torch.randn(n_w, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
             x = torch.randn(3, n_in, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
@@ -86,13 +86,22 @@ class BlockLinear(nn.Module):
             expected[:, torch.isin(out_l, torch.tensor(sorted(skip_l), dtype=torch.long))] = 0.0
             if not torch.allclose(self(x, w), expected, rtol=1e-10, atol=1e-12):
                 raise ValueError("o3.Linear is not one weight per matrix entry: BlockLinear cannot evaluate it")
-        self._cache.clear()
 
     def matrices(self, weight: torch.Tensor) -> list[torch.Tensor]:
-        """[D_l (in columns of l, out columns of l)] for ``weight`` (kept without autograd)."""
-        return self._cache.get([weight], lambda: [
-            (weight.index_select(0, getattr(self, f"index_{k}")) * getattr(self, f"scale_{k}").to(weight.dtype))
-            .reshape(n_in, n_out) for k, (n_in, n_out) in enumerate(self.blocks)])
+        """[D_l (in columns of l, out columns of l)] for ``weight``; the frozen ones if frozen."""
+        if self._frozen is not None:
+            return self._frozen
+        return [(weight.index_select(0, getattr(self, f"index_{k}")) * getattr(self, f"scale_{k}").to(weight.dtype))
+                .reshape(n_in, n_out) for k, (n_in, n_out) in enumerate(self.blocks)]
+
+    def freeze(self, weight: torch.Tensor) -> None:
+        """Keep the matrices of ``weight`` (detached): later calls use them whatever weight they pass."""
+        self._frozen = None
+        with torch.no_grad():
+            self._frozen = self.matrices(weight)
+
+    def unfreeze(self) -> None:
+        self._frozen = None
 
     def forward(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         n = x.shape[0]

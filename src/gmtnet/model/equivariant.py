@@ -17,6 +17,7 @@ from torch import nn
 from gmtnet.model.batch import per_edge
 from gmtnet.model.block_linear import BlockLinear
 from gmtnet.model.edge_product import FusedEdgeTensorProduct
+from gmtnet.model.inference import refuse_autograd
 
 
 def hidden_irreps(lmax: int, mul_scalars: int, mul_vectors: int) -> o3.Irreps:
@@ -82,12 +83,13 @@ class EquivariantLayer(nn.Module):
              for name in ("linear_in", "linear", "self_connection") if getattr(self, name) is not None})
         self.unused_l: frozenset = frozenset()
         self.pruned = None
+        self.inference = False  # the inference form (gmtnet.model.inference), set by enter_inference
 
     def skip_unused_outputs(self, ls) -> None:
         """Declare that the output irreps of these l never reach the model's result (the head
-        cannot couple them to the tensor's irreps). Prediction (no autograd, fused kernel) then
-        does not compute them: they are 0, and the paths, linear blocks and radial weights that
-        only produce them are skipped. Training and the state dict are unchanged."""
+        cannot couple them to the tensor's irreps). The inference form (``enter_inference``, fused
+        kernel) then does not compute them: they are 0, and the paths, linear blocks and radial
+        weights that only produce them are skipped. Training and the state dict are unchanged."""
         self.unused_l = frozenset(ls) & {ir.l for _, ir in self.irreps_out}
         if not self.unused_l or self.fused_tp is None:
             self.pruned = None
@@ -97,6 +99,25 @@ class EquivariantLayer(nn.Module):
             "linear": BlockLinear(self.linear, self.norm, skip_l=self.unused_l),
             "self_connection": BlockLinear(self.self_connection, skip_l=self.unused_l),
         })
+
+    def _block_linears(self):
+        """Every BlockLinear of this layer with the o3.Linear whose weight it evaluates."""
+        out = [(m, getattr(self, name)) for name, m in (self.block_linears or {}).items()]
+        if self.pruned is not None:
+            out += [(self.pruned[name], getattr(self, name)) for name in ("linear", "self_connection")]
+        return out
+
+    def enter_inference(self) -> None:
+        """Switch to the inference form: pruned outputs, linear maps' matrices kept for the
+        current weights (``gmtnet.model.inference``)."""
+        for block, linear in self._block_linears():
+            block.freeze(linear.weight)
+        self.inference = True
+
+    def leave_inference(self) -> None:
+        for block, _ in self._block_linears():
+            block.unfreeze()
+        self.inference = False
 
     def _linear(self, name: str, x: torch.Tensor, pruned: bool = False) -> torch.Tensor:
         """``getattr(self, name)(x)`` (``linear``: of ``x * self.norm``), by BlockLinear where there
@@ -141,8 +162,10 @@ class EquivariantLayer(nn.Module):
         representatives: their features are expanded to every atom's (``src`` indexes atoms,
         ``dst`` centres), each edge stands for its class (its Y times the class size; the product is
         linear in Y) and the sum is projected onto the site group's invariants."""
+        if self.inference:
+            refuse_autograd(self)
         g = self._linear("linear_in", f) if self.linear_in is not None else f
-        pruned = self.pruned is not None and not torch.is_grad_enabled()
+        pruned = self.inference and self.pruned is not None
         fused_tp = self.pruned["fused_tp"] if pruned else self.fused_tp
         if fused_tp is not None:
             # the radial network's last layer emits the weights in the kernel's order (its rows
