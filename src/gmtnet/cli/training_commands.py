@@ -167,7 +167,8 @@ def evaluate(
 
 def reproduce(
     table: str = typer.Argument(..., help="table2-4 (or table2/3/4), table5, table6, table7, table11, table12, all (these), "
-                               "or learning-curve-TASK."),
+                               "learning-curve-TASK, transfer-piezoelectric, or an experiment FILE.toml of your own "
+                               "(the format: gmtnet.training.experiment)."),
     quick: bool = typer.Option(False, "--quick", help="2 epochs on 64 crystals per model: checks the pipeline."),
     epochs: int = typer.Option(200, help="Epochs per model in full mode."),
     preset: str = typer.Option("fast", help="GMTNet configuration (paper or fast)."),
@@ -178,7 +179,8 @@ def reproduce(
     device: str = typer.Option("cpu", help="cpu or cuda."),
     compile_kernels: bool = typer.Option(False, "--compile", help="torch.compile the hot kernels of new runs."),
 ) -> None:
-    """Train (or reuse) the models a paper table needs and write the table to REPORTS/."""
+    """Train (or reuse) the models a paper table (or your experiment file) needs and write the
+    table to REPORTS/."""
     import sys
 
     from gmtnet.training.reproduce import TABLES
