@@ -77,10 +77,12 @@ def _fresh(graphs):
     """Copies of graphs without cached projectors (so that timings include computing them)."""
     import copy
 
+    from gmtnet.symmetry import PointGroupData
+
     out = []
     for g in graphs:
         h = copy.copy(g)
-        h.cache = {}
+        h.cache = PointGroupData()
         out.append(h)
     return out
 

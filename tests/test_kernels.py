@@ -311,7 +311,7 @@ def test_averaged_wigner_of_many_groups_equals_one_group_at_a_time(crystals):
     for b, g in enumerate(graphs[::-1]):
         alone = averaged_wigner(g.rotations, irreps)
         for key, value in alone.items():
-            np.testing.assert_allclose(g.cache[("wigner", str(irreps))][key], value, rtol=0, atol=1e-13)
+            np.testing.assert_allclose(g.cache.averaged_wigner[str(irreps)][key], value, rtol=0, atol=1e-13)
             np.testing.assert_allclose(batch.feature_projectors[key][b].numpy(), value, rtol=0, atol=1e-6)
 
 

@@ -23,7 +23,7 @@ import numpy as np
 
 from gmtnet.graph.cutoff import ENVELOPE_BAND, RADIUS_WIDTH, kth_distances, soft_knn_radius
 from gmtnet.graph.orbits import atom_orbits
-from gmtnet.symmetry import analyze_symmetry
+from gmtnet.symmetry import PointGroupData, analyze_symmetry
 
 DEFAULT_K = 16
 RADIUS_TOL = 1e-5
@@ -53,7 +53,8 @@ class CrystalGraph:
             edges into other atoms), or None. See ``gmtnet.graph.orbits``.
         edge_radius: (n_edges,) float64 soft radius r_i (Angstrom) of each edge's centre atom in a
             "smooth" graph (the envelope's scale, ``gmtnet.graph.cutoff``); None in a "knn" graph.
-        cache: per-graph results derived from ``rotations`` (projectors), filled on first use.
+        cache: the point-group data derived from ``rotations`` and the orbit map (projectors,
+            Wigner matrices, orbit data; ``gmtnet.symmetry.PointGroupData``), filled on first use.
     """
 
     atomic_numbers: np.ndarray
@@ -68,7 +69,7 @@ class CrystalGraph:
     site_rotations: np.ndarray | None = None
     edge_multiplicity: np.ndarray | None = None
     edge_radius: np.ndarray | None = None
-    cache: dict = field(default_factory=dict, repr=False, compare=False)
+    cache: PointGroupData = field(default_factory=PointGroupData, repr=False, compare=False)
 
     @property
     def n_atoms(self) -> int:

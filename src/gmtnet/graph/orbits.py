@@ -28,7 +28,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from gmtnet.symmetry.point_group import _matrix_keys
+from gmtnet.symmetry.point_group import matrix_keys
 
 
 class OrbitMap(NamedTuple):
@@ -82,11 +82,11 @@ def atom_orbits(frac_coords: np.ndarray, lattice: np.ndarray, symmetry, edge_src
     lattice = np.asarray(lattice, dtype=float)
     # index of each operation's rotation part among the graph's (distinct) point-group rotations
     unique = np.asarray(symmetry.lattice_rotations, dtype=int).reshape(-1, 9)
-    unique_keys = _matrix_keys(unique)
+    unique_keys = matrix_keys(unique)
     sorter = np.argsort(unique_keys)
 
     def rotation_index(mats: np.ndarray) -> np.ndarray:
-        return sorter[np.searchsorted(unique_keys, _matrix_keys(mats.reshape(-1, 9)), sorter=sorter)]
+        return sorter[np.searchsorted(unique_keys, matrix_keys(mats.reshape(-1, 9)), sorter=sorter)]
 
     op_rotation = rotation_index(w_ops)
     # the same choices whichever backend (and operation order) found the group: each orbit's

@@ -3,7 +3,7 @@
 A file holds many CrystalGraphs: for every array field, the graphs' arrays flattened and
 concatenated, and a table of each graph's number of axes (-1 where the field is None) and shape. Nothing in such a file can
 run code when it is read, so a shared or tampered cache is at worst rejected. Per-graph derived
-data (``CrystalGraph.cache``: projectors, orbit data) is not stored: it is recomputed from the
+data (``CrystalGraph.cache``, a PointGroupData: projectors, orbit data) is not stored: it is recomputed from the
 arrays (``TensorModel.prepare_graphs``).
 """
 

@@ -116,31 +116,29 @@ def scatter_mean(x: torch.Tensor, index: torch.Tensor, n: int) -> torch.Tensor:
 
 def graph_constraints(graph: CrystalGraph, ttype: TensorType) -> SymmetryConstraints:
     """The crystal's forced pattern and Reynolds projector for ``ttype`` (cached on the graph)."""
-    key = ("constraints", ttype.name)
-    if key not in graph.cache:
+    if ttype.name not in graph.cache.constraints:
         if graph.rotations is None:
             raise ValueError("graph has no point group (built with symprec=None): no symmetry constraints")
         fill_constraints_cache([graph], ttype)
-    return graph.cache[key]
+    return graph.cache.constraints[ttype.name]
 
 
 def fill_constraints_cache(graphs: list[CrystalGraph], ttype: TensorType) -> None:
     """Cache ``graph_constraints`` on each graph with rotations that lacks it, the Reynolds
     projectors of all of them computed in one call."""
-    key = ("constraints", ttype.name)
-    todo = [g for g in graphs if g.rotations is not None and key not in g.cache]
+    todo = [g for g in graphs if g.rotations is not None and ttype.name not in g.cache.constraints]
     if not todo:
         return
     rotations = [np.asarray(g.rotations, dtype=float).reshape(-1, 3, 3) for g in todo]
     for g, rots, projector in zip(todo, rotations, reynolds_projectors(rotations, ttype)):
-        g.cache[key] = SymmetryConstraints(ttype=ttype, rotations=rots, projector=projector)
+        g.cache.constraints[ttype.name] = SymmetryConstraints(ttype=ttype, rotations=rots, projector=projector)
 
 
 def fill_rotation_cache(graphs: list[CrystalGraph], lmax: int) -> None:
     """Cache on each graph with rotations ``rotation_wigner`` ([D^l (n_r, 2l+1, 2l+1) of each
     point-group rotation, l = 0..L], L >= lmax; shared by the averaged matrices and the orbit
     data) and ``rotation_sign`` ((n_r,) det R): computed for all the graphs that lack them in one call."""
-    todo = [g for g in graphs if g.rotations is not None and len(g.cache.get("rotation_wigner", ())) <= lmax]
+    todo = [g for g in graphs if g.rotations is not None and g.cache.wigner_lmax < lmax]
     if not todo:
         return
     rotations = np.concatenate([np.asarray(g.rotations, dtype=np.float64).reshape(-1, 3, 3) for g in todo])
@@ -148,29 +146,29 @@ def fill_rotation_cache(graphs: list[CrystalGraph], lmax: int) -> None:
     signs = np.where(np.linalg.det(rotations) < 0, -1.0, 1.0)
     ends = np.cumsum([len(g.rotations) for g in todo]).tolist()
     for g, start, end in zip(todo, [0] + ends[:-1], ends):  # views of the rows of each graph
-        g.cache["rotation_wigner"] = [d[start:end] for d in matrices]
-        g.cache["rotation_sign"] = signs[start:end]
+        g.cache.rotation_wigner = [d[start:end] for d in matrices]
+        g.cache.rotation_sign = signs[start:end]
 
 
 @functools.lru_cache(maxsize=None)
-def _wigner_key(irreps: o3.Irreps) -> tuple[str, str]:
-    """The graph-cache key of the averaged Wigner matrices (str of an Irreps costs more than a lookup)."""
-    return ("wigner", str(irreps))
+def _wigner_key(irreps: o3.Irreps) -> str:
+    """The key of the averaged Wigner matrices in PointGroupData (str of an Irreps costs more than a lookup)."""
+    return str(irreps)
 
 
 def fill_wigner_cache(graphs: list[CrystalGraph], irreps: o3.Irreps) -> None:
     """Cache on each graph with rotations that lacks them the crystal's averaged Wigner matrices
     {(l, p): (2l+1, 2l+1)} for ``irreps`` (``averaged_wigner``), all graphs in one call."""
     key = _wigner_key(irreps)
-    todo = [g for g in graphs if g.rotations is not None and key not in g.cache]
+    todo = [g for g in graphs if g.rotations is not None and key not in g.cache.averaged_wigner]
     if not todo:
         return
     fill_rotation_cache(todo, irreps.lmax)
-    matrices = [np.concatenate([g.cache["rotation_wigner"][l] for g in todo]) for l in range(irreps.lmax + 1)]
-    signs = np.concatenate([g.cache["rotation_sign"] for g in todo])
+    matrices = [np.concatenate([g.cache.rotation_wigner[l] for g in todo]) for l in range(irreps.lmax + 1)]
+    signs = np.concatenate([g.cache.rotation_sign for g in todo])
     counts = np.array([len(g.rotations) for g in todo])
     for g, average in zip(todo, averaged_wigner_groups(counts, irreps, matrices, signs)):
-        g.cache[key] = average
+        g.cache.averaged_wigner[key] = average
 
 
 def _site_projector_keys(lmax: int) -> list[tuple[int, int]]:
@@ -195,9 +193,9 @@ def orbit_arrays(graphs: list[CrystalGraph], lmax: int) -> dict:
     # every mapped graph's rotations, then one identity for the atoms of unmapped graphs
     n_rot = np.array([len(g.rotations) if m else 0 for g, m in zip(graphs, mapped)])
     rot_start, identity = np.cumsum(n_rot) - n_rot, int(n_rot.sum())
-    d = [cat([g.cache["rotation_wigner"][l] for g, m in zip(graphs, mapped) if m] + [np.eye(2 * l + 1)[None]])
+    d = [cat([g.cache.rotation_wigner[l] for g, m in zip(graphs, mapped) if m] + [np.eye(2 * l + 1)[None]])
          for l in range(lmax + 1)]
-    det_sign = cat([g.cache["rotation_sign"] for g, m in zip(graphs, mapped) if m] + [np.ones(1)])
+    det_sign = cat([g.cache.rotation_sign for g, m in zip(graphs, mapped) if m] + [np.ones(1)])
     rep = cat([(g.orbit_rep if m else np.arange(g.n_atoms)) + a for g, m, a in zip(graphs, mapped, atom_start)])
     rotation = cat([g.orbit_rotation + r if m else np.full(g.n_atoms, identity)
                     for g, m, r in zip(graphs, mapped, rot_start)])
@@ -245,11 +243,10 @@ def orbit_arrays(graphs: list[CrystalGraph], lmax: int) -> dict:
 
 
 def fill_orbit_cache(graphs: list[CrystalGraph], lmax: int) -> None:
-    """Cache on each graph that lacks it its orbit data under ("orbits", lmax): ``orbit_arrays``
-    of the graph alone, with its own atom and representative indices. All graphs are computed
-    together, then split."""
-    key = ("orbits", lmax)
-    todo = [g for g in graphs if key not in g.cache]
+    """Cache on each graph that lacks it its orbit data (``PointGroupData.orbits[lmax]``):
+    ``orbit_arrays`` of the graph alone, with its own atom and representative indices. All graphs
+    are computed together, then split."""
+    todo = [g for g in graphs if lmax not in g.cache.orbits]
     if not todo:
         return
     arrays = orbit_arrays(todo, lmax)
@@ -259,7 +256,7 @@ def fill_orbit_cache(graphs: list[CrystalGraph], lmax: int) -> None:
         atoms = slice(a0, a0 + int(arrays["n_atoms"][k]))
         reps = slice(r0, r0 + int(arrays["n_reps"][k]))
         edges = slice(e0, e0 + int(arrays["n_edges"][k]))
-        g.cache[key] = {
+        g.cache.orbits[lmax] = {
             "reps": arrays["reps"][reps] - a0, "node_rep": arrays["node_rep"][atoms] - r0,
             "wigner": [w[atoms] for w in arrays["wigner"]], "sign": arrays["sign"][atoms],
             "edge_src": arrays["edge_src"][edges] - a0, "edge_dst": arrays["edge_dst"][edges] - r0,
@@ -272,10 +269,9 @@ def fill_orbit_cache(graphs: list[CrystalGraph], lmax: int) -> None:
 def _batch_orbit_arrays(graphs: list[CrystalGraph], lmax: int) -> dict:
     """``orbit_arrays`` of a batch: from the graphs' caches where all have them (offsets added),
     else computed for the batch directly (nothing cached)."""
-    key = ("orbits", lmax)
-    if not all(key in g.cache for g in graphs):
+    if not all(lmax in g.cache.orbits for g in graphs):
         return orbit_arrays(graphs, lmax)
-    per_graph = [g.cache[key] for g in graphs]
+    per_graph = [g.cache.orbits[lmax] for g in graphs]
     cat = np.concatenate
     sizes = np.array([g.n_atoms for g in graphs])
     n_reps = np.array([len(p["reps"]) for p in per_graph])
@@ -356,14 +352,12 @@ def collate(graphs: list[CrystalGraph], irreps: o3.Irreps | None = None, ttype: 
         edge_radius=None if radius is None else torch.as_tensor(radius, dtype=dtype, device=device),
     )
     if irreps is not None and have_rotations:
-        cache_key = _wigner_key(irreps)
-        per_graph = [g.cache[cache_key] for g in graphs]
+        per_graph = [g.cache.averaged_wigner[_wigner_key(irreps)] for g in graphs]
         batch.feature_projectors = {
             key: torch.as_tensor(np.stack([p[key] for p in per_graph]), dtype=dtype, device=device)
             for key in per_graph[0]
         }
     if ttype is not None and have_rotations:
-        cache_key = ("constraints", ttype.name)
-        projectors = np.stack([g.cache[cache_key].projector for g in graphs])
+        projectors = np.stack([g.cache.constraints[ttype.name].projector for g in graphs])
         batch.output_projector = torch.as_tensor(projectors, dtype=dtype, device=device)
     return batch

@@ -1,4 +1,5 @@
-"""Crystal symmetry: point groups, Reynolds projectors, forced tensor patterns, structure refinement."""
+"""Crystal symmetry: point groups, Reynolds projectors, forced tensor patterns, structure refinement,
+and the point-group data a crystal's graph carries for the models."""
 
 import os
 
@@ -27,6 +28,7 @@ from gmtnet.symmetry.constraints import (
     reynolds_projector,
     reynolds_projectors,
 )
+from gmtnet.symmetry.point_group_data import PointGroupData
 from gmtnet.symmetry.refine import refine_structure
 
 __all__ = [
@@ -34,6 +36,7 @@ __all__ = [
     "PREDICTION_BACKEND",
     "SYMMETRY_BACKENDS",
     "CrystalSymmetry",
+    "PointGroupData",
     "SymmetryError",
     "analyze_symmetry",
     "check_group",

@@ -152,6 +152,14 @@ class SymmetryConstraints:
     def _pattern_arrays(self) -> "_Pattern":
         return _patterns([self])[0]
 
+    @staticmethod
+    def compute_patterns(constraints: list[SymmetryConstraints]) -> None:
+        """Compute the forced patterns of all ``constraints`` that lack theirs in one call (the
+        same as computing each alone, several times faster for many crystals)."""
+        todo = [c for c in constraints if "_pattern_arrays" not in vars(c)]  # cached_property not yet set
+        for c, pattern in zip(todo, _patterns(todo)):
+            vars(c)["_pattern_arrays"] = pattern
+
     @cached_property
     def _snap_plan(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Index arrays of ``project``'s snapping: for every (group member, sign) the flat index
@@ -392,9 +400,7 @@ def project_each(constraints: list[SymmetryConstraints], tensors: np.ndarray) ->
     b, dim = len(constraints), 3**ttype.order
     projectors = np.stack([c.projector for c in constraints])
     flat = np.matmul(projectors, t.reshape(b, dim, 1))[..., 0].reshape(-1)  # [b * dim]
-    todo = [c for c in constraints if "_pattern_arrays" not in c.__dict__]  # cached_property's slot
-    for c, pattern in zip(todo, _patterns(todo)):
-        c.__dict__["_pattern_arrays"] = pattern
+    SymmetryConstraints.compute_patterns(constraints)
     patterns = [c._pattern_arrays for c in constraints]
     n_groups = np.array([p.n_groups for p in patterns])
     n_members = [len(p.members) for p in patterns]

@@ -102,7 +102,7 @@ def distinct_matrices(ops: np.ndarray) -> np.ndarray:
 _KEY_WEIGHTS = 64 ** np.arange(9, dtype=np.int64)
 
 
-def _matrix_keys(rows: np.ndarray) -> np.ndarray:
+def matrix_keys(rows: np.ndarray) -> np.ndarray:
     """One int64 per integer matrix flattened to a row (n, 9) with entries in [-32, 31]."""
     return (np.asarray(rows, dtype=np.int64) + 32) @ _KEY_WEIGHTS
 
@@ -136,7 +136,7 @@ def _check_integer_group(w: np.ndarray) -> None:
         raise SymmetryError("point group has no identity")
     products = pairwise_products(w.reshape(-1, 3, 3)).reshape(-1, 9)
     if max(np.abs(w).max(), np.abs(products).max()) <= 31:  # exact membership through sorted integer keys
-        keys, wanted = np.sort(_matrix_keys(w)), _matrix_keys(products)
+        keys, wanted = np.sort(matrix_keys(w)), matrix_keys(products)
         found = keys[np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)]
         closed = bool((np.diff(keys) != 0).all() and (found == wanted).all())
     else:
