@@ -13,6 +13,7 @@ from pymatgen.core import Lattice, Structure
 import gmtnet
 from gmtnet.cli.app import main
 from gmtnet.model import build_model, save_model
+from gmtnet.model.error_bound import model_error_bound
 from gmtnet.model.network import GMTNet
 from gmtnet.prediction import Predictor, load_pretrained, model_card, pretrained_path
 from gmtnet.prediction.plots import compliance, directional_magnitude, plot_surface
@@ -48,6 +49,11 @@ def test_shipped_models_load_and_have_cards(task):
     card = model_card(task)
     assert card["task"] == task and card["split"] == "train" and "test_metrics" in card
     assert card["test_metrics"]["overall"]["n"] > 0
+    # a calibrated 90% error bound, fitted on the val split of the model's own benchmark
+    bound = model_error_bound(model)
+    assert bound is not None and bound.coverage == 0.9 and bound.calibration == f"{card.get('source', 'mp')} val"
+    assert card["error_bound"] == bound.to_dict() and bound.calibration_coverage >= 0.9
+    assert 0 <= card["test_error_bound"]["overall"]["coverage"] <= 1
 
 
 def test_shipped_models_predict_examples_with_exact_symmetry(crystals):
