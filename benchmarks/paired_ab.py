@@ -66,6 +66,20 @@ class _Versions:
         return call
 
 
+def training_step(model, optimizer, collated: list, labels, batches: list):
+    """``step(r)``: one training step on batch r mod len(batches) (forward, Huber loss against the
+    batch's rows of ``labels``, backward, optimizer update), the batches already collated."""
+    import torch
+
+    def step(r):
+        b = r % len(batches)
+        optimizer.zero_grad()
+        torch.nn.functional.huber_loss(model(collated[b]), labels[batches[b]]).backward()
+        optimizer.step()
+
+    return step
+
+
 def alternate(runs: dict, rounds: int) -> tuple[dict, list[float]]:
     """Time two callables ``runs`` {name: fn(round)} in alternation (first, second, then second,
     first, ...), so that both see the same machine phases: ({name: seconds per round}, per-round
@@ -152,13 +166,7 @@ def main() -> None:
                 model.train()
                 optimizer = make(model, 1e-3, 1e-5)
                 collated = [model.collate([train_graphs[i] for i in b], orbits=mode == "orbits") for b in batches]
-
-                def step(r, model=model, optimizer=optimizer, collated=collated):
-                    b = r % len(batches)
-                    optimizer.zero_grad()
-                    torch.nn.functional.huber_loss(model(collated[b]), labels[batches[b]]).backward()
-                    optimizer.step()
-
+                step = training_step(model, optimizer, collated, labels, batches)
                 step(0)  # warm-up
                 runs[name] = versions.wrap(name, step)
             row = _alternate(runs, 2 * len(batches))

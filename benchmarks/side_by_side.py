@@ -34,7 +34,7 @@ import json
 import statistics
 from pathlib import Path
 
-from paired_ab import alternate  # noqa: E402  (benchmarks/ is the script's folder)
+from paired_ab import alternate, training_step  # noqa: E402  (benchmarks/ is the script's folder)
 
 TASKS = ("dielectric", "piezoelectric", "elastic")
 BATCH = 64
@@ -82,13 +82,7 @@ def training_rows(task: str, records, rounds: int) -> dict:
         optimizer = make_optimizer(model, 1e-3, 1e-5)
         graphs = {i: model.graph(records[i].structure) for b in batches for i in b}
         collated = [model.collate([graphs[i] for i in b], orbits=orbits) for b in batches]
-
-        def step(r, model=model, optimizer=optimizer, collated=collated):
-            b = r % len(batches)
-            optimizer.zero_grad()
-            torch.nn.functional.huber_loss(model(collated[b]), labels[batches[b]]).backward()
-            optimizer.step()
-
+        step = training_step(model, optimizer, collated, labels, batches)
         step(0)  # warm-up
         runs[name] = step
     return timed(runs, rounds)

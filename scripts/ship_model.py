@@ -32,7 +32,8 @@ from gmtnet.model import load_model
 from gmtnet.model.io import combine_models, read_model_file
 from gmtnet.tensors.transform import random_orthogonal
 from gmtnet.model.io import save_model
-from gmtnet.training.calibration import attach_error_bound, calibrate_model
+from gmtnet.model.error_bound import calibrate
+from gmtnet.training.calibration import attach_error_bound
 from gmtnet.training.evaluate import error_bound_table, evaluate_model, metrics_json, metrics_table
 from gmtnet.utils.environment import environment
 from gmtnet.utils.io import atomic_write_text
@@ -86,10 +87,10 @@ def main(task: str, run_dirs: list[Path], hardware: str | None = None, keep_ship
         raise SystemExit("give at least one RUN_DIR, or --keep-shipped")
     model = load_model(target)
     data = load_dataset(task, source=source)
-    bound = calibrate_model(model, data.split("val"), calibration=f"{source} val")  # before any test crystal
+    val_result = evaluate_model(model, data.split("val"))
+    bound = calibrate(val_result["errors"], val_result["spread"], calibration=f"{source} val")  # before any test crystal
     attach_error_bound(model, bound)
     save_model(model, target, **model.metadata)
-    val_result = evaluate_model(model, data.split("val"))
     test = data.split("test")
     result = evaluate_model(model, test)
     rotation = random_orthogonal(np.random.default_rng(2024), improper=True)

@@ -27,6 +27,7 @@ from pymatgen.core import Lattice, Structure
 
 from gmtnet.symmetry import SymmetryConstraints
 from gmtnet.tensors import random_orthogonal, rotate_tensor
+from gmtnet.training.evaluate import rotate_structure
 
 
 def _sg(symbol, lattice, species, coords):
@@ -79,12 +80,6 @@ def relative_error(a, b) -> float:
     return float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-30))
 
 
-def rotated_structure(structure: Structure, rotation) -> Structure:
-    """The structure in a rotated (or reflected) Cartesian frame: positions r -> Q r."""
-    return Structure(Lattice(structure.lattice.matrix @ np.asarray(rotation).T), structure.species,
-                     structure.frac_coords)
-
-
 def assert_o3_equivariant(model, structure: Structure, tol: float, seed: int = 0) -> None:
     """model(Q crystal) = Q . model(crystal) to relative ``tol`` for a random proper and a random
     improper Q (seeded), and the prediction is not zero (so the check can fail)."""
@@ -93,7 +88,7 @@ def assert_o3_equivariant(model, structure: Structure, tol: float, seed: int = 0
     assert np.linalg.norm(base) > 0, "the prediction is zero: equivariance would hold trivially"
     for improper in (False, True):
         q = random_orthogonal(rng, improper=improper)
-        moved = model.predict([rotated_structure(structure, q)])[0]
+        moved = model.predict([rotate_structure(structure, q)])[0]
         err = relative_error(moved, rotate_tensor(base, q, model.ttype))
         assert err < tol, f"{'improper' if improper else 'proper'} rotation: relative error {err:.2e} >= {tol:.0e}"
 
@@ -144,5 +139,5 @@ def _as_numpy(x):
     return x.detach().cpu().numpy() if hasattr(x, "detach") else x
 
 
-__all__ = ["ideal_crystals", "pinned_crystals", "relative_error", "rotated_structure", "assert_o3_equivariant",
+__all__ = ["ideal_crystals", "pinned_crystals", "relative_error", "assert_o3_equivariant",
            "assert_exactly_symmetric", "assert_invariant_to_cell_choice", "assert_agrees_with_reference"]

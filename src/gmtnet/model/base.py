@@ -61,18 +61,21 @@ class TensorModel(nn.Module):
                 module.enter_inference()
         return self
 
-    def train(self, mode: bool = True) -> TensorModel:
-        """``nn.Module.train`` (``eval()`` is ``train(False)``), leaving the inference form."""
-        super().train(mode)
+    def _leave_inference(self) -> None:
         for module in self.modules():
             if hasattr(module, "leave_inference"):
                 module.leave_inference()
+
+    def train(self, mode: bool = True) -> TensorModel:
+        """``nn.Module.train`` (``eval()`` is ``train(False)``), leaving the inference form."""
+        super().train(mode)
+        self._leave_inference()
         return self
 
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
         """``nn.Module.load_state_dict``, leaving the inference form (derived from the old weights)."""
         result = super().load_state_dict(state_dict, strict=strict, assign=assign)
-        self.train(self.training)
+        self._leave_inference()
         return result
 
     def graph(self, structure, symmetry=None, refine: bool | None = None) -> CrystalGraph:

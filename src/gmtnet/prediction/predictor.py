@@ -260,11 +260,11 @@ class Predictor:
         for task, model in self.models.items():
             tensors, spread = model.predict_graphs_with_spread([p.graphs[task] for p in chunk],
                                                                batch_size=self.batch_size, orbits=self.orbits)
-            bound = self.error_bounds[task]
-            limits = bound.bounds(spread) if bound is not None else [None] * len(chunk)
-            for p, t, b in zip(chunk, tensors, limits):
+            for p, t in zip(chunk, tensors):
                 p.prediction.tensors[task] = t
-                if b is not None:
+            bound = self.error_bounds[task]
+            if bound is not None:
+                for p, b in zip(chunk, bound.bounds(spread)):
                     p.prediction.error_bounds[task] = float(b)
                     p.prediction.error_bound_coverage[task] = bound.coverage
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from gmtnet.graph import GRAPHS
 from gmtnet.training.losses import LOSSES
+from gmtnet.utils.io import parse_toml
 
 MODELS = ("gmtnet", "megnet", "etgnn")
 #: Settings of how a run executes, not of what it computes: a resumed run may change them.
@@ -146,11 +147,7 @@ def read_config_file(path: str | Path) -> dict:
         raise ValueError(f"{path}: cannot read the configuration ({exc.strerror or exc})") from None
     try:
         if path.suffix.lower() == ".toml":
-            try:
-                import tomllib
-            except ImportError:  # Python 3.10
-                raise ValueError(f"{path}: TOML needs Python 3.11 or later; give the settings as JSON") from None
-            settings = tomllib.loads(text)
+            settings = parse_toml(text)
         else:
             settings = json.loads(text)
     except ValueError as exc:

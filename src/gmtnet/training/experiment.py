@@ -19,17 +19,12 @@ The paper's tables ship as files in ``gmtnet/training/tables/`` (``gmtnet reprod
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from gmtnet.errors import GmtnetError
 from gmtnet.tensors import get_tensor_type
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
+from gmtnet.utils.io import parse_toml
 
 TABLE_FOLDER = Path(__file__).parent / "tables"
 KINDS = ("metrics", "rotations", "timing")
@@ -86,8 +81,8 @@ def parse_experiment(text: str, source: str = "experiment") -> dict:
     """{"title", "kind", "runs": [Run], "references": [None | N]} of a TOML experiment's text;
     GmtnetError naming ``source`` and the problem for anything else."""
     try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
+        data = parse_toml(text)
+    except ValueError as exc:
         raise GmtnetError(f"{source}: not TOML ({exc})") from None
     unknown = sorted(set(data) - set(TABLE_KEYS))
     if unknown:

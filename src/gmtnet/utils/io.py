@@ -5,10 +5,21 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import sys
 import tempfile
 from pathlib import Path
 
 from gmtnet.errors import GmtnetError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10 (the tomli dependency)
+    import tomli as tomllib
+
+
+def parse_toml(text: str) -> dict:
+    """The table a TOML document holds; ValueError (tomllib's TOMLDecodeError) if it is not TOML."""
+    return tomllib.loads(text)
 
 
 def data_dir() -> Path:
