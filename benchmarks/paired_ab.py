@@ -138,24 +138,28 @@ def main() -> None:
     for task in tasks:
         versions.use("new")
         records = {split: load_dataset(task, split=split) for split in ("test", "train")}
-        graph_model = builders["new"][0](task, preset="fast")
-        graphs = [graph_model.graph(r.structure) for r in records["test"]]
-        runs = {}
-        for name in ("old", "new"):
+        runs, graph_models = {}, {}
+        for name in ("old", "new"):  # each version builds its own graphs (the class may differ)
             versions.use(name)
             model = builders[name][0](task, preset="fast")
+            graph_models[name] = builders[name][0](task, preset="fast")
+            graphs = [graph_models[name].graph(r.structure) for r in records["test"]]
             model.predict_graphs(_fresh(graphs))  # warm-up (and the lazy imports of this version)
-            runs[name] = versions.wrap(name, lambda r, m=model: m.predict_graphs(_fresh(graphs), batch_size=64, orbits=True))
+            runs[name] = versions.wrap(name, lambda r, m=model, g=graphs: m.predict_graphs(_fresh(g), batch_size=64,
+                                                                                          orbits=True))
         row = _alternate(runs, args.rounds)
         row.update(task=task, measure="prediction, batch 64, one atom per orbit", n_crystals=len(graphs))
         result["rows"].append(row)
         print(json.dumps(row), flush=True)
         if not modes:
             continue
+        train_graphs = {}
+        for name in ("old", "new"):
+            versions.use(name)
+            train_graphs[name] = [graph_models[name].graph(r.structure) for r in records["train"]]
         versions.use("new")
-        train_graphs = [graph_model.graph(r.structure) for r in records["train"]]
         labels = torch.as_tensor(np.stack([r.tensor for r in records["train"]]), dtype=torch.float32)
-        order = np.random.default_rng(0).permutation(len(train_graphs))
+        order = np.random.default_rng(0).permutation(len(records["train"]))
         batches = [order[i * 64:(i + 1) * 64] for i in range(len(order) // 64)]
         for mode in modes:
             runs = {}
@@ -165,7 +169,8 @@ def main() -> None:
                 model = build(task, preset="fast")
                 model.train()
                 optimizer = make(model, 1e-3, 1e-5)
-                collated = [model.collate([train_graphs[i] for i in b], orbits=mode == "orbits") for b in batches]
+                batch_of = getattr(model, "prepared_batch", model.collate)  # older checkouts: collate prepares
+                collated = [batch_of([train_graphs[name][i] for i in b], orbits=mode == "orbits") for b in batches]
                 step = training_step(model, optimizer, collated, labels, batches)
                 step(0)  # warm-up
                 runs[name] = versions.wrap(name, step)

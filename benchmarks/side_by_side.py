@@ -81,7 +81,7 @@ def training_rows(task: str, records, rounds: int) -> dict:
         model.train()
         optimizer = make_optimizer(model, 1e-3, 1e-5)
         graphs = {i: model.graph(records[i].structure) for b in batches for i in b}
-        collated = [model.collate([graphs[i] for i in b], orbits=orbits) for b in batches]
+        collated = [model.prepared_batch([graphs[i] for i in b], orbits=orbits) for b in batches]
         step = training_step(model, optimizer, collated, labels, batches)
         step(0)  # warm-up
         runs[name] = step
@@ -100,7 +100,7 @@ def preprocessing_rows(task: str, records, rounds: int) -> dict:
     def reference_run(r):
         for rec in groups[r]:  # spglib, the k-NN graph, the crystal's point-group data alone
             graph = reference.graph(rec.structure, symmetry=analyze_symmetry(rec.structure, backend="spglib"))
-            reference.collate([graph])
+            reference.prepared_batch([graph])
 
     def default_run(r):  # what gmtnet predict does before the networks
         prepared = [predictor.prepare(rec.structure, rec.material_id) for rec in groups[r]]

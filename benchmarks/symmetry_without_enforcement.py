@@ -27,13 +27,13 @@ def main() -> None:
     import numpy as np
 
     from gmtnet.model import build_model
-    from gmtnet.symmetry import SymmetryConstraints, analyze_symmetry, refine_structure
+    from gmtnet.symmetry import SymmetryConstraints, analyze_symmetry, symmetrize_structure
     from gmtnet.tensors import TENSOR_TYPES
     from gmtnet.utils.io import atomic_write_text
 
     names = ["rocksalt_NaCl", "zincblende_GaAs", "wurtzite_ZnO", "rutile_TiO2", "alpha_quartz",
              "orthorhombic_mm2", "monoclinic_2", "triclinic_1"]
-    crystals = {n: refine_structure(s) for n, s in ideal_crystals().items() if n in names}
+    crystals = {n: symmetrize_structure(s) for n, s in ideal_crystals().items() if n in names}
     rows = []
     for task, ttype in TENSOR_TYPES.items():
         model = build_model(task, symmetrize_features=False, project_output=False, snap_output=False,

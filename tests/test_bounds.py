@@ -101,7 +101,7 @@ def test_predictions_of_random_weights_on_random_crystals_obey_the_bound(task, s
 def test_trained_bounded_models_obey_the_bound_and_the_exact_pattern_on_seven_systems(task, crystals):
     model = build_model(task, **TINY, seed=1, output_scale=20.0)
     names = list(crystals)
-    batch = model.collate([model.graph(crystals[n]) for n in names[:4]])
+    batch = model.prepared_batch([model.graph(crystals[n]) for n in names[:4]])
     target = torch.as_tensor(np.stack([-5.0 * np.eye(3 ** (model.ttype.order // 2)).reshape(model.ttype.shape)] * 4),
                              dtype=torch.float32)  # pulls every prediction below the bound
     opt = torch.optim.AdamW(model.parameters(), lr=3e-2)
@@ -130,7 +130,7 @@ def test_the_switch_and_files_saved_without_it():
     del old["physical_bounds"]
     assert ModelConfig(**old).physical_bounds is False  # a file saved before the setting predicts as before
     plain = build_model("dielectric", **TINY, physical_bounds=False, output_scale=3.0).eval()
-    graph = plain.collate([plain.graph(random_crystal(5))])
+    graph = plain.prepared_batch([plain.graph(random_crystal(5))])
     with torch.no_grad():
         raw = plain.head(plain.crystal_features(graph))
         np.testing.assert_allclose(plain(graph).numpy(), (3.0 * raw).numpy(), rtol=1e-5, atol=1e-6)

@@ -13,7 +13,7 @@ from pymatgen.core import Structure
 from gmtnet.graph import build_graph, envelope, smooth_step, soft_knn_radius
 from gmtnet.graph.cutoff import RADIUS_WIDTH
 from gmtnet.model.io import build_model
-from gmtnet.symmetry import analyze_symmetry, refine_structure
+from gmtnet.symmetry import analyze_symmetry, refine_structure, symmetrize_structure
 from gmtnet.testing import ideal_crystals
 
 DEGENERATE = ("rocksalt_NaCl", "wurtzite_ZnO", "alpha_quartz")  # crystals with degenerate neighbour shells
@@ -102,8 +102,8 @@ def test_soft_radius_moves_no_more_than_the_distances(k, seed, delta):
 
 def test_equivalent_atoms_get_equal_radii_and_keep_their_orbits(crystals):
     for name in DEGENERATE:
-        s = refine_structure(crystals[name])  # exact to rounding (the hand-built cells are to ~1e-10 A)
-        g = build_graph(s, graph="smooth")
+        s = symmetrize_structure(crystals[name])  # exact to rounding (the hand-built cells are to ~1e-10 A)
+        g = build_graph(s, symmetry=analyze_symmetry(s), graph="smooth")
         assert g.orbit_rep is not None, name  # the neighbourhood check passed
         per_atom = np.zeros(len(s))
         per_atom[g.edge_dst] = g.edge_radius
@@ -126,7 +126,7 @@ def test_smooth_network_moves_by_order_delta(networks, name, task, exponent, see
 
 def _edges(structure: Structure, graph: str) -> frozenset:
     """The graph's edges as a set of (centre, neighbour, image shift)."""
-    g = build_graph(structure, graph=graph, symprec=None)
+    g = build_graph(structure, graph=graph)
     return frozenset(zip(g.edge_dst.tolist(), g.edge_src.tolist(), map(tuple, g.edge_shift.tolist())))
 
 

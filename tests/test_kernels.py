@@ -191,7 +191,7 @@ def _assert_same_values_and_gradients(a, b, graph_batches, atol: float) -> None:
     parameter gradients of the summed squared outputs (accumulated over the batches)."""
     a.train(), b.train()
     for graphs in graph_batches:
-        ya, yb = a(a.collate(graphs)), b(b.collate(graphs))
+        ya, yb = a(a.prepared_batch(graphs)), b(b.prepared_batch(graphs))
         assert torch.allclose(ya, yb, rtol=1e-9, atol=atol)
         ya.square().sum().backward()
         yb.square().sum().backward()
@@ -217,7 +217,7 @@ def test_edge_features_of_distinct_lengths_equal_per_edge_features(crystals, orb
     small = dict(node_dim=16, edge_dim=16, rbf_bins=64, mul_scalars=4, mul_vectors=2, radial_hidden=8, dtype="float64")
     model = build_model("dielectric", **small)
     graphs = [model.graph(crystals[n]) for n in ("rutile_TiO2", "triclinic_1", "wurtzite_ZnO", "alpha_quartz")]
-    batch = model.collate(graphs, orbits=orbits)
+    batch = model.prepared_batch(graphs, orbits=orbits)
     distinct, rows = model.edge_features(batch.edge_vec)
     assert rows is not None and len(distinct) < len(rows)  # the crystals do repeat lengths
     assert torch.allclose(distinct[rows], model.edge_embedding(batch.edge_vec.norm(dim=1)), rtol=1e-13, atol=1e-14)
@@ -249,7 +249,7 @@ def test_prediction_skips_only_outputs_the_tensor_cannot_contain(crystals, task)
     assert last.unused_l == ({1} if task == "dielectric" else {1, 3}) and last.pruned is not None
     graphs = [model.graph(crystals[n]) for n in ("rutile_TiO2", "triclinic_1", "wurtzite_ZnO", "alpha_quartz")]
     for orbits in (False, True):
-        batch = model.collate(graphs, orbits=orbits)
+        batch = model.prepared_batch(graphs, orbits=orbits)
         full = model.eval()(batch).detach()
         model.for_inference()
         with torch.no_grad():
@@ -281,7 +281,7 @@ def test_compiled_kernels_compute_the_same_values_and_gradients(crystals):
 @settings(max_examples=15, deadline=None)
 @given(seed=st.integers(0, 2**31 - 1), n=st.integers(1, 6))
 def test_wigner_matrices_equal_e3nn(seed, n):
-    from gmtnet.model.symmetrize import averaged_wigner, wigner_matrices
+    from gmtnet.symmetry import averaged_wigner, wigner_matrices
     from gmtnet.tensors.transform import random_orthogonal
 
     rng = np.random.default_rng(seed)
@@ -298,20 +298,21 @@ def test_wigner_matrices_equal_e3nn(seed, n):
 
 
 def test_averaged_wigner_of_many_groups_equals_one_group_at_a_time(crystals):
-    """fill_wigner_cache (one call for a batch) against averaged_wigner crystal by crystal, and the
+    """point_group_data (one call for a batch) against averaged_wigner crystal by crystal, and the
     collated batch's projectors against both, for graphs of all seven crystal systems."""
     from gmtnet.graph import build_graph
-    from gmtnet.model.batch import collate, fill_wigner_cache
-    from gmtnet.model.symmetrize import averaged_wigner
+    from gmtnet.model.batch import collate
+    from gmtnet.symmetry import PointGroupNeeds, analyze_symmetry, averaged_wigner, point_group_data
 
     irreps = o3.Irreps("2x0e+1x0o+2x1o+1x1e+1x2e+1x2o+1x3o")
-    graphs = [build_graph(s, k=8) for s in crystals.values()]
-    fill_wigner_cache(graphs, irreps)
+    graphs = [build_graph(s, k=8, symmetry=analyze_symmetry(s)) for s in crystals.values()]
+    for g, record in zip(graphs, point_group_data(graphs, PointGroupNeeds(irreps=irreps))):
+        g.point_group = record
     batch = collate(graphs[::-1], irreps)
     for b, g in enumerate(graphs[::-1]):
         alone = averaged_wigner(g.rotations, irreps)
         for key, value in alone.items():
-            np.testing.assert_allclose(g.cache.averaged_wigner[str(irreps)][key], value, rtol=0, atol=1e-13)
+            np.testing.assert_allclose(g.point_group.averaged_wigner[str(irreps)][key], value, rtol=0, atol=1e-13)
             np.testing.assert_allclose(batch.feature_projectors[key][b].numpy(), value, rtol=0, atol=1e-6)
 
 

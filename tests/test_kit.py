@@ -10,7 +10,7 @@ import torch
 
 from gmtnet.model import build_model
 from gmtnet.model.ensemble import EnsembleModel
-from gmtnet.symmetry import refine_structure
+from gmtnet.symmetry import symmetrize_structure
 from gmtnet.testing import (assert_agrees_with_reference, assert_exactly_symmetric, assert_invariant_to_cell_choice,
                             assert_o3_equivariant, ideal_crystals)
 from gmtnet.tensors import TENSOR_TYPES
@@ -55,7 +55,7 @@ def test_fast_forms_agree_with_their_reference_forms(task):
     """The fused kernels against e3nn's own products and linears, at one atom per orbit against
     every atom, and the inference form (no autograd) against the training form."""
     crystals = ideal_crystals()
-    structures = [refine_structure(crystals[n]) for n in ("rutile_TiO2", "triclinic_1", "wurtzite_ZnO", "alpha_quartz")]
+    structures = [symmetrize_structure(crystals[n]) for n in ("rutile_TiO2", "triclinic_1", "wurtzite_ZnO", "alpha_quartz")]
     small = dict(node_dim=16, edge_dim=16, rbf_bins=64, mul_scalars=4, mul_vectors=2, radial_hidden=8, dtype="float64")
     fused = build_model(task, **small).eval()
     plain = build_model(task, edge_product="e3nn", **small).eval()
@@ -64,7 +64,7 @@ def test_fast_forms_agree_with_their_reference_forms(task):
                                  rtol=1e-9, atol=1e-12)
     assert_agrees_with_reference(lambda s: fused.predict([s], orbits=True)[0],
                                  lambda s: fused.predict([s], orbits=False)[0], structures, rtol=1e-9, atol=1e-12)
-    batch = fused.collate([fused.graph(s) for s in structures])
+    batch = fused.prepared_batch([fused.graph(s) for s in structures])
     training = fused.eval()(batch).detach()  # the training form, in evaluation
     with torch.no_grad():
         inference = fused.for_inference()(batch)

@@ -41,7 +41,7 @@ def rel_err(a, b):
 def train_a_few_steps(model, structures, steps=3):
     model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
-    batch = model.collate([model.graph(s) for s in structures])
+    batch = model.prepared_batch([model.graph(s) for s in structures])
     target = torch.randn(len(structures), *model.ttype.shape, dtype=next(model.parameters()).dtype)
     for _ in range(steps):
         opt.zero_grad()
@@ -79,10 +79,10 @@ def test_equivariance_with_symmetry_enforcement_on(task, crystals):
 def test_invariance_to_translation_atom_order_and_supercell(task, orbits, graph, crystals):
     """Atom by atom, and at one atom per orbit (which needs a crystal symmetric to float precision,
     hence refined: the fixture's positions are symmetric to ~1e-10 A only)."""
-    from gmtnet.symmetry import refine_structure
+    from gmtnet.symmetry import symmetrize_structure
 
     model = small_model(task, graph=graph, **BARE)
-    s = refine_structure(crystals["wurtzite_ZnO"]) if orbits else crystals["wurtzite_ZnO"]
+    s = symmetrize_structure(crystals["wurtzite_ZnO"]) if orbits else crystals["wurtzite_ZnO"]
     shifted = Structure(s.lattice, s.species, s.cart_coords + np.array([0.7, -0.2, 1.9]), coords_are_cartesian=True)
     perm = np.random.default_rng(0).permutation(len(s))
     permuted = Structure(s.lattice, [s.species[p] for p in perm], s.frac_coords[perm])
@@ -107,11 +107,11 @@ def test_exact_symmetry_with_enforcement(task, graph, crystals):
 def test_symmetry_without_enforcement_on_ideal_crystals(task, graph, crystals):
     """Paper Tables 8-9: the bare network already obeys the symmetry of ideal inputs. Error ratio
     = sum |forced zeros| / sum |other entries|; equalities to relative 1e-8 (float64)."""
-    from gmtnet.symmetry import refine_structure
+    from gmtnet.symmetry import symmetrize_structure
 
     ttype = get_tensor_type(task)
     model = small_model(task, graph=graph, **BARE)
-    ideal = {n: refine_structure(crystals[n]) for n in IDEAL}  # exact to float precision
+    ideal = {n: symmetrize_structure(crystals[n]) for n in IDEAL}  # exact to float precision
     preds = model.predict([ideal[n] for n in IDEAL])
     overall = np.abs(preds).max()
     for name, t in zip(IDEAL, preds):

@@ -4,6 +4,9 @@ predictions equal the atom-by-atom evaluation on ideal crystals of all seven cry
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
+
 import numpy as np
 import pytest
 import spglib
@@ -14,10 +17,9 @@ from hypothesis import strategies as st
 from pymatgen.core import Lattice, Structure
 
 from gmtnet.graph import build_graph
-from gmtnet.graph.orbits import atom_orbits
 from gmtnet.model import build_model
 from gmtnet.model.batch import collate
-from gmtnet.symmetry import analyze_symmetry
+from gmtnet.symmetry import PointGroupNeeds, analyze_symmetry, atom_orbits, point_group_data
 from gmtnet.tensors import TENSOR_TYPES, random_orthogonal
 from gmtnet.tensors.irreps import float64_default
 
@@ -40,6 +42,13 @@ def with_supercell_and_frame():
 
 def graph_of(structure):
     return build_graph(structure, symmetry=analyze_symmetry(structure))
+
+
+def prepared(graphs, **needs):
+    """The graphs with their point-group records for ``needs`` (PointGroupNeeds fields)."""
+    for g, record in zip(graphs, point_group_data(graphs, PointGroupNeeds(**needs))):
+        g.point_group = record
+    return graphs
 
 
 @pytest.mark.parametrize("name", list(with_supercell_and_frame()))
@@ -71,7 +80,7 @@ def test_expand_applies_each_atoms_wigner_matrix(seed, improper):
     g.orbit_rep = np.zeros(g.n_atoms, dtype=np.int64)
     g.orbit_rotation = np.array([0] + [1] * (g.n_atoms - 1), dtype=np.int64)
     g.site_rotations = g.edge_multiplicity = None  # a hand-made map: no site groups
-    batch = collate([g], dtype=torch.float64, orbit_lmax=3)
+    batch = collate(prepared([g], orbit_lmax=3), dtype=torch.float64, orbit_lmax=3)
     irreps = o3.Irreps("2x0e+0o+1o+2x1e+2e+2o+3o+3e")
     x = torch.as_tensor(rng.standard_normal((1, irreps.dim)))
     out = batch.orbits.expand(x, irreps)
@@ -85,12 +94,12 @@ def test_expand_applies_each_atoms_wigner_matrix(seed, improper):
 @pytest.mark.parametrize("enforced", [True, False], ids=["enforced", "bare"])
 @pytest.mark.parametrize("graph", ["knn", "smooth"])
 def test_orbit_evaluation_equals_atom_by_atom(task, enforced, graph):
-    from gmtnet.symmetry import refine_structure
+    from gmtnet.symmetry import symmetrize_structure
 
     model = build_model(task, **SMALL, **({} if enforced else BARE), graph=graph, dtype="float64").eval()
     # symmetric to float precision (the fixtures' positions are to ~1e-10 A, which the two orders
     # of summation turn into ~1e-9 relative differences)
-    structures = [refine_structure(s) for s in with_supercell_and_frame().values()]
+    structures = [symmetrize_structure(s) for s in with_supercell_and_frame().values()]
     graphs = [model.graph(s) for s in structures]
     full = model.predict_graphs(graphs, orbits=False)
     by_orbit = model.predict_graphs(graphs, orbits=True)
@@ -138,7 +147,7 @@ def test_site_projectors_average_e3nn_wigner_matrices(seed, name):
     D_from_matrix, a projector (P P = P), for irreps of both parities up to l = 3."""
     s = CRYSTALS[name]
     g = graph_of(s)
-    batch = collate([g], dtype=torch.float64, orbit_lmax=3)
+    batch = collate(prepared([g], orbit_lmax=3), dtype=torch.float64, orbit_lmax=3)
     irreps = o3.Irreps("2x0e+2x0o+1o+2x1e+2e+2o+3o+3e")
     reps = np.flatnonzero(g.orbit_rep == np.arange(g.n_atoms))
     x = torch.as_tensor(np.random.default_rng(seed).standard_normal((len(reps), irreps.dim)))
@@ -153,7 +162,7 @@ def test_site_projectors_average_e3nn_wigner_matrices(seed, name):
 def test_a_site_group_failing_the_check_falls_back_to_the_identity():
     """At a tolerance below a displacement, the displaced atom's representative keeps only the
     identity (every edge its own class) while the others keep their site groups."""
-    from gmtnet.graph.orbits import site_edge_classes
+    from gmtnet.symmetry.orbits import site_edge_classes
 
     s = CRYSTALS["rutile_TiO2"].copy()
     s.translate_sites([1], [2e-4, 0, 0], frac_coords=False)
@@ -184,6 +193,7 @@ def test_a_graph_failing_the_check_is_evaluated_atom_by_atom():
     graph.orbit_rep = graph.orbit_rotation = None
     quartz = model.graph(CRYSTALS["alpha_quartz"])
     graphs = [graph, quartz]
+    model.prepare_graphs(graphs)
     batch = model.collate(graphs, orbits=True)
     assert len(set(quartz.orbit_rep)) == 2  # Si and O
     assert len(batch.orbits.rep_nodes) == graph.n_atoms + 2  # every atom of the first, one per orbit of quartz
@@ -218,13 +228,15 @@ def test_weighted_batch_norm_equals_repeated_rows(seed, rows):
 def test_orbit_training_step_equals_atom_by_atom(task, graph):
     """In training mode (batch statistics) an orbit batch gives the same outputs, gradients and
     running statistics as the batch of every atom (float64, crystals symmetric to float precision)."""
-    from gmtnet.symmetry import refine_structure
+    from gmtnet.symmetry import symmetrize_structure
 
-    structures = [refine_structure(s) for s in with_supercell_and_frame().values()]
+    structures = [symmetrize_structure(s) for s in with_supercell_and_frame().values()]
     results = []
     for orbits in (False, True):
         model = build_model(task, **SMALL, graph=graph, dtype="float64").train()
-        batch = model.collate([model.graph(s) for s in structures], orbits=orbits)
+        graphs = [model.graph(s) for s in structures]
+        model.prepare_graphs(graphs)
+        batch = model.collate(graphs, orbits=orbits)
         out = model(batch)
         target = torch.as_tensor(np.random.default_rng(0).standard_normal(out.shape))
         ((out - target) ** 2).sum().backward()
@@ -241,10 +253,31 @@ def test_orbit_training_step_equals_atom_by_atom(task, graph):
         assert torch.allclose(stats_b[name], stats_a[name], rtol=1e-10, atol=1e-12), name
 
 
+def _assert_same_arrays(a, b):
+    """Equal (to 1e-14) nested records: dataclasses, mappings, tuples, arrays."""
+    if dataclasses.is_dataclass(a):
+        for f in dataclasses.fields(a):
+            if f.name != "constraints":
+                _assert_same_arrays(getattr(a, f.name), getattr(b, f.name))
+    elif isinstance(a, Mapping):
+        assert a.keys() == b.keys()
+        for k in a:
+            _assert_same_arrays(a[k], b[k])
+    elif isinstance(a, tuple):
+        assert len(a) == len(b)
+        for x, y in zip(a, b):
+            _assert_same_arrays(x, y)
+    elif a is None:
+        assert b is None
+    else:
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-14)
+
+
 @pytest.mark.parametrize("task", ["dielectric", "elastic"])
 def test_preparing_many_graphs_at_once_equals_one_at_a_time(task):
-    """model.prepare_graphs (the batched point-group data training caches) against prepare_graph
-    graph by graph: the same projectors, patterns, averaged Wigner matrices and orbit data."""
+    """model.prepare_graphs (the batched point-group records training computes) against
+    prepare_graph graph by graph: the same projectors, patterns, averaged Wigner matrices and
+    orbit data."""
     model = build_model(task, **SMALL, dtype="float64")
     names = list(CRYSTALS)
     together = [model.graph(CRYSTALS[n]) for n in names]
@@ -253,32 +286,18 @@ def test_preparing_many_graphs_at_once_equals_one_at_a_time(task):
     for g in alone:
         model.prepare_graph(g)
     for a, b in zip(together, alone):
-        assert a.cache.constraints.keys() == b.cache.constraints.keys()
-        assert a.cache.averaged_wigner.keys() == b.cache.averaged_wigner.keys()
-        assert a.cache.orbits.keys() == b.cache.orbits.keys() and a.cache.orbits
+        assert a.point_group.orbits and a.point_group.averaged_wigner
+        assert a.point_group.constraints.keys() == b.point_group.constraints.keys()
         ca, cb = model.constraints(a), model.constraints(b)
         np.testing.assert_allclose(ca.projector, cb.projector, rtol=0, atol=1e-14)
         assert ca.describe() == cb.describe()
-        for key, value in a.cache.averaged_wigner.items():
-            for lp, matrix in value.items():
-                np.testing.assert_allclose(matrix, b.cache.averaged_wigner[key][lp], rtol=0, atol=1e-14)
-        for key, value in a.cache.orbits.items():
-            for name, part in value.items():
-                other = b.cache.orbits[key][name]
-                if isinstance(part, dict):
-                    for k in part:
-                        np.testing.assert_allclose(part[k], other[k], rtol=0, atol=1e-14)
-                elif isinstance(part, list):
-                    for x, y in zip(part, other):
-                        np.testing.assert_allclose(x, y, rtol=0, atol=1e-14)
-                elif part is not None:
-                    np.testing.assert_allclose(part, other, rtol=0, atol=1e-14)
+        _assert_same_arrays(a.point_group, b.point_group)
 
 
 @pytest.mark.parametrize("task", ["dielectric", "piezoelectric"])
-def test_orbit_batch_computed_directly_equals_the_cached_one(task):
-    """collate(cache_orbits=False) on graphs without cached orbit data (prediction: computed for
-    the batch alone, nothing cached) gives exactly the batch collated from per-graph caches, here
+def test_a_record_extended_part_by_part_equals_one_made_at_once(task):
+    """Records are immutable: asking for the orbit data later gives a new record (the old one
+    unchanged) equal to the record computed with everything at once, and the same batch, here
     with a graph that has no orbit map mixed in."""
     model = build_model(task, **SMALL, dtype="float64")
     names = list(CRYSTALS)
@@ -288,17 +307,47 @@ def test_orbit_batch_computed_directly_equals_the_cached_one(task):
         out[1].orbit_rep = out[1].orbit_rotation = None  # evaluated atom by atom
         return out
 
-    cached, direct = graphs(), graphs()
-    model.prepare_graphs(cached)
-    model.prepare_graphs(direct, orbits=False)
-    a = model.collate(cached, orbits=True)
-    b = model.collate(direct, orbits=True, cache_orbits=False)
-    assert not any(g.cache.orbits for g in direct)
+    at_once, in_steps = graphs(), graphs()
+    model.prepare_graphs(at_once)
+    model.prepare_graphs(in_steps, orbits=False)
+    first = [g.point_group for g in in_steps]
+    assert not any(r.orbits for r in first)
+    model.prepare_graphs(in_steps)
+    assert not any(r.orbits for r in first) and all(g.point_group.orbits for g in in_steps)
+    for a, b in zip(at_once, in_steps):
+        _assert_same_arrays(a.point_group, b.point_group)
+    model.prepare_graphs(in_steps)
+    assert all(g.point_group.orbits for g in in_steps)
+    a, b = model.collate(at_once, orbits=True), model.collate(in_steps, orbits=True)
     for name in ("node_features", "edge_src", "edge_dst", "edge_vec", "node_graph", "output_projector"):
         assert torch.equal(getattr(a, name), getattr(b, name)), name
     for name in ("rep_nodes", "node_rep", "parity_sign", "rep_weight", "edge_weight"):
         assert torch.equal(getattr(a.orbits, name), getattr(b.orbits, name)), name
-    assert all(torch.equal(x, y) for x, y in zip(a.orbits.wigner, b.orbits.wigner))
-    assert a.orbits.site_projectors.keys() == b.orbits.site_projectors.keys()
-    assert all(torch.equal(a.orbits.site_projectors[k], b.orbits.site_projectors[k]) for k in a.orbits.site_projectors)
-    np.testing.assert_array_equal(model.predict_graphs(graphs()), model.predict_graphs(cached))
+
+
+def test_a_point_group_record_cannot_be_changed():
+    model = build_model("elastic", **SMALL, dtype="float64")
+    graph = model.graph(CRYSTALS["rutile_TiO2"])
+    model.prepare_graph(graph)
+    record = graph.point_group
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        record.rotations = None
+    with pytest.raises(TypeError):
+        record.constraints["elastic"] = None
+    with pytest.raises(ValueError, match="read-only"):
+        record.orbits[model.orbit_lmax].edge_vec[0, 0] = 1.0
+    with pytest.raises(ValueError, match="read-only"):
+        record.rotation_wigner[1][0, 0, 0] = 1.0
+
+
+def test_collate_only_concatenates_and_names_what_a_graph_lacks():
+    """An unprepared graph is refused by name, never prepared behind the caller's back."""
+    model = build_model("piezoelectric", **SMALL, dtype="float64")
+    graphs = [model.graph(CRYSTALS[n]) for n in ("rutile_TiO2", "alpha_quartz")]
+    with pytest.raises(ValueError, match="graph 0 of the batch lacks the piezoelectric projector, the averaged Wigner"):
+        model.collate(graphs)
+    model.prepare_graphs(graphs, orbits=False)
+    model.collate(graphs)
+    with pytest.raises(ValueError, match="lacks the orbit data up to l = "):
+        model.collate(graphs, orbits=True)
+    assert all(not g.point_group.orbits for g in graphs)

@@ -80,9 +80,11 @@ def test_shipped_networks_are_built_only_when_first_needed(crystals, monkeypatch
     for task in TASKS:
         assert predictor.configs[task] == read_model_config(pretrained_path(task)) == load_pretrained(task).config
     prepared = predictor.prepare(crystals["wurtzite_ZnO"], "ZnO")
-    assert built == [] and prepared.prediction.independent["elastic"] == ["C11", "C12", "C13", "C33", "C44"]
+    assert built == [] and set(prepared.graphs) == set(TASKS)
+    assert all(g.point_group is None for g in prepared.graphs.values())  # attached for the batch, not here
     result = predictor.finish([prepared])[0]
     assert built == list(TASKS) and result.ok
+    assert result.independent["elastic"] == ["C11", "C12", "C13", "C33", "C44"]
     np.testing.assert_array_equal(result.tensors["elastic"], gmtnet.predict([crystals["wurtzite_ZnO"]], "elastic")[0])
 
 
@@ -458,12 +460,12 @@ def test_structures_are_symmetrized_before_their_graph_unless_asked_not_to(tiny_
     form gives, same frame); --raw-structure predicts from the structure as given. The tolerance
     used and the choice are part of every prediction and every output format."""
     from gmtnet.prediction.formatting import as_csv
-    from gmtnet.symmetry import refine_structure
+    from gmtnet.symmetry import symmetrize_structure
 
     s = crystals["alpha_quartz"]
     distorted = Structure(s.lattice, s.species, s.cart_coords + 2e-4 * rng.normal(size=(len(s), 3)),
                           coords_are_cartesian=True)
-    symmetrized = Predictor("all", tiny_models).predict([distorted, refine_structure(distorted)])
+    symmetrized = Predictor("all", tiny_models).predict([distorted, symmetrize_structure(distorted)])
     raw = Predictor("all", tiny_models, refine=False).predict([distorted])[0]
     for task in TASKS:
         np.testing.assert_allclose(symmetrized[0].tensors[task], symmetrized[1].tensors[task], rtol=0, atol=1e-6)

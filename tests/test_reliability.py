@@ -231,11 +231,13 @@ def test_merge_resumed_config_takes_execution_settings_and_refuses_others():
 def test_graph_cache_holds_arrays_and_never_runs_code(tmp_path):
     from gmtnet.graph import build_graph
     from gmtnet.graph.storage import GraphFileError, load_graphs, save_graphs
+    from gmtnet.symmetry import analyze_symmetry
 
     nacl = Structure.from_spacegroup("Fm-3m", Lattice.cubic(5.64), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
     zno = Structure.from_spacegroup("P6_3mc", Lattice.hexagonal(3.25, 5.21), ["Zn", "O"],
                                     [[1 / 3, 2 / 3, 0], [1 / 3, 2 / 3, 0.382]])
-    graphs = [build_graph(nacl), build_graph(zno, symprec=None), build_graph(zno)]
+    graphs = [build_graph(nacl, symmetry=analyze_symmetry(nacl)), build_graph(zno),
+              build_graph(zno, symmetry=analyze_symmetry(zno))]
     save_graphs(tmp_path / "g.npz", graphs)
     loaded = load_graphs(tmp_path / "g.npz")
     for a, b in zip(graphs, loaded):

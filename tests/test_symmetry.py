@@ -15,6 +15,7 @@ from gmtnet.symmetry import (
     check_group,
     crystal_system_from_number,
     refine_structure,
+    symmetrize_structure,
 )
 from gmtnet.tensors import DIELECTRIC, ELASTIC, PIEZOELECTRIC, random_orthogonal, rotate_tensor
 
@@ -292,7 +293,7 @@ def test_refinement_from_a_moyopy_analysis_is_exact_and_near_spglibs(crystals, r
                         coords_are_cartesian=True)
     distorted = _distort(crystal, rng)
     a = refine_structure(distorted, symmetry=analyze_symmetry(distorted, 1e-2, backend="moyopy"))
-    b = refine_structure(distorted, symprec=1e-2)
+    b = symmetrize_structure(distorted, 1e-2)
     np.testing.assert_allclose(a.lattice.matrix, b.lattice.matrix, atol=1e-12)
     gap = a.frac_coords - b.frac_coords
     assert np.abs((gap - np.round(gap)) @ a.lattice.matrix).max() < 2e-3
@@ -323,7 +324,7 @@ def test_refinement_restores_exact_symmetry_in_the_same_frame_and_order(crystals
     number = analyze_symmetry(ideal).spacegroup_number
     assert analyze_symmetry(distorted, symprec=1e-6).spacegroup_number != number  # distortion is real
     assert analyze_symmetry(distorted, symprec=1e-2).spacegroup_number == number  # and within tolerance
-    refined = refine_structure(distorted, symprec=1e-2)
+    refined = symmetrize_structure(distorted, 1e-2)
     # same atom order and species, same orientation, tiny displacement
     assert [s.species_string for s in refined] == [s.species_string for s in distorted]
     assert np.abs(refined.lattice.matrix - distorted.lattice.matrix).max() < 1e-2
@@ -335,7 +336,7 @@ def test_refinement_restores_exact_symmetry_in_the_same_frame_and_order(crystals
 
 def test_refinement_leaves_an_ideal_crystal_unchanged(crystals):
     ideal = crystals["alpha_quartz"]
-    refined = refine_structure(ideal)
+    refined = symmetrize_structure(ideal)
     np.testing.assert_allclose(refined.lattice.matrix, ideal.lattice.matrix, atol=1e-10)
     np.testing.assert_allclose(refined.cart_coords, ideal.cart_coords, atol=1e-10)
 
@@ -357,10 +358,11 @@ def test_reynolds_projector_of_axial_and_unsymmetrized_types_equals_its_definiti
 
 def test_constraints_of_a_graph_without_a_point_group_are_refused_by_name(crystals):
     from gmtnet.graph import build_graph
-    from gmtnet.model.batch import graph_constraints
+    from gmtnet.symmetry import PointGroupNeeds, point_group_data
 
+    (record,) = point_group_data([build_graph(crystals["rutile_TiO2"])], PointGroupNeeds(ttype=ELASTIC))
     with pytest.raises(ValueError, match="no point group"):
-        graph_constraints(build_graph(crystals["rutile_TiO2"], symprec=None), ELASTIC)
+        record.constraints_of(ELASTIC)
 
 
 @settings(max_examples=40, deadline=None)

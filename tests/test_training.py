@@ -210,7 +210,7 @@ def test_training_at_one_atom_per_orbit_takes_the_same_steps(tmp_path, mp_root):
     from gmtnet.data import load_dataset
 
     graphs = [model.graph(r.structure) for r in load_dataset("dielectric", split="train", root=mp_root)[:16]]
-    batch = model.collate(graphs, orbits=True)
+    batch = model.prepared_batch(graphs, orbits=True)
     assert len(batch.orbits.rep_nodes) < sum(g.n_atoms for g in graphs)  # the orbit batches were smaller
 
 
@@ -292,7 +292,7 @@ def test_group_averaged_megnet_obeys_the_point_group(crystals):
 def test_etgnn_triplets_match_a_direct_enumeration(crystals):
     model = build_model("dielectric", "etgnn", **TINY_BASELINE)
     graph = model.graph(crystals["orthorhombic_mm2"])
-    batch = model.collate([graph])
+    batch = model.prepared_batch([graph])
     t_in, t_out = ETGNN.triplets(batch)
     got = set(zip(t_in.tolist(), t_out.tolist()))
     src, dst, vec = graph.edge_src, graph.edge_dst, graph.edge_vec

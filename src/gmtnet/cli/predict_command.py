@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from gmtnet.symmetry.point_group import PREDICTION_BACKEND
+from gmtnet.symmetry import PREDICTION_BACKEND
 
 
 def read_list_file(path: Path) -> list[Path]:

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import typer
 
-from gmtnet.symmetry.point_group import PREDICTION_BACKEND
-
+from gmtnet.symmetry import PREDICTION_BACKEND
 from gmtnet.tensors import TENSOR_TYPES, get_tensor_type
 
 
@@ -24,8 +23,7 @@ def symmetry(
     file, or every file, fails."""
     from gmtnet.cli.batch import BatchErrors, expand_structure_paths
     from gmtnet.data.structures import read_structure, validate_structure
-    from gmtnet.symmetry import SymmetryConstraints, check_tolerance, crystal_symmetry
-    from gmtnet.symmetry.point_group import check_backend
+    from gmtnet.symmetry import SymmetryConstraints, check_backend, check_tolerance, crystal_symmetry
 
     types = list(TENSOR_TYPES.values()) if task == "all" else [get_tensor_type(task)]
     check_tolerance(symprec)

@@ -29,8 +29,7 @@ import numpy as np
 from gmtnet.data.records import CurationReport, TensorDataset, TensorRecord
 from gmtnet.data.structures import validate_structure
 from gmtnet.errors import GmtnetError, StructureError, TensorError
-from gmtnet.symmetry import SymmetryConstraints, SymmetryError, crystal_symmetry
-from gmtnet.symmetry.point_group import CrystalSymmetry
+from gmtnet.symmetry import CrystalSymmetry, SymmetryConstraints, SymmetryError, crystal_symmetry
 from gmtnet.tensors import TensorType, from_voigt
 from gmtnet.tensors.definiteness import inertia
 from gmtnet.tensors.transform import group_action_matrices

@@ -22,8 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from gmtnet.graph.cutoff import ENVELOPE_BAND, RADIUS_WIDTH, kth_distances, soft_knn_radius
-from gmtnet.graph.orbits import atom_orbits
-from gmtnet.symmetry import PointGroupData, analyze_symmetry
+from gmtnet.symmetry import CrystalSymmetry, PointGroupData, atom_orbits
 
 DEFAULT_K = 16
 RADIUS_TOL = 1e-5
@@ -43,18 +42,19 @@ class CrystalGraph:
         lattice: (3, 3) float64, lattice vectors as rows.
         rotations: (n_r, 3, 3) float64 Cartesian point group (exactly orthogonal), or None.
         orbit_rep: (n_atoms,) int64 representative atom of each atom's orbit under the space
-            group, or None (see ``gmtnet.graph.orbits``).
+            group, or None (see ``gmtnet.symmetry.orbits``).
         orbit_rotation: (n_atoms,) int64 index into ``rotations`` of the rotation carrying the
             representative's neighbourhood onto the atom's (identity for representatives), or None.
         site_rotations: (n_atoms, n_r) bool site-symmetry group of each representative (rows of
             other atoms all False), or None.
         edge_multiplicity: (n_edges,) int64 size of each edge's class under its representative
             centre's site group where the edge is the class's first (0 for the others; 1 for
-            edges into other atoms), or None. See ``gmtnet.graph.orbits``.
+            edges into other atoms), or None. See ``gmtnet.symmetry.orbits``.
         edge_radius: (n_edges,) float64 soft radius r_i (Angstrom) of each edge's centre atom in a
             "smooth" graph (the envelope's scale, ``gmtnet.graph.cutoff``); None in a "knn" graph.
-        cache: the point-group data derived from ``rotations`` and the orbit map (projectors,
-            Wigner matrices, orbit data; ``gmtnet.symmetry.PointGroupData``), filled on first use.
+        point_group: the crystal's immutable point-group record (projectors, Wigner matrices,
+            orbit data; ``gmtnet.symmetry.PointGroupData``) attached in preprocessing by
+            ``model.prepare_graphs``, or None before; derived from ``rotations`` and the orbit map.
     """
 
     atomic_numbers: np.ndarray
@@ -69,7 +69,7 @@ class CrystalGraph:
     site_rotations: np.ndarray | None = None
     edge_multiplicity: np.ndarray | None = None
     edge_radius: np.ndarray | None = None
-    cache: PointGroupData = field(default_factory=PointGroupData, repr=False, compare=False)
+    point_group: PointGroupData | None = field(default=None, repr=False, compare=False)
 
     @property
     def n_atoms(self) -> int:
@@ -147,14 +147,15 @@ def smooth_radius_edges(lattice: np.ndarray, positions: np.ndarray, k: int = DEF
     return src, dst, vec, shift, radius[dst]
 
 
-def build_graph(structure, k: int = DEFAULT_K, symmetry=None, symprec: float | None = 1e-3,
+def build_graph(structure, k: int = DEFAULT_K, symmetry: CrystalSymmetry | None = None,
                 orbits: bool = True, graph: str = "knn", band: float = ENVELOPE_BAND,
                 width: float = RADIUS_WIDTH) -> CrystalGraph:
-    """Graph of a pymatgen Structure; with ``symprec`` also its Cartesian point group, and with
-    ``orbits`` its atoms' orbits (when the graph passes their check, see ``gmtnet.graph.orbits``).
+    """Graph of a pymatgen Structure; with ``symmetry`` (the structure's CrystalSymmetry,
+    ``gmtnet.symmetry.crystal_symmetry``) also its Cartesian point group, and with ``orbits`` its
+    atoms' orbits (when the graph passes their check, see ``gmtnet.symmetry.orbits``). Without
+    ``symmetry`` the graph has no point group.
 
     ``graph``: "knn" (the paper's) or "smooth" (``smooth_radius_edges`` with ``band``, ``width``).
-    ``symmetry`` (a CrystalSymmetry) may be passed to avoid analysing the structure twice.
     """
     if graph not in GRAPHS:
         raise ValueError(f"graph must be one of {', '.join(GRAPHS)}, got {graph!r}")
@@ -164,10 +165,7 @@ def build_graph(structure, k: int = DEFAULT_K, symmetry=None, symprec: float | N
                                                            band, width)
     else:
         src, dst, vec, shift = knn_radius_edges(structure.lattice.matrix, structure.cart_coords, k)
-    rotations = None
-    if symmetry is None and symprec is not None:
-        symmetry = analyze_symmetry(structure, symprec)
-    orbit_map = None
+    rotations = orbit_map = None
     if symmetry is not None:
         rotations = symmetry.rotations
         if orbits:

@@ -3,8 +3,8 @@
 A file holds many CrystalGraphs: for every array field, the graphs' arrays flattened and
 concatenated, and a table of each graph's number of axes (-1 where the field is None) and shape. Nothing in such a file can
 run code when it is read, so a shared or tampered cache is at worst rejected. Per-graph derived
-data (``CrystalGraph.cache``, a PointGroupData: projectors, orbit data) is not stored: it is recomputed from the
-arrays (``TensorModel.prepare_graphs``).
+data (``CrystalGraph.point_group``, a PointGroupData: projectors, orbit data) is not stored: it is
+recomputed from the arrays (``TensorModel.prepare_graphs``).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from gmtnet.graph.neighbors import CrystalGraph
 from gmtnet.utils.io import atomic_write_bytes
 
 FORMAT = "gmtnet-graphs-2"  # 2: edge_radius
-ARRAY_FIELDS = tuple(f.name for f in fields(CrystalGraph) if f.name != "cache")
+ARRAY_FIELDS = tuple(f.name for f in fields(CrystalGraph) if f.name != "point_group")
 DTYPES = {"atomic_numbers": np.int64, "edge_src": np.int64, "edge_dst": np.int64, "edge_vec": np.float64,
           "edge_shift": np.int64, "lattice": np.float64, "rotations": np.float64, "orbit_rep": np.int64,
           "orbit_rotation": np.int64, "site_rotations": np.bool_, "edge_multiplicity": np.int64,

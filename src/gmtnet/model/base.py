@@ -9,8 +9,15 @@ from torch import nn
 
 from gmtnet.data.structures import as_structure
 from gmtnet.graph import CrystalGraph, build_graph
-from gmtnet.model.batch import GraphBatch, collate, fill_caches, graph_constraints
-from gmtnet.symmetry import analyze_symmetry, crystal_symmetry, project_each, refine_structure
+from gmtnet.model.batch import GraphBatch, collate
+from gmtnet.symmetry import (
+    CrystalSymmetry,
+    PointGroupNeeds,
+    crystal_symmetry,
+    point_group_data,
+    project_each,
+    refine_structure,
+)
 
 
 def graph_options(config) -> dict:
@@ -21,19 +28,19 @@ def graph_options(config) -> dict:
     return {"graph": kind, "band": config.envelope_band, "width": config.radius_width}
 
 
-def config_graph(config, structure, symmetry=None, refine: bool | None = None) -> CrystalGraph:
+def config_graph(config, structure, symmetry: CrystalSymmetry | None = None,
+                 refine: bool | None = None) -> CrystalGraph:
     """The graph that a model of ``config`` (k, symprec, refine_structure, graph options) uses
     for a structure; the weights play no part.
 
     ``refine``: symmetrize the structure within symprec first (``refine_structure``; None: the
     config's ``refine_structure``). ``symmetry``: the structure's CrystalSymmetry if already
-    known; it is reused only when computed at the config's symprec (by either backend); otherwise
-    spglib analyses it. A supercell that lacks some of its crystal's rotations is replaced by its
-    primitive cell in the same frame (``gmtnet.symmetry.crystal_symmetry``): the same crystal,
-    its whole point group."""
-    if symmetry is None or symmetry.symprec != config.symprec:
-        symmetry = analyze_symmetry(structure, config.symprec)
-    structure, symmetry = crystal_symmetry(structure, symmetry=symmetry)
+    known (by either backend); it is used only when found at the config's symprec. The crystal's
+    symmetry comes from ``gmtnet.symmetry.crystal_symmetry``, which replaces a supercell that
+    lacks some of its crystal's rotations by its primitive cell in the same frame: the same
+    crystal, its whole point group."""
+    known = symmetry if symmetry is not None and symmetry.symprec == config.symprec else None
+    structure, symmetry = crystal_symmetry(structure, config.symprec, symmetry=known)
     if config.refine_structure if refine is None else refine:
         # the refined lattice is the symmetrized one, so its point group is ``symmetry``'s
         structure = refine_structure(structure, symmetry=symmetry)
@@ -93,34 +100,46 @@ class TensorModel(nn.Module):
                 "irreps": str(self.feature_irreps), "task": c.task, **graph_options(c)}
 
     def constraints(self, graph: CrystalGraph):
-        """The SymmetryConstraints of a graph's crystal for this model's tensor type."""
-        return graph_constraints(graph, self.ttype)
+        """The SymmetryConstraints of a prepared graph's crystal for this model's tensor type
+        (ValueError for a graph without a point group or not prepared for this task)."""
+        if graph.point_group is None:
+            raise ValueError("graph has no point-group data: prepare it first (model.prepare_graphs)")
+        return graph.point_group.constraints_of(self.ttype)
+
+    def point_group_needs(self, orbits: bool = True) -> PointGroupNeeds:
+        """What this model reads from a crystal's point-group record: the projector of its tensor
+        type (snapping, output projection), its features' averaged Wigner matrices, and with
+        ``orbits`` the orbit data of its orbit batches."""
+        return PointGroupNeeds(ttype=self.ttype, irreps=self.feature_irreps,
+                               orbit_lmax=self.orbit_lmax if orbits else None)
 
     def prepare_graph(self, graph: CrystalGraph) -> None:
-        """Compute and cache on ``graph`` the point-group data this model's batches use (the
-        output projector, the orbit data and the averaged Wigner matrices), e.g. in a DataLoader
-        worker."""
+        """Attach to ``graph`` the point-group record this model's batches read
+        (``gmtnet.symmetry.point_group_data``), e.g. in a DataLoader worker."""
         self.prepare_graphs([graph])
 
     def prepare_graphs(self, graphs: list[CrystalGraph], orbits: bool = True) -> None:
-        """``prepare_graph`` for many graphs, the per-crystal matrices of all computed together
-        (``orbits=False``: without the orbit data)."""
-        fill_caches(graphs, self.feature_irreps, self.ttype, self.orbit_lmax if orbits else None)
+        """``prepare_graph`` for many graphs, the records' parts computed for all of them together
+        (``orbits=False``: without the orbit data). A graph's record is replaced by one that also
+        holds what this model needs; one already holding it is kept."""
+        self._attach(graphs, self.point_group_needs(orbits))
 
-    def prepare_graphs_in_chunks(self, graphs: list[CrystalGraph], batch_size: int, orbits: bool = True) -> None:
-        """``prepare_graphs`` for up to 16 batches of graphs per call (not one call per batch, nor
-        one for an unbounded list)."""
-        for start in range(0, len(graphs), 16 * batch_size):
-            self.prepare_graphs(graphs[start:start + 16 * batch_size], orbits=orbits)
+    @staticmethod
+    def _attach(graphs: list[CrystalGraph], needs: PointGroupNeeds) -> None:
+        for graph, record in zip(graphs, point_group_data(graphs, needs)):
+            graph.point_group = record
 
-    def collate(self, graphs: list[CrystalGraph], orbits: bool = False, cache_orbits: bool = True) -> GraphBatch:
-        """A batch for this model; with ``orbits`` (and a model that supports it) grouped by orbit,
-        the orbit data cached on the graphs (``cache_orbits=False``: computed for this batch
-        unless every graph has it cached; see ``batch.collate``)."""
+    def collate(self, graphs: list[CrystalGraph], orbits: bool = False) -> GraphBatch:
+        """A batch for this model of graphs prepared for it (``prepare_graphs``); with ``orbits``
+        (and a model that supports it) grouped by orbit. See ``batch.collate``."""
         param = next(self.parameters())
         return collate(graphs, self.feature_irreps, self.ttype if self.projects_output else None,
-                       dtype=param.dtype, device=param.device, orbit_lmax=self.orbit_lmax if orbits else None,
-                       cache_orbits=cache_orbits)
+                       dtype=param.dtype, device=param.device, orbit_lmax=self.orbit_lmax if orbits else None)
+
+    def prepared_batch(self, graphs: list[CrystalGraph], orbits: bool = False) -> GraphBatch:
+        """``prepare_graphs`` then ``collate``: a batch of graphs that may not be prepared yet."""
+        self.prepare_graphs(graphs, orbits=orbits)
+        return self.collate(graphs, orbits=orbits)
 
     @torch.no_grad()
     def predict_graphs(self, graphs: list[CrystalGraph], batch_size: int = 64, snap: bool | None = None,
@@ -131,19 +150,17 @@ class TensorModel(nn.Module):
         With ``snap`` (default ``config.snap_output``) each result is projected in float64 and
         snapped so that forced zeros are exactly 0.0 and forced equalities exact. With ``orbits``
         a model that supports it is evaluated at one atom per orbit of symmetry-equivalent atoms
-        (the same function for a symmetric crystal; ``gmtnet.graph.orbits``); ``orbits=False``
+        (the same function for a symmetric crystal; ``gmtnet.symmetry.orbits``); ``orbits=False``
         evaluates every atom."""
         snap = self.config.snap_output if snap is None else snap
         was_training = self.training
         self.for_inference()
         try:
-            # the point-group data of many graphs in one call; the orbit data is computed per
-            # batch, straight into the batch (unless the graphs have it cached)
-            self.prepare_graphs_in_chunks(graphs, batch_size, orbits=False)
             out = []
             for start in range(0, len(graphs), batch_size):
                 chunk = graphs[start:start + batch_size]
-                t = self(self.collate(chunk, orbits=orbits, cache_orbits=False)).double().cpu().numpy()
+                self.prepare_graphs(chunk, orbits=orbits)  # kept where already attached
+                t = self(self.collate(chunk, orbits=orbits)).double().cpu().numpy()
                 out.append(self.snap(chunk, t) if snap else t)
             return np.concatenate(out) if out else np.zeros((0, *self.ttype.shape))
         finally:
@@ -157,8 +174,9 @@ class TensorModel(nn.Module):
 
     def snap(self, graphs: list[CrystalGraph], tensors: np.ndarray) -> np.ndarray:
         """(N, 3, ..., 3) float64: each tensor projected onto its crystal's invariant subspace and
-        snapped (forced zeros exactly 0.0, forced equalities exact)."""
-        fill_caches(graphs, ttype=self.ttype)
+        snapped (forced zeros exactly 0.0, forced equalities exact). The graphs' records gain the
+        projector of this model's tensor type where they lack it."""
+        self._attach(graphs, PointGroupNeeds(ttype=self.ttype))
         return project_each([self.constraints(g) for g in graphs], tensors)
 
     def predict(self, structures, batch_size: int = 64, orbits: bool = True, return_spread: bool = False):

@@ -49,12 +49,13 @@ class EnsembleModel(TensorModel):
         (see ``collate``), as members may need different point-group data."""
         return torch.stack([m(b) for m, b in zip(self.members, batches)]).mean(dim=0)
 
-    def collate(self, graphs: list[CrystalGraph], orbits: bool = False, cache_orbits: bool = True) -> list:
-        return [m.collate(graphs, orbits=orbits, cache_orbits=cache_orbits) for m in self.members]
+    def collate(self, graphs: list[CrystalGraph], orbits: bool = False) -> list:
+        return [m.collate(graphs, orbits=orbits) for m in self.members]
 
-    def prepare_graph(self, graph: CrystalGraph) -> None:
+    def prepare_graphs(self, graphs: list[CrystalGraph], orbits: bool = True) -> None:
+        """Attach to the graphs one record holding what every member reads."""
         for m in self.members:
-            m.prepare_graph(graph)
+            m.prepare_graphs(graphs, orbits=orbits)
 
     def graph_settings(self) -> dict:
         return {"ensemble": [m.graph_settings() for m in self.members]}
@@ -72,9 +73,6 @@ class EnsembleModel(TensorModel):
         """(``predict_graphs(...)``, (N,) spread of the members' unsnapped predictions around their
         mean, label units; ``gmtnet.model.error_bound.member_spread``)."""
         snap = self.config.snap_output if snap is None else snap
-        if orbits:  # cached once for all the members (they share the graph), not computed per member
-            for m in self.members:
-                m.prepare_graphs_in_chunks(graphs, batch_size)
         each = np.stack([m.predict_graphs(graphs, batch_size, snap=False, orbits=orbits) for m in self.members])
         mean = each.mean(axis=0)
         return (self.snap(graphs, mean) if snap else mean), member_spread(each)

@@ -16,17 +16,15 @@ from pathlib import Path
 import numpy as np
 import torch
 from threadpoolctl import threadpool_limits
-from torch.utils.data import DataLoader, get_worker_info
+from torch.utils.data import DataLoader
 
 from gmtnet.data.structures import as_structure, read_structure, vacuum_warning, validate_structure
 from gmtnet.errors import GmtnetError, StructureError
 from gmtnet.model.base import config_graph, graph_options
-from gmtnet.model.batch import graph_constraints
 from gmtnet.model.error_bound import model_error_bound
 from gmtnet.prediction.pretrained import load_pretrained, pretrained_config
 from gmtnet.prediction.properties import derived_properties
-from gmtnet.symmetry import crystal_symmetry, refine_structure
-from gmtnet.symmetry.point_group import PREDICTION_BACKEND, check_backend
+from gmtnet.symmetry import PREDICTION_BACKEND, check_backend, crystal_symmetry, refine_structure
 from gmtnet.tensors import get_tensor_type, to_pymatgen, to_voigt
 from gmtnet.utils.progress import progress_bar
 
@@ -117,18 +115,12 @@ def _tasks(task: str) -> tuple[str, ...]:
 @dataclass
 class PreparedCrystal:
     """A crystal read, checked and preprocessed (symmetry, its graphs), waiting for the models:
-    the part of prediction that DataLoader workers do. The point-group data the models need
-    (projectors, Wigner matrices, orbits) is computed for whole batches by the models."""
+    the part of prediction that DataLoader workers do. The point-group records the models read
+    (projectors, Wigner matrices, orbits; ten times the graphs' own size) are attached for whole
+    batches in ``finish``, so they are never sent between processes."""
 
     prediction: CrystalPrediction
     graphs: dict  # {task: CrystalGraph}
-
-    def drop_caches(self) -> None:
-        """Forget the point-group data cached on the graphs (ten times the graphs' own size,
-        recomputed for whole batches in ``finish``), before the crystal is sent to another
-        process."""
-        for graph in self.graphs.values():
-            graph.cache.clear()
 
 
 class Predictor:
@@ -143,7 +135,7 @@ class Predictor:
         """``symmetry_backend``: "moyopy" (default) or "spglib" (the benchmark's definition; the
         same point group except for crystals at the tolerance, see gmtnet.symmetry.point_group).
         ``orbits``: evaluate the networks at one atom per orbit of symmetry-equivalent atoms
-        (default; the same function for a symmetric crystal, see gmtnet.graph.orbits), or at
+        (default; the same function for a symmetric crystal, see gmtnet.symmetry.orbits), or at
         every atom. ``refine``: symmetrize each structure within the models' symprec before its
         graph (default; ``gmtnet.symmetry.refine_structure``: same frame and atom order), so
         that every structure that has the same space group at symprec gets a prediction that
@@ -212,8 +204,7 @@ class Predictor:
                 key = (config.k, config.symprec, *sorted(graph_options(config).items()))
                 if key not in by_settings:
                     by_settings[key] = config_graph(config, structure, symmetry=sym, refine=False)
-                graph = graphs[task] = by_settings[key]
-                pred.independent[task] = graph_constraints(graph, get_tensor_type(task)).independent_components
+                graphs[task] = by_settings[key]
             return PreparedCrystal(pred, graphs)
         except (GmtnetError, ValueError, OSError, np.linalg.LinAlgError, MemoryError) as exc:
             return self._failure(source, exc)  # one line per bad item; the batch goes on
@@ -262,6 +253,7 @@ class Predictor:
                                                                batch_size=self.batch_size, orbits=self.orbits)
             for p, t in zip(chunk, tensors):
                 p.prediction.tensors[task] = t
+                p.prediction.independent[task] = model.constraints(p.graphs[task]).independent_components
             bound = self.error_bounds[task]
             if bound is not None:
                 for p, b in zip(chunk, bound.bounds(spread)):
@@ -318,10 +310,7 @@ class _PrepareDataset:
         return len(self.items)
 
     def __getitem__(self, i: int):
-        prepared = self.predictor.prepare(self.items[i], self.sources[i])
-        if isinstance(prepared, PreparedCrystal) and get_worker_info() is not None:
-            prepared.drop_caches()  # cheaper to recompute in the batch than to send
-        return prepared
+        return self.predictor.prepare(self.items[i], self.sources[i])
 
 
 def _die_with_parent() -> None:

@@ -1,5 +1,11 @@
-"""Crystal symmetry: point groups, Reynolds projectors, forced tensor patterns, structure refinement,
-and the point-group data a crystal's graph carries for the models."""
+"""Crystal symmetry, the one home of it in gmtnet: space and point groups (spglib or moyopy, the only
+modules that call them), Reynolds projectors and forced tensor patterns, structure refinement,
+orbits of symmetry-equivalent atoms, Wigner matrices of the point group, and the immutable
+point-group record of each crystal that the graph, the models, training and prediction receive.
+
+Modules: ``point_group`` (analysis, CrystalSymmetry), ``refine`` (symmetrized structures),
+``constraints`` (projectors, patterns, snapping), ``orbits`` (orbit maps of a graph),
+``wigner`` (D^l of the rotations and their averages), ``point_group_data`` (the record)."""
 
 import os
 
@@ -16,8 +22,10 @@ from gmtnet.symmetry.point_group import (
     SymmetryError,
     analyze_symmetry,
     check_group,
+    check_backend,
     check_tolerance,
     crystal_symmetry,
+    matrix_keys,
     crystal_system_from_number,
     primitive_cell,
 )
@@ -28,15 +36,34 @@ from gmtnet.symmetry.constraints import (
     reynolds_projector,
     reynolds_projectors,
 )
-from gmtnet.symmetry.point_group_data import PointGroupData
-from gmtnet.symmetry.refine import refine_structure
+from gmtnet.symmetry.orbits import OrbitMap, atom_orbits
+from gmtnet.symmetry.point_group_data import (
+    OrbitArrays,
+    PointGroupData,
+    PointGroupNeeds,
+    irreps_key,
+    point_group_data,
+)
+from gmtnet.symmetry.wigner import averaged_wigner, averaged_wigner_groups, wigner_matrices
+from gmtnet.symmetry.refine import refine_structure, symmetrize_structure
 
 __all__ = [
     "CRYSTAL_SYSTEMS",
     "PREDICTION_BACKEND",
     "SYMMETRY_BACKENDS",
     "CrystalSymmetry",
+    "OrbitArrays",
+    "OrbitMap",
     "PointGroupData",
+    "PointGroupNeeds",
+    "atom_orbits",
+    "averaged_wigner",
+    "averaged_wigner_groups",
+    "irreps_key",
+    "matrix_keys",
+    "point_group_data",
+    "wigner_matrices",
+    "check_backend",
     "SymmetryError",
     "analyze_symmetry",
     "check_group",
@@ -50,4 +77,5 @@ __all__ = [
     "project_each",
     "component_label",
     "refine_structure",
+    "symmetrize_structure",
 ]

@@ -13,6 +13,7 @@ Keeps the input's Cartesian frame (orientation) and atom order, unlike spglib's 
 from __future__ import annotations
 
 import numpy as np
+from pymatgen.core import Lattice, Structure
 
 from gmtnet.symmetry.point_group import CrystalSymmetry, SymmetryError, analyze_symmetry
 
@@ -27,8 +28,9 @@ def standard_cell(structure, symmetry: CrystalSymmetry) -> tuple[np.ndarray, ...
     (transformation_matrix, origin_shift); moyopy gives x = L x_std + s (std_linear,
     std_origin_shift), so P = L^-1 and p = -L^-1 s."""
     dataset, backend = symmetry.dataset, symmetry.backend
-    if dataset is None:  # a CrystalSymmetry built without its dataset
-        dataset, backend = analyze_symmetry(structure, symmetry.symprec).dataset, "spglib"
+    if dataset is None:
+        raise SymmetryError("the CrystalSymmetry carries no dataset of its backend (analyse the structure "
+                            "with gmtnet.symmetry.analyze_symmetry)")
     if backend == "moyopy":
         p_mat = np.linalg.inv(np.asarray(dataset.std_linear, dtype=float))
         cell = dataset.std_cell
@@ -58,19 +60,25 @@ def idealized_fractional_positions(structure, symmetry: CrystalSymmetry) -> np.n
     return (ideal_std - shift) @ np.linalg.inv(p_mat).T
 
 
-def refine_structure(structure, symprec: float = 1e-3, symmetry: CrystalSymmetry | None = None):
-    """A copy of ``structure`` symmetrized to its space group at ``symprec`` (same frame, order).
+def refine_structure(structure, symmetry: CrystalSymmetry):
+    """A copy of ``structure`` symmetrized to its space group as ``symmetry`` (its analysis,
+    ``analyze_symmetry`` or ``crystal_symmetry``) found it: same frame, same atom order.
 
     Returns a new pymatgen Structure; ``structure`` is not modified.
     """
-    from pymatgen.core import Lattice, Structure
-
-    sym = symmetry or analyze_symmetry(structure, symprec)
-    frac = idealized_fractional_positions(structure, sym)
+    if not isinstance(symmetry, CrystalSymmetry):
+        raise TypeError("refine_structure needs the structure's CrystalSymmetry (gmtnet.symmetry.analyze_symmetry)")
+    frac = idealized_fractional_positions(structure, symmetry)
     return Structure(
-        Lattice(sym.lattice_symmetrized),
+        Lattice(symmetry.lattice_symmetrized),
         structure.species,
         frac,
         coords_are_cartesian=False,
         site_properties=structure.site_properties or None,
     )
+
+
+def symmetrize_structure(structure, symprec: float = 1e-3, backend: str = "spglib"):
+    """``refine_structure`` of ``structure`` with its own analysis at ``symprec`` Angstrom: the
+    crystal made exactly symmetric within that tolerance, in the same frame and atom order."""
+    return refine_structure(structure, analyze_symmetry(structure, symprec, backend=backend))

@@ -6,7 +6,7 @@ graph neighbourhood onto j's (the k-NN radius graph is built so that equivalent 
 equivalent neighbourhoods). An invariant network therefore gives j exactly r's features, and an
 equivariant one gives D(R) times r's. Evaluating a network only at one atom per orbit and rotating
 the results to the others computes the same function with fewer atoms and edges (on the MP
-benchmark 2.2x to 4.5x fewer); ``gmtnet.model.orbit`` does that at inference.
+benchmark 2.2x to 4.5x fewer); the networks do that at inference (``gmtnet.model.batch.OrbitBatch``).
 
 The map is checked on the graph itself: every atom's incoming edges must equal R applied to its
 representative's (same count, vectors within ``tol``, neighbours in the same orbits). A crystal
