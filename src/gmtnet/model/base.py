@@ -20,6 +20,10 @@ from gmtnet.symmetry import (
 )
 
 
+#: ``predict_graphs`` attaches the point-group records of this many batches in one call.
+PREPARE_BATCHES = 16
+
+
 def graph_options(config) -> dict:
     """The graph kind and its parameters (``build_graph`` keywords) of a model config."""
     kind = getattr(config, "graph", "knn")
@@ -158,8 +162,9 @@ class TensorModel(nn.Module):
         try:
             out = []
             for start in range(0, len(graphs), batch_size):
+                if start % (PREPARE_BATCHES * batch_size) == 0:  # records of several batches in one call
+                    self.prepare_graphs(graphs[start:start + PREPARE_BATCHES * batch_size], orbits=orbits)
                 chunk = graphs[start:start + batch_size]
-                self.prepare_graphs(chunk, orbits=orbits)  # kept where already attached
                 t = self(self.collate(chunk, orbits=orbits)).double().cpu().numpy()
                 out.append(self.snap(chunk, t) if snap else t)
             return np.concatenate(out) if out else np.zeros((0, *self.ttype.shape))

@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from types import MappingProxyType
 
 import numpy as np
@@ -46,8 +47,10 @@ def _frozen_mapping(items: Mapping) -> Mapping:
     return MappingProxyType(dict(items))
 
 
+@lru_cache(maxsize=None)
 def irreps_key(irreps: o3.Irreps) -> str:
-    """The key of a record's averaged Wigner matrices for ``irreps``."""
+    """The key of a record's averaged Wigner matrices for ``irreps`` (cached: writing an Irreps
+    as text costs more than the lookup)."""
     return str(irreps)
 
 
@@ -111,15 +114,6 @@ class OrbitArrays:
     @property
     def n_edges(self) -> int:
         return len(self.edge_src)
-
-    def frozen(self) -> OrbitArrays:
-        """The same arrays, read-only."""
-        return OrbitArrays(
-            reps=_frozen(self.reps), node_rep=_frozen(self.node_rep), wigner=tuple(_frozen(w) for w in self.wigner),
-            sign=_frozen(self.sign), edge_src=_frozen(self.edge_src), edge_dst=_frozen(self.edge_dst),
-            edge_vec=_frozen(self.edge_vec), edge_weight=_frozen(self.edge_weight),
-            edge_radius=_frozen(self.edge_radius),
-            site_projectors=_frozen_mapping({k: _frozen(v) for k, v in self.site_projectors.items()}))
 
     @staticmethod
     def concatenate(parts: Sequence[OrbitArrays]) -> OrbitArrays:
@@ -252,6 +246,10 @@ def _orbit_arrays(graphs: Sequence, wigner: Sequence, signs: Sequence, lmax: int
     edge_vec = cat([g.edge_vec for g in graphs])[keep]
     edge_src, edge_dst, weight = src[keep], position[dst[keep]], multiplicity[keep].astype(np.float64)
     node_rep, wig, sign = position[rep], [x[rotation] for x in d], det_sign[rotation]
+    # read-only once here: every crystal's arrays below are views (or offsets) of these
+    edge_vec, weight, sign, radius = _frozen(edge_vec), _frozen(weight), _frozen(sign), _frozen(radius)
+    wig = [_frozen(w) for w in wig]
+    projectors = {key: _frozen(value) for key, value in projectors.items()}
     kept_per_graph = np.bincount(np.repeat(np.arange(len(graphs)), n_edges)[keep], minlength=len(graphs))
     edge_start = np.cumsum(kept_per_graph) - kept_per_graph
     out = []
@@ -260,11 +258,11 @@ def _orbit_arrays(graphs: Sequence, wigner: Sequence, signs: Sequence, lmax: int
         atoms, rs = slice(a0, a0 + int(sizes[k])), slice(r0, r0 + int(n_reps[k]))
         edges = slice(e0, e0 + int(kept_per_graph[k]))
         out.append(OrbitArrays(
-            reps=reps[rs] - a0, node_rep=node_rep[atoms] - r0, wigner=tuple(w[atoms] for w in wig),
-            sign=sign[atoms], edge_src=edge_src[edges] - a0, edge_dst=edge_dst[edges] - r0,
+            reps=_frozen(reps[rs] - a0), node_rep=_frozen(node_rep[atoms] - r0), wigner=tuple(w[atoms] for w in wig),
+            sign=sign[atoms], edge_src=_frozen(edge_src[edges] - a0), edge_dst=_frozen(edge_dst[edges] - r0),
             edge_vec=edge_vec[edges], edge_weight=weight[edges],
             edge_radius=None if radius is None else radius[edges],
-            site_projectors={key: value[rs] for key, value in projectors.items()}).frozen())
+            site_projectors=_frozen_mapping({key: value[rs] for key, value in projectors.items()})))
     return out
 
 
@@ -272,45 +270,49 @@ def point_group_data(graphs: Sequence, needs: PointGroupNeeds) -> list[PointGrou
     """For each graph, a record holding what its ``point_group`` holds and ``needs``; each part
     is computed for all the graphs lacking it in one call (the rotations' Wigner matrices once,
     up to the highest l needed). A graph whose record already holds everything gets it back."""
-    records = [g.point_group if g.point_group is not None else PointGroupData(rotations=_frozen(g.rotations))
-               for g in graphs]
-    replace = dataclasses.replace
+    old = [g.point_group if g.point_group is not None else PointGroupData(rotations=_frozen(g.rotations))
+           for g in graphs]
+    new: list[dict] = [{} for _ in graphs]  # the fields of each record that change
+
+    def current(k: int, name: str):
+        return new[k][name] if name in new[k] else getattr(old[k], name)
+
+    def add(k: int, name: str, key, value) -> None:
+        new[k][name] = _frozen_mapping({**current(k, name), key: value})
+
     symmetric = [k for k, g in enumerate(graphs) if g.rotations is not None]
     lmax = needs.wigner_lmax
-    todo = [k for k in symmetric if records[k].wigner_lmax < lmax]
+    todo = [k for k in symmetric if old[k].wigner_lmax < lmax]
     if todo:
         rotations = np.concatenate([np.asarray(graphs[k].rotations, dtype=np.float64).reshape(-1, 3, 3) for k in todo])
-        matrices = wigner_matrices(rotations, lmax)
-        signs = np.where(np.linalg.det(rotations) < 0, -1.0, 1.0)
+        matrices = [_frozen(d) for d in wigner_matrices(rotations, lmax)]
+        signs = _frozen(np.where(np.linalg.det(rotations) < 0, -1.0, 1.0))
         ends = np.cumsum([len(graphs[k].rotations) for k in todo]).tolist()
-        for k, start, end in zip(todo, [0] + ends[:-1], ends):  # views of each crystal's rows
-            records[k] = replace(records[k], rotation_wigner=tuple(_frozen(d[start:end]) for d in matrices),
-                                 rotation_sign=_frozen(signs[start:end]))
+        for k, start, end in zip(todo, [0] + ends[:-1], ends):  # read-only views of each crystal's rows
+            new[k]["rotation_wigner"] = tuple(d[start:end] for d in matrices)
+            new[k]["rotation_sign"] = signs[start:end]
     if needs.ttype is not None:
         name = needs.ttype.name
-        todo = [k for k in symmetric if name not in records[k].constraints]
+        todo = [k for k in symmetric if name not in old[k].constraints]
         rotations = [np.asarray(graphs[k].rotations, dtype=float).reshape(-1, 3, 3) for k in todo]
         for k, rots, projector in zip(todo, rotations, reynolds_projectors(rotations, needs.ttype) if todo else []):
-            made = SymmetryConstraints(ttype=needs.ttype, rotations=rots, projector=projector)
-            records[k] = replace(records[k], constraints=_frozen_mapping({**records[k].constraints, name: made}))
+            add(k, "constraints", name, SymmetryConstraints(ttype=needs.ttype, rotations=rots, projector=projector))
     if needs.orbit_lmax is not None:
         lmax = needs.orbit_lmax
-        todo = [k for k in range(len(graphs)) if lmax not in records[k].orbits]
+        todo = [k for k in range(len(graphs)) if lmax not in old[k].orbits]
         if todo:
-            made = _orbit_arrays([graphs[k] for k in todo], [records[k].rotation_wigner for k in todo],
-                                 [records[k].rotation_sign for k in todo], lmax)
+            made = _orbit_arrays([graphs[k] for k in todo], [current(k, "rotation_wigner") for k in todo],
+                                 [current(k, "rotation_sign") for k in todo], lmax)
             for k, arrays in zip(todo, made):
-                records[k] = replace(records[k], orbits=_frozen_mapping({**records[k].orbits, lmax: arrays}))
+                add(k, "orbits", lmax, arrays)
     if needs.irreps is not None:
         key = irreps_key(needs.irreps)
-        todo = [k for k in symmetric if key not in records[k].averaged_wigner]
+        todo = [k for k in symmetric if key not in old[k].averaged_wigner]
         if todo:
-            matrices = [np.concatenate([records[k].rotation_wigner[l] for k in todo])
+            matrices = [np.concatenate([current(k, "rotation_wigner")[l] for k in todo])
                         for l in range(needs.irreps.lmax + 1)]
-            signs = np.concatenate([records[k].rotation_sign for k in todo])
+            signs = np.concatenate([current(k, "rotation_sign") for k in todo])
             counts = np.array([len(graphs[k].rotations) for k in todo])
             for k, average in zip(todo, averaged_wigner_groups(counts, needs.irreps, matrices, signs)):
-                average = _frozen_mapping({lp: _frozen(m) for lp, m in average.items()})
-                records[k] = replace(records[k], averaged_wigner=_frozen_mapping(
-                    {**records[k].averaged_wigner, key: average}))
-    return records
+                add(k, "averaged_wigner", key, _frozen_mapping(average))
+    return [dataclasses.replace(r, **fields) if fields else r for r, fields in zip(old, new)]

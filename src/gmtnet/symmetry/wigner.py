@@ -66,7 +66,8 @@ def averaged_wigner_groups(counts: np.ndarray, irreps: o3.Irreps, matrices: list
                            signs: np.ndarray) -> list[dict[tuple[int, int], np.ndarray]]:
     """``averaged_wigner`` of several groups at once: the rotations of group g are the counts[g]
     consecutive rows of ``matrices`` (wigner_matrices of all of them, up to irreps' lmax or higher)
-    and ``signs`` (det R). One dict per group; a group's result does not depend on the others."""
+    and ``signs`` (det R). One dict of read-only arrays per group; a group's result does not
+    depend on the others."""
     counts = np.asarray(counts)
     starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
     improper = np.asarray(signs) < 0
@@ -75,4 +76,5 @@ def averaged_wigner_groups(counts: np.ndarray, irreps: o3.Irreps, matrices: list
         weight = np.where(improper, float(p), 1.0)  # D^(l,p)(R) = p^k D^l(det(R) R), k = 1 if improper
         sums = np.add.reduceat(weight[:, None, None] * matrices[l], starts, axis=0)
         averages[(l, p)] = sums / counts[:, None, None]
+        averages[(l, p)].flags.writeable = False  # each group's matrices are read-only views
     return [{key: value[g] for key, value in averages.items()} for g in range(len(counts))]
