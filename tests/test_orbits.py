@@ -325,6 +325,20 @@ def test_a_record_extended_part_by_part_equals_one_made_at_once(task):
         assert torch.equal(getattr(a.orbits, name), getattr(b.orbits, name)), name
 
 
+def test_a_record_names_the_space_group_of_every_crystal_system():
+    model = build_model("elastic", **SMALL, dtype="float64")
+    graphs = [model.graph(s) for s in CRYSTALS.values()]
+    model.prepare_graphs(graphs, orbits=False)
+    systems = set()
+    for s, g in zip(CRYSTALS.values(), graphs):
+        symmetry = analyze_symmetry(s)
+        assert g.point_group.spacegroup_number == symmetry.spacegroup_number
+        assert g.point_group.crystal_system == symmetry.crystal_system
+        np.testing.assert_array_equal(g.point_group.rotations, symmetry.rotations)
+        systems.add(symmetry.crystal_system)
+    assert len(systems) == 7
+
+
 def test_a_point_group_record_cannot_be_changed():
     model = build_model("elastic", **SMALL, dtype="float64")
     graph = model.graph(CRYSTALS["rutile_TiO2"])

@@ -245,6 +245,8 @@ def test_graph_cache_holds_arrays_and_never_runs_code(tmp_path):
                      "orbit_rep", "orbit_rotation", "site_rotations", "edge_multiplicity"):
             x, y = getattr(a, name), getattr(b, name)
             assert (x is None and y is None) or (np.array_equal(x, y) and np.asarray(x).dtype == y.dtype), name
+        assert a.spacegroup_number == b.spacegroup_number and type(a.spacegroup_number) is type(b.spacegroup_number)
+    assert [g.spacegroup_number for g in loaded] == [225, None, 186]
     evil = tmp_path / "evil.npz"
     np.savez(evil, format=np.array("gmtnet-graphs-1"), count=np.array(1),
              payload=np.array([Marker(tmp_path / "PWNED-graphs")], dtype=object))

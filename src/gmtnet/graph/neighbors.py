@@ -41,6 +41,8 @@ class CrystalGraph:
         edge_shift: (n_edges, 3) int64, lattice translation of the image (fractional units).
         lattice: (3, 3) float64, lattice vectors as rows.
         rotations: (n_r, 3, 3) float64 Cartesian point group (exactly orthogonal), or None.
+        spacegroup_number: international number (1-230) of the crystal's space group, or None
+            (a graph built without symmetry).
         orbit_rep: (n_atoms,) int64 representative atom of each atom's orbit under the space
             group, or None (see ``gmtnet.symmetry.orbits``).
         orbit_rotation: (n_atoms,) int64 index into ``rotations`` of the rotation carrying the
@@ -64,6 +66,7 @@ class CrystalGraph:
     edge_shift: np.ndarray
     lattice: np.ndarray
     rotations: np.ndarray | None = None
+    spacegroup_number: int | None = None
     orbit_rep: np.ndarray | None = None
     orbit_rotation: np.ndarray | None = None
     site_rotations: np.ndarray | None = None
@@ -175,6 +178,7 @@ def build_graph(structure, k: int = DEFAULT_K, symmetry: CrystalSymmetry | None 
         edge_src=src, edge_dst=dst, edge_vec=vec, edge_shift=shift,
         lattice=np.asarray(structure.lattice.matrix, dtype=np.float64),
         rotations=rotations,
+        spacegroup_number=None if symmetry is None else int(symmetry.spacegroup_number),
         orbit_rep=None if orbit_map is None else orbit_map.rep,
         orbit_rotation=None if orbit_map is None else orbit_map.rotation,
         site_rotations=None if orbit_map is None else orbit_map.site,

@@ -18,12 +18,14 @@ import numpy as np
 from gmtnet.graph.neighbors import CrystalGraph
 from gmtnet.utils.io import atomic_write_bytes
 
-FORMAT = "gmtnet-graphs-2"  # 2: edge_radius
+FORMAT = "gmtnet-graphs-3"  # 2: edge_radius; 3: spacegroup_number
 ARRAY_FIELDS = tuple(f.name for f in fields(CrystalGraph) if f.name != "point_group")
 DTYPES = {"atomic_numbers": np.int64, "edge_src": np.int64, "edge_dst": np.int64, "edge_vec": np.float64,
-          "edge_shift": np.int64, "lattice": np.float64, "rotations": np.float64, "orbit_rep": np.int64,
+          "edge_shift": np.int64, "lattice": np.float64, "rotations": np.float64, "spacegroup_number": np.int64,
+          "orbit_rep": np.int64,
           "orbit_rotation": np.int64, "site_rotations": np.bool_, "edge_multiplicity": np.int64,
           "edge_radius": np.float64}
+SCALAR_FIELDS = ("spacegroup_number",)  # stored as 0-d arrays, read back as int
 MAX_NDIM = 3
 
 
@@ -103,7 +105,15 @@ def load_graphs(path: str | Path) -> list[CrystalGraph]:
         if offset != len(data):
             raise GraphFileError(f"{path}: field {name} is longer than its shapes say")
         values[name] = out
+    for name in SCALAR_FIELDS:
+        values[name] = [None if v is None else _scalar(v, name, path) for v in values[name]]
     return [CrystalGraph(**{name: values[name][i] for name in ARRAY_FIELDS}) for i in range(count)]
+
+
+def _scalar(value: np.ndarray, name: str, path) -> int:
+    if value.ndim != 0:
+        raise GraphFileError(f"{path}: field {name} is not a number")
+    return int(value)
 
 
 __all__ = ["GraphFileError", "graphs_to_bytes", "load_graphs", "save_graphs"]

@@ -10,7 +10,7 @@ changed: asking for more parts gives a new record holding the old parts and the 
 Records are not written to disk (graph files store rotations and orbit maps).
 
 The graphs given to ``point_group_data`` are read through these attributes (``CrystalGraph``'s):
-``rotations`` ((n_r, 3, 3) Cartesian point group or None), ``orbit_rep``, ``orbit_rotation``,
+``spacegroup_number``, ``rotations`` ((n_r, 3, 3) Cartesian point group or None), ``orbit_rep``, ``orbit_rotation``,
 ``site_rotations``, ``edge_multiplicity`` (the orbit map of ``gmtnet.symmetry.orbits`` or None),
 ``edge_src``, ``edge_dst``, ``edge_vec``, ``edge_radius``, ``n_atoms``, ``n_edges`` and
 ``point_group`` (the record already attached, or None).
@@ -28,6 +28,7 @@ import numpy as np
 from e3nn import o3
 
 from gmtnet.symmetry.constraints import SymmetryConstraints, reynolds_projectors
+from gmtnet.symmetry.point_group import crystal_system_from_number
 from gmtnet.symmetry.wigner import averaged_wigner_groups, wigner_matrices
 from gmtnet.tensors.tensor_type import TensorType
 
@@ -143,6 +144,7 @@ class PointGroupData:
     """The point-group data of one crystal (immutable; arrays read-only).
 
     Attributes:
+        spacegroup_number: international number (1-230) of the crystal's space group, or None.
         rotations: (n_r, 3, 3) float64 Cartesian point group, or None for a graph built without
             symmetry (then only orbit data, with every atom its own representative).
         constraints: {tensor type name: SymmetryConstraints} (forced pattern, Reynolds projector).
@@ -153,6 +155,7 @@ class PointGroupData:
         orbits: {lmax: OrbitArrays of the crystal alone}.
     """
 
+    spacegroup_number: int | None = None
     rotations: np.ndarray | None = None
     constraints: Mapping = field(default_factory=lambda: _EMPTY)
     rotation_wigner: tuple = ()
@@ -164,6 +167,11 @@ class PointGroupData:
     def wigner_lmax(self) -> int:
         """The highest l of ``rotation_wigner`` (-1 when not computed)."""
         return len(self.rotation_wigner) - 1
+
+    @property
+    def crystal_system(self) -> str | None:
+        """The crystal system of the space group (one of CRYSTAL_SYSTEMS), or None."""
+        return None if self.spacegroup_number is None else crystal_system_from_number(self.spacegroup_number)
 
     def missing(self, needs: PointGroupNeeds) -> list[str]:
         """The parts of ``needs`` this record lacks, named (empty: it holds them all)."""
@@ -270,8 +278,8 @@ def point_group_data(graphs: Sequence, needs: PointGroupNeeds) -> list[PointGrou
     """For each graph, a record holding what its ``point_group`` holds and ``needs``; each part
     is computed for all the graphs lacking it in one call (the rotations' Wigner matrices once,
     up to the highest l needed). A graph whose record already holds everything gets it back."""
-    old = [g.point_group if g.point_group is not None else PointGroupData(rotations=_frozen(g.rotations))
-           for g in graphs]
+    old = [g.point_group if g.point_group is not None
+           else PointGroupData(spacegroup_number=g.spacegroup_number, rotations=_frozen(g.rotations)) for g in graphs]
     new: list[dict] = [{} for _ in graphs]  # the fields of each record that change
 
     def current(k: int, name: str):

@@ -19,7 +19,8 @@ from gmtnet.graph.storage import GraphFileError, load_graphs, save_graphs
 from gmtnet.utils.io import data_dir
 from gmtnet.utils.progress import progress_bar
 
-CACHE_VERSION = 5  # 2: orbit maps; 3: site groups and edge classes; 4: arrays in .npz, no pickle; 5: smooth graphs
+CACHE_VERSION = 6  # 2: orbit maps; 3: site groups and edge classes; 4: arrays in .npz, no pickle; 5: smooth graphs;
+# 6: space-group number
 
 
 def _structure_digest(records) -> str:
