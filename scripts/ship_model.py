@@ -49,7 +49,8 @@ def run_summary(run: Path) -> dict:
     return {"run": run.name, "architecture": config["model"], "preset": config["preset"],
             "loss": config.get("loss", "huber"), "seed": config["seed"], "epochs": config["epochs"],
             "best_epoch": meta.get("epoch"), "val_fnorm": meta.get("val_fnorm"),
-            "training_wall_s": float(sum(h["seconds"] for h in history)), "train_config": config}
+            "training_wall_s": float(sum(h["seconds"] for h in history)), "train_config": config,
+            "init_from": config.get("init_from")}
 
 
 def shipped_members(target: Path) -> list:
@@ -122,7 +123,9 @@ def main(task: str, run_dirs: list[Path], hardware: str | None = None, keep_ship
     members = "\n".join(
         f"  - `{x['run']}`: {x['architecture']} preset `{x['preset']}`, loss `{x['loss']}`, seed {x['seed']}, "
         f"best epoch {x['best_epoch']} of {x['epochs']}, validation Fnorm {x['val_fnorm']:.3f}, "
-        f"{x['training_wall_s'] / 60:.0f} min" for x in runs)
+        f"{x['training_wall_s'] / 60:.0f} min"
+        + (f", initialised from `{Path(x['init_from']).parent.name}` (its training not counted)" if x.get("init_from") else "")
+        for x in runs)
     md = (f"# Model card: {task}\n\n"
           f"- model: {kind}, {card['parameters']:,} parameters, {card['file_bytes'] / 1e6:.1f} MB\n"
           f"- data: {card['data']}; trained on the train split ({card['n_train']} crystals); each run's "
