@@ -141,9 +141,8 @@ def main() -> None:
         runs, graph_models = {}, {}
         for name in ("old", "new"):  # each version builds its own graphs (the class may differ)
             versions.use(name)
-            model = builders[name][0](task, preset="fast")
-            graph_models[name] = builders[name][0](task, preset="fast")
-            graphs = [graph_models[name].graph(r.structure) for r in records["test"]]
+            model = graph_models[name] = builders[name][0](task, preset="fast")
+            graphs = [model.graph(r.structure) for r in records["test"]]
             model.predict_graphs(_fresh(graphs))  # warm-up (and the lazy imports of this version)
             runs[name] = versions.wrap(name, lambda r, m=model, g=graphs: m.predict_graphs(_fresh(g), batch_size=64,
                                                                                           orbits=True))

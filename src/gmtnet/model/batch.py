@@ -13,6 +13,7 @@ from e3nn import o3
 from gmtnet.graph import CrystalGraph, atom_features
 from gmtnet.symmetry import OrbitArrays, PointGroupData, PointGroupNeeds, irreps_key
 from gmtnet.tensors import TensorType
+from gmtnet.utils.arrays import concat_present
 
 
 @dataclass
@@ -99,11 +100,6 @@ def per_edge(rows: torch.Tensor, edge_rows: torch.Tensor | None) -> torch.Tensor
     """(E, ...): values computed once per distinct edge length, ``rows`` (U, ...), gathered to the
     edges by ``edge_rows`` (E,) (``GMTNet.edge_features``); ``rows`` itself if ``edge_rows`` is None."""
     return rows if edge_rows is None else rows.index_select(0, edge_rows)
-
-
-def concat_present(parts: list) -> np.ndarray | None:
-    """The arrays of ``parts`` concatenated, or None if any is None (a field some graphs lack)."""
-    return None if any(p is None for p in parts) else np.concatenate(parts)
 
 
 def scatter_mean(x: torch.Tensor, index: torch.Tensor, n: int) -> torch.Tensor:

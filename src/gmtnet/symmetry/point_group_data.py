@@ -31,6 +31,7 @@ from gmtnet.symmetry.constraints import SymmetryConstraints, reynolds_projectors
 from gmtnet.symmetry.point_group import crystal_system_from_number
 from gmtnet.symmetry.wigner import averaged_wigner_groups, wigner_matrices
 from gmtnet.tensors.tensor_type import TensorType
+from gmtnet.utils.arrays import concat_present
 
 _EMPTY: Mapping = MappingProxyType({})
 
@@ -124,7 +125,6 @@ class OrbitArrays:
         n_reps = np.array([p.n_reps for p in parts])
         n_edges = np.array([p.n_edges for p in parts])
         atom_offsets, rep_offsets = np.cumsum(sizes) - sizes, np.cumsum(n_reps) - n_reps
-        radius = [p.edge_radius for p in parts]
         return OrbitArrays(
             reps=cat([p.reps for p in parts]) + np.repeat(atom_offsets, n_reps),
             node_rep=cat([p.node_rep for p in parts]) + np.repeat(rep_offsets, sizes),
@@ -134,7 +134,7 @@ class OrbitArrays:
             edge_dst=cat([p.edge_dst for p in parts]) + np.repeat(rep_offsets, n_edges),
             edge_vec=cat([p.edge_vec for p in parts]),
             edge_weight=cat([p.edge_weight for p in parts]),
-            edge_radius=None if any(r is None for r in radius) else cat(radius),
+            edge_radius=concat_present([p.edge_radius for p in parts]),
             site_projectors={k: cat([p.site_projectors[k] for p in parts]) for k in parts[0].site_projectors},
         )
 
@@ -249,8 +249,8 @@ def _orbit_arrays(graphs: Sequence, wigner: Sequence, signs: Sequence, lmax: int
     multiplicity = cat([g.edge_multiplicity if m and g.edge_multiplicity is not None
                         else np.ones(g.n_edges, dtype=np.int64) for g, m in zip(graphs, mapped)])
     keep = is_rep[dst] & (multiplicity > 0)
-    radius = [g.edge_radius for g in graphs]
-    radius = None if any(r is None for r in radius) else cat(radius)[keep]
+    radius = concat_present([g.edge_radius for g in graphs])
+    radius = None if radius is None else radius[keep]
     edge_vec = cat([g.edge_vec for g in graphs])[keep]
     edge_src, edge_dst, weight = src[keep], position[dst[keep]], multiplicity[keep].astype(np.float64)
     node_rep, wig, sign = position[rep], [x[rotation] for x in d], det_sign[rotation]
