@@ -26,3 +26,23 @@ def test_files_the_readme_names_exist():
     assert named, "the README names no files"
     missing = sorted(n for n in named if not (ROOT / n).exists())
     assert not missing, missing
+
+
+def test_benchmark_records_hold_no_absolute_paths():
+    """Results record the command, commit, machine and date, never this machine's folders."""
+    files = sorted((ROOT / "benchmarks" / "results").glob("*.*"))
+    assert files
+    found = {f.name: m for f in files for m in re.findall(r"(?<![\w.])/(?:tmp|home|root|work|Users|opt|mnt)/[\w./-]*",
+                                                         f.read_text())}
+    assert not found, found
+
+
+def test_recorded_commands_hold_no_absolute_paths(tmp_path, monkeypatch):
+    from gmtnet.utils.environment import command_line
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "benchmarks").mkdir()
+    outside = tmp_path.parent / "elsewhere" / "old-checkout" / "src"
+    line = command_line([str(tmp_path / "benchmarks" / "paired_ab.py"), str(outside), "--out=" + str(tmp_path / "r"),
+                         "--rounds", "30"])
+    assert line == "python benchmarks/paired_ab.py .../old-checkout/src --out=r --rounds 30"

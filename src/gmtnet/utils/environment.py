@@ -43,16 +43,27 @@ def git_commit(path: str | Path | None = None) -> str | None:
     return head.stdout.strip() + ("-dirty" if dirty else "")
 
 
+def portable_path(path: str) -> str:
+    """``path`` without this machine's layout: relative to the working folder when inside it (or
+    when already relative), else ``.../`` and its last two parts."""
+    if not os.path.isabs(path):
+        return path
+    relative = os.path.relpath(path)
+    if not relative.startswith(os.pardir):
+        return relative
+    return "/".join(["...", *Path(path).parts[-2:]])
+
+
 def command_line(argv: list[str] | None = None) -> str:
-    """The command that is running, as one could type it again: the program's path relative to
-    the working folder (no absolute path of this machine) and its arguments."""
+    """The command that is running, as one could type it again, with no absolute path of this
+    machine: the program and every path argument (also ``--option=PATH``) as ``portable_path``
+    writes them."""
     argv = list(sys.argv if argv is None else argv)
-    if argv:
-        try:
-            argv[0] = os.path.relpath(argv[0])
-        except ValueError:
-            argv[0] = Path(argv[0]).name
-    return " ".join(shlex.quote(a) for a in ["python", *argv])
+    out = []
+    for arg in argv:
+        option, equals, value = arg.partition("=") if arg.startswith("--") else ("", "", arg)
+        out.append(option + equals + portable_path(value))
+    return " ".join(shlex.quote(a) for a in ["python", *out])
 
 
 def environment() -> dict:
