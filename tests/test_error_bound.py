@@ -65,9 +65,12 @@ def test_calibrated_bounds_cover_exchangeable_crystals(seed, coverage):
         spread = rng.gamma(2.0, 1.0, n)
         return np.abs(rng.normal(size=n)) * (0.5 + spread), spread
 
-    bound = calibrate(*draw(2000), coverage=coverage)
-    errors, spreads = draw(20000)
-    assert abs(np.mean(errors <= bound.bounds(spreads)) - coverage) < 0.025
+    n_calibration, n_new = 20000, 20000
+    bound = calibrate(*draw(n_calibration), coverage=coverage)
+    errors, spreads = draw(n_new)
+    # the achieved coverage scatters by sqrt(c (1 - c) / n) for each sample: allow 5 of those
+    tolerance = 5 * np.sqrt(coverage * (1 - coverage) * (1 / n_calibration + 1 / n_new))
+    assert abs(np.mean(errors <= bound.bounds(spreads)) - coverage) < tolerance
 
 
 def test_calibration_refuses_what_it_cannot_use():
