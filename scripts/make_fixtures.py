@@ -50,7 +50,8 @@ def write_mp(out: Path) -> None:
         chosen = choose(mp.load(task))
         src = mp.raw_dir() / csv_name
         first = src.read_text().splitlines()[0]
-        frame = pd.read_csv(src, comment="#", usecols=["material_id", "poscar", column])
+        parts = list(mp.PART_COLUMNS.get(task, {}).values())
+        frame = pd.read_csv(src, comment="#", usecols=["material_id", "poscar", column, *parts])
         frame = frame[frame.material_id.isin(chosen)]
         (out / csv_name).write_text(first + "\n" + frame.to_csv(index=False))
         print(task, len(frame), "rows")

@@ -129,7 +129,7 @@ def test_the_switch_and_files_saved_without_it():
     old = ModelConfig.preset("paper", "elastic").to_dict()
     del old["physical_bounds"]
     assert ModelConfig(**old).physical_bounds is False  # a file saved before the setting predicts as before
-    plain = build_model("dielectric", **TINY, physical_bounds=False, output_scale=3.0).eval()
+    plain = build_model("dielectric", **TINY, physical_bounds=False, parts=False, output_scale=3.0).eval()
     graph = plain.prepared_batch([plain.graph(random_crystal(5))])
     with torch.no_grad():
         raw = plain.head(plain.crystal_features(graph))

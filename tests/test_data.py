@@ -108,11 +108,18 @@ def test_bad_rows_are_reported_one_by_one_never_crash(mp_root):
     path = mp_root / "mp" / "raw" / "dielectric_constant.csv"
     text = path.read_text().rstrip("\n")
     good_poscar = "Cu1\n1.0\n3.6 0 0\n0 3.6 0\n0 0 3.6\nCu\n1\ndirect\n0 0 0 Cu\n"
+    eye, four = "[[1,0,0],[0,1,0],[0,0,1]]", "[[4,0,0],[0,4,0],[0,0,4]]"
     rows = [
-        ("bad-poscar", "not a poscar", "[[1,0,0],[0,1,0],[0,0,1]]"),
-        ("bad-nan", good_poscar, "[[nan,0,0],[0,1,0],[0,0,1]]"),
-        ("bad-shape", good_poscar, "[[1,0],[0,1]]"),
-        ("bad-text", good_poscar, "not a tensor"),
+        ("bad-poscar", "not a poscar", eye, eye),
+        ("bad-nan", good_poscar, "[[nan,0,0],[0,1,0],[0,0,1]]", eye),
+        ("bad-shape", good_poscar, "[[1,0],[0,1]]", eye),
+        ("bad-text", good_poscar, "not a tensor", eye),
+        # a good total whose electronic part is broken: kept without parts, with a warning
+        ("bad-part-text", good_poscar, four, "not a tensor"),
+        ("bad-part-frame", good_poscar, four, "[[2,0.5,0],[0.5,2,0],[0,0,2]]"),
+        ("bad-part-bound", good_poscar, four, "[[0.5,0,0],[0,0.5,0],[0,0,0.5]]"),  # electronic below 1
+        ("bad-part-ionic", good_poscar, four, "[[5,0,0],[0,5,0],[0,0,5]]"),  # ionic = total - electronic < 0
+        ("good-parts", good_poscar, four, "[[3,0,0],[0,3,0],[0,0,3]]"),
     ]
     import csv
     import io
@@ -120,8 +127,8 @@ def test_bad_rows_are_reported_one_by_one_never_crash(mp_root):
     buf = io.StringIO()
     header = text.splitlines()[1].split(",")
     writer = csv.writer(buf)
-    for mid, poscar, tensor in rows:
-        values = {"material_id": mid, "poscar": poscar, "e_total": tensor}
+    for mid, poscar, tensor, electronic in rows:
+        values = {"material_id": mid, "poscar": poscar, "e_total": tensor, "e_electronic": electronic}
         writer.writerow([values[h] for h in header])
     path.write_text(text + "\n" + buf.getvalue())
     dataset = load_dataset("dielectric", root=mp_root)
@@ -132,6 +139,14 @@ def test_bad_rows_are_reported_one_by_one_never_crash(mp_root):
     assert rules["bad-text"] == "invalid tensor"
     assert all("\n" not in i.message for i in dataset.report.issues)
     assert len(dataset) >= 18
+    warned = {w.record_id: w.rule for w in dataset.report.warnings}
+    assert warned["bad-part-text"] == "invalid tensor" and warned["bad-part-frame"] == "frame"
+    assert warned["bad-part-bound"] == warned["bad-part-ionic"] == "bound"
+    kept = {r.material_id: r for r in dataset}
+    broken = [i for i in kept if i.startswith("bad-part")]
+    assert len(broken) == 4 and all(kept[i].parts is None and np.allclose(kept[i].tensor, 4 * np.eye(3)) for i in broken)
+    good = kept["good-parts"].parts
+    assert np.array_equal(good["dielectric_electronic"], 3 * np.eye(3)) and np.array_equal(good["dielectric_ionic"], np.eye(3))
 
 
 def test_split_rule_reproduces_the_shipped_benchmark_split():

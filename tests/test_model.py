@@ -155,7 +155,7 @@ def test_centrosymmetric_crystal_has_zero_piezo_tensor(crystals):
 def test_jacobian_head_matches_autograd_and_finite_differences(task):
     ttype = get_tensor_type(task)
     model = small_model(task)
-    head = model.head
+    head = model.heads[-1]
     torch.manual_seed(0)
     g = torch.randn(2, model.irreps_hidden.dim, dtype=torch.float64)
     exact = head(g)  # [2, 3, ..., 3]
@@ -248,8 +248,9 @@ def test_last_layer_only_carries_irreps_the_head_uses(task, parities):
     model = small_model(task)
     assert {ir.p for _, ir in model.irreps_hidden} == parities
     # every kept irrep has a path in the head's tensor product
-    used = {model.head.tp.irreps_in1[ins.i_in1] for ins in model.head.tp.instructions}
-    assert {ir for _, ir in model.irreps_hidden} == {ir for _, ir in used}
+    for head in model.heads:
+        used = {head.tp.irreps_in1[ins.i_in1] for ins in head.tp.instructions}
+        assert {ir for _, ir in model.irreps_hidden} == {ir for _, ir in used}
 
 
 def test_output_scale_multiplies_the_prediction(crystals):

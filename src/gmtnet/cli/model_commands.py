@@ -24,7 +24,7 @@ def info(
         "embeddings": sum(p.numel() for m in (model.atom_embedding, model.edge_embedding) for p in m.parameters()),
         "invariant layers": sum(p.numel() for p in model.invariant_layers.parameters()),
         "equivariant layers": sum(p.numel() for p in model.equivariant_layers.parameters()),
-        "tensor head": sum(p.numel() for p in model.head.parameters()),
+        "tensor head" + ("s" if len(model.heads) > 1 else ""): sum(p.numel() for h in model.heads for p in h.parameters()),
     }
     summary = {"task": model.ttype.name, "parameters": model.n_parameters(), "blocks": blocks,
                "lmax": model.config.resolved_lmax, "hidden_irreps": str(model.irreps_hidden),

@@ -32,7 +32,9 @@ def train(
     seed: Optional[int] = typer.Option(None, help="Seed of weights and batch order (default 0)."),
     threads: Optional[int] = typer.Option(None, help="CPU threads for torch (default 0: torch's default)."),
     source: Optional[str] = typer.Option(None, help="Data source: mp (default, matminer benchmark), mp2026 (elastic and "
-                                                   "piezoelectric), jarvis or file."),
+                                                   "piezoelectric), mp-dfpt (dielectric with electronic and ionic parts), "
+                                                   "jarvis or file; several joined by + train on their union "
+                                                   "(e.g. mp+mp-dfpt)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in OUT (its configuration; only --epochs, "
                                 "--device, --threads, --compile and --orbits/--all-atoms may change)."),
     compile_kernels: Optional[bool] = typer.Option(None, "--compile", is_flag=True,
@@ -43,6 +45,13 @@ def train(
                                           "batch norm counts each orbit's atoms) or at every atom."),
     init_from: Optional[Path] = typer.Option(None, "--init-from", help="Start from this saved model's matching weights "
                                              "(transfer learning, e.g. a dielectric run's best.pt)."),
+    init_member: Optional[int] = typer.Option(None, "--init-member", help="With an ensemble file as --init-from: the "
+                                              "member to start from (1 is the first)."),
+    parts: Optional[bool] = typer.Option(None, "--parts/--no-parts", help="Dielectric: predict the electronic and ionic "
+                                         "parts, each bounded, and supervise each where known (default: when the "
+                                         "training data has them) or the total only."),
+    part_weight: Optional[float] = typer.Option(None, "--part-weight", help="Weight of each part's loss against the "
+                                                "total's (default 1)."),
     exclude: Optional[str] = typer.Option(None, help="TASK:SPLIT[+SPLIT]: leave those crystals out "
                                                     "(e.g. piezoelectric:val+test when pre-training)."),
     max_label_norm: Optional[float] = typer.Option(None, "--max-label-norm", help="Leave out train and validation crystals whose label "
@@ -80,7 +89,8 @@ def train(
         group_average=group_average, epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
         loss=loss, huber_delta=huber_delta, device=device, limit=limit,
         val_limit=max(1, limit // 8) if limit and limit > 0 else limit, seed=seed, threads=threads, source=source,
-        compile=compile_kernels, orbits=orbits, init_from=str(init_from) if init_from else None, exclude=exclude,
+        compile=compile_kernels, orbits=orbits, init_from=str(init_from) if init_from else None,
+        init_member=init_member, parts=parts, part_weight=part_weight, exclude=exclude,
         max_label_norm=max_label_norm, edge_noise=edge_noise,
         model_overrides={name: value for name, value in (("physical_bounds", physical_bounds), ("graph", graph))
                          if value is not None} or None).items()

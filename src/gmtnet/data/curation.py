@@ -9,7 +9,13 @@ The rules (names used in reports), in the order they are applied:
 5. ``frame``                 the label does not obey the structure's point group in the
                              structure's frame: max_R max|R.T - T| / max|T| >= frame_tol, with the
                              lattice-derived R = L W L^-1 (a zero tensor passes);
-6. ``magnitude``             max|T| >= max_abs (the paper's screen; dielectric and JARVIS piezo).
+6. ``magnitude``             max|T| >= max_abs (the paper's screen; dielectric and JARVIS piezo);
+7. parts (a record whose source gives the parts of a tensor that is a sum of parts,
+   ``TensorType.parts``, e.g. the electronic and ionic dielectric tensors):
+   ``frame`` for each part the source gives, then ``bound``: every eigenvalue of each part as an
+   operator at least its type's lower bound minus ``PART_BOUND_TOL`` (electronic >= 1, ionic
+   >= 0). A source that requires its parts (``CurationConfig.parts_required``) loses the record
+   when a part breaks a rule; otherwise the record is kept without parts, with a warning.
 
 A source may apply rules of its own while it loads a record (its loaders raise CurationError with
 the rule's name), e.g. ``not positive definite`` for the elastic tensors of the MP-2026 set
@@ -17,7 +23,10 @@ the rule's name), e.g. ``not positive definite`` for the elastic tensors of the 
 
 The label is then the Reynolds projection of T onto the point group (and the type's index
 symmetry), snapped so that forced zeros are exactly 0.0 and forced equalities exact. It uses the
-exactly orthogonal rotations of ``CrystalSymmetry.rotations``.
+exactly orthogonal rotations of ``CrystalSymmetry.rotations``. Parts are projected the same way
+and add up to the label exactly: when the source gives every part, the label is the sum of the
+projected parts; when it gives all but one, that one is the projected total minus the others
+(the matminer set gives the total and the electronic tensor; ionic = total - electronic).
 """
 
 from __future__ import annotations
@@ -30,13 +39,16 @@ from gmtnet.data.records import CurationReport, TensorDataset, TensorRecord
 from gmtnet.data.structures import validate_structure
 from gmtnet.errors import GmtnetError, StructureError, TensorError
 from gmtnet.symmetry import CrystalSymmetry, SymmetryConstraints, SymmetryError, crystal_symmetry
-from gmtnet.tensors import TensorType, from_voigt
+from gmtnet.tensors import TensorType, from_voigt, get_tensor_type
+from gmtnet.tensors.bounds import operator_eigenvalues
 from gmtnet.tensors.definiteness import inertia
 from gmtnet.tensors.transform import group_action_matrices
 from gmtnet.tensors.voigt import PYMATGEN_VOIGT_ORDER
 from gmtnet.utils.progress import progress_bar
 
 NOT_POSITIVE_DEFINITE = "not positive definite"
+#: Tolerance of the parts' bound rule on each eigenvalue (label units).
+PART_BOUND_TOL = 1e-3
 
 
 class CurationError(GmtnetError):
@@ -54,6 +66,7 @@ class CurationConfig:
     symprec: float = 1e-3
     frame_tol: float = 1e-2
     max_abs: float | None = None
+    parts_required: bool = False
 
 
 def tensor_from_array(values, ttype: TensorType, voigt_order=PYMATGEN_VOIGT_ORDER) -> np.ndarray:
@@ -134,12 +147,46 @@ def curate_record(structure, tensor: np.ndarray, ttype: TensorType,
     return label, sym
 
 
+def curate_parts(label: np.ndarray, given: dict[str, np.ndarray], sym: CrystalSymmetry, ttype: TensorType,
+                 config: CurationConfig = CurationConfig()) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Rule 7 for the parts of a curated record: (label, {part name: label}) with the parts adding
+    up to the label exactly (see module), or CurationError naming the rule and the part.
+
+    ``given``: {part name: full Cartesian tensor} of all of ``ttype.parts``, or of all but one."""
+    missing = [name for name in ttype.parts if name not in given]
+    if len(missing) > 1 or set(given) - set(ttype.parts):
+        raise CurationError("invalid tensor", f"{ttype.name} parts must be {' and '.join(ttype.parts)} "
+                                              f"(all, or all but one), got {', '.join(given) or 'none'}")
+    constraints = SymmetryConstraints.from_rotations(sym.rotations, ttype)
+    parts = {}
+    for name, tensor in given.items():
+        if tensor.shape != ttype.shape or not np.all(np.isfinite(tensor)):
+            raise CurationError("invalid tensor", f"{name} label must be a finite array of shape {ttype.shape}")
+        err = frame_error(tensor, sym.raw_rotations, ttype)
+        if err >= config.frame_tol:
+            raise CurationError("frame", f"{name} label breaks the point group {sym.point_group} in the structure's "
+                                         f"frame (relative error {err:.3g} >= {config.frame_tol:g})")
+        parts[name] = constraints.project(tensor)
+    if missing:
+        parts[missing[0]] = label - sum(parts.values())
+    else:
+        label = sum(parts[name] for name in ttype.parts)
+    for name in ttype.parts:
+        part_type = get_tensor_type(name)
+        lowest = float(operator_eigenvalues(parts[name], part_type)[0])
+        if lowest < part_type.lower_bound - PART_BOUND_TOL:
+            raise CurationError("bound", f"{name} label has an eigenvalue {lowest:.4g} below "
+                                         f"{part_type.lower_bound:g} (by more than {PART_BOUND_TOL:g})")
+    return label, {name: parts[name] for name in ttype.parts}
+
+
 @dataclass
 class RawRecord:
     """An uncurated record: parsing happens lazily so that its failure is reported per record.
 
-    ``load_structure`` returns a pymatgen Structure; ``load_tensor`` the full Cartesian array.
-    Either may raise StructureError / TensorError (or any exception, reported as unreadable), or
+    ``load_structure`` returns a pymatgen Structure; ``load_tensor`` the full Cartesian array;
+    ``load_parts`` (None for a source without parts) {part name: full Cartesian array} of all
+    parts of the tensor, or all but one (rule 7). Any of them may raise StructureError / TensorError (or any exception, reported as unreadable), or
     CurationError to apply a rule of the source's own.
     """
 
@@ -147,6 +194,17 @@ class RawRecord:
     load_structure: object
     load_tensor: object
     split: str | None = None
+    load_parts: object = None
+
+
+def _loaded_parts(raw: RawRecord) -> dict[str, np.ndarray]:
+    """The parts a raw record gives; a failure to read them is the ``invalid tensor`` rule."""
+    try:
+        return raw.load_parts()
+    except CurationError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any parser failure is this record's problem
+        raise CurationError("invalid tensor", f"parts: {type(exc).__name__}: {exc}") from None
 
 
 def curate_all(raw_records, ttype: TensorType, config: CurationConfig, source: str,
@@ -174,11 +232,19 @@ def curate_all(raw_records, ttype: TensorType, config: CurationConfig, source: s
             except Exception as exc:  # noqa: BLE001
                 raise CurationError("invalid tensor", f"{type(exc).__name__}: {exc}") from None
             label, sym = curate_record(structure, tensor, ttype, config)
+            parts = None
+            if raw.load_parts is not None:
+                try:
+                    label, parts = curate_parts(label, _loaded_parts(raw), sym, ttype, config)
+                except CurationError as exc:
+                    if config.parts_required:
+                        raise
+                    report.add_warning(raw.record_id, exc.rule, f"{exc}; kept without its parts")
         except CurationError as exc:
             report.add_issue(raw.record_id, exc.rule, str(exc))
             continue
         split = raw.split if raw.split is not None else (split_of or {}).get(raw.record_id)
         kept.append(TensorRecord(raw.record_id, structure, label, split, ttype.name,
-                                 sym.spacegroup_number, sym.crystal_system))
+                                 sym.spacegroup_number, sym.crystal_system, parts))
     report.n_kept = len(kept)
     return TensorDataset(kept, task=ttype.name, source=source, report=report)

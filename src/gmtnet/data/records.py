@@ -20,6 +20,10 @@ class TensorRecord:
         task: tensor type name.
         spacegroup_number: international number at the curation symprec.
         crystal_system: crystal system at the curation symprec.
+        parts: {part type name: full Cartesian label} for a task whose tensor is a sum of parts
+            (``TensorType.parts``; the dielectric tensor: "dielectric_electronic" and
+            "dielectric_ionic"), each symmetrized like ``tensor``, which is their sum. None where
+            the source does not give the parts, or they failed curation.
     """
 
     material_id: str
@@ -29,8 +33,10 @@ class TensorRecord:
     task: str
     spacegroup_number: int = 0
     crystal_system: str = ""
+    parts: dict[str, np.ndarray] | None = None
 
     def to_dict(self) -> dict:
+        parts = None if self.parts is None else {k: np.asarray(v, dtype=float).tolist() for k, v in self.parts.items()}
         return {
             "material_id": self.material_id,
             "structure": self.structure.as_dict(),
@@ -39,6 +45,7 @@ class TensorRecord:
             "task": self.task,
             "spacegroup_number": self.spacegroup_number,
             "crystal_system": self.crystal_system,
+            "parts": parts,
         }
 
     @classmethod
@@ -53,6 +60,7 @@ class TensorRecord:
             task=d["task"],
             spacegroup_number=int(d.get("spacegroup_number", 0)),
             crystal_system=d.get("crystal_system", ""),
+            parts=None if d.get("parts") is None else {k: np.asarray(v, dtype=np.float64) for k, v in d["parts"].items()},
         )
 
 
@@ -77,6 +85,14 @@ class TensorDataset(list):
     def tensors(self) -> np.ndarray:
         """Stacked labels, shape (N, 3, ..., 3)."""
         return np.stack([r.tensor for r in self]) if len(self) else np.zeros((0,))
+
+    @classmethod
+    def concatenate(cls, datasets: list["TensorDataset"], source: str) -> "TensorDataset":
+        """The records of several datasets of one task, in order, under the name ``source``, with
+        their curation reports merged (counts added, issues and warnings listed in order)."""
+        reports = [d.report for d in datasets if d.report is not None]
+        report = CurationReport.merge(reports, source) if reports else None
+        return cls([r for d in datasets for r in d], datasets[0].task if datasets else "", source, report)
 
 
 @dataclass
@@ -126,6 +142,19 @@ class CurationReport:
     def from_dict(cls, d: dict) -> "CurationReport":
         return cls(d["task"], d["source"], d["n_input"], d["n_kept"], dict(d["removed"]),
                    [CurationIssue(**i) for i in d["issues"]], [CurationIssue(**i) for i in d.get("warnings", [])])
+
+    @classmethod
+    def merge(cls, reports: list["CurationReport"], source: str) -> "CurationReport":
+        """One report for several curations of the same task (e.g. a union of sources)."""
+        merged = cls(task=reports[0].task, source=source)
+        for r in reports:
+            merged.n_input += r.n_input
+            merged.n_kept += r.n_kept
+            for rule, n in r.removed.items():
+                merged.removed[rule] = merged.removed.get(rule, 0) + n
+            merged.issues += r.issues
+            merged.warnings += r.warnings
+        return merged
 
     def summary(self) -> str:
         removed = ", ".join(f"{n} {rule}" for rule, n in sorted(self.removed.items())) or "none"

@@ -29,6 +29,11 @@ def mp2026_splits() -> dict[str, dict[str, list[str]]]:
     return _shipped("mp2026_splits.json")
 
 
+def mp_dfpt_splits() -> dict[str, list[str]]:
+    """{split: [id, ...]} of the MP-DFPT dielectric benchmark (``random_split`` of its sorted ids)."""
+    return _shipped("mp_dielectric_dfpt_splits.json")
+
+
 def derive_mp2026_split(ids, matminer: dict[str, list[str]]) -> dict[str, str]:
     """{material_id: split} of ``ids`` by the MP-2026 rule, given the matminer split of the task."""
     old = split_lookup(matminer)

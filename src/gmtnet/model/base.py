@@ -10,6 +10,7 @@ from torch import nn
 from gmtnet.data.structures import as_structure
 from gmtnet.graph import CrystalGraph, build_graph
 from gmtnet.model.batch import GraphBatch, collate
+from gmtnet.tensors import get_tensor_type
 from gmtnet.symmetry import (
     CrystalSymmetry,
     PointGroupNeeds,
@@ -49,6 +50,12 @@ def config_graph(config, structure, symmetry: CrystalSymmetry | None = None,
         # the refined lattice is the symmetrized one, so its point group is ``symmetry``'s
         structure = refine_structure(structure, symmetry=symmetry)
     return build_graph(structure, k=config.k, symmetry=symmetry, **graph_options(config))
+
+
+def output_names(config) -> tuple[str, ...]:
+    """The outputs of a model of ``config``: its task's tensor, then with ``parts`` its parts."""
+    ttype = get_tensor_type(config.task)
+    return (ttype.name, *ttype.parts) if getattr(config, "parts", False) else (ttype.name,)
 
 
 class TensorModel(nn.Module):
@@ -145,11 +152,22 @@ class TensorModel(nn.Module):
         self.prepare_graphs(graphs, orbits=orbits)
         return self.collate(graphs, orbits=orbits)
 
+    @property
+    def output_names(self) -> tuple[str, ...]:
+        """The tensors the model predicts: its task's, then with ``config.parts`` the parts whose
+        sum it is (e.g. "dielectric", "dielectric_electronic", "dielectric_ionic")."""
+        return output_names(self.config)
+
+    def forward_outputs(self, batch) -> torch.Tensor:
+        """(B, K, 3, ..., 3): the K outputs ``output_names``; a model without parts has one."""
+        return self(batch)[:, None]
+
     @torch.no_grad()
-    def predict_graphs(self, graphs: list[CrystalGraph], batch_size: int = 64, snap: bool | None = None,
-                       orbits: bool = True) -> np.ndarray:
-        """(N, 3, ..., 3) float64 tensors in label units for prebuilt graphs, by the inference form
-        (``for_inference``; the model returns to its training or evaluation form afterwards).
+    def predict_graph_outputs(self, graphs: list[CrystalGraph], batch_size: int = 64, snap: bool | None = None,
+                              orbits: bool = True) -> np.ndarray:
+        """(N, K, 3, ..., 3) float64 outputs (``output_names``) in label units for prebuilt graphs,
+        by the inference form (``for_inference``; the model returns to its training or evaluation
+        form afterwards).
 
         With ``snap`` (default ``config.snap_output``) each result is projected in float64 and
         snapped so that forced zeros are exactly 0.0 and forced equalities exact. With ``orbits``
@@ -165,36 +183,59 @@ class TensorModel(nn.Module):
                 if start % (PREPARE_BATCHES * batch_size) == 0:  # records of several batches in one call
                     self.prepare_graphs(graphs[start:start + PREPARE_BATCHES * batch_size], orbits=orbits)
                 chunk = graphs[start:start + batch_size]
-                t = self(self.collate(chunk, orbits=orbits)).double().cpu().numpy()
+                t = self.forward_outputs(self.collate(chunk, orbits=orbits)).double().cpu().numpy()
                 out.append(self.snap(chunk, t) if snap else t)
-            return np.concatenate(out) if out else np.zeros((0, *self.ttype.shape))
+            return np.concatenate(out) if out else np.zeros((0, len(self.output_names), *self.ttype.shape))
         finally:
             self.train(was_training)
+
+    def predict_graph_outputs_with_spread(self, graphs: list[CrystalGraph], batch_size: int = 64,
+                                          snap: bool | None = None, orbits: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """(``predict_graph_outputs(...)``, (N, K) spread of an ensemble's members per output in
+        label units): a single model has none, zeros (see ``gmtnet.model.error_bound``)."""
+        return (self.predict_graph_outputs(graphs, batch_size, snap, orbits),
+                np.zeros((len(graphs), len(self.output_names))))
+
+    def predict_graphs(self, graphs: list[CrystalGraph], batch_size: int = 64, snap: bool | None = None,
+                       orbits: bool = True) -> np.ndarray:
+        """(N, 3, ..., 3) float64 tensors of the task in label units (the first output of
+        ``predict_graph_outputs``, which says how)."""
+        return self.predict_graph_outputs(graphs, batch_size, snap, orbits)[:, 0]
 
     def predict_graphs_with_spread(self, graphs: list[CrystalGraph], batch_size: int = 64, snap: bool | None = None,
                                    orbits: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """(``predict_graphs(...)``, (N,) spread of an ensemble's members in label units): a single
         model has none, zeros (see ``gmtnet.model.error_bound``)."""
-        return self.predict_graphs(graphs, batch_size, snap, orbits), np.zeros(len(graphs))
+        tensors, spread = self.predict_graph_outputs_with_spread(graphs, batch_size, snap, orbits)
+        return tensors[:, 0], spread[:, 0]
 
     def snap(self, graphs: list[CrystalGraph], tensors: np.ndarray) -> np.ndarray:
-        """(N, 3, ..., 3) float64: each tensor projected onto its crystal's invariant subspace and
-        snapped (forced zeros exactly 0.0, forced equalities exact). The graphs' records gain the
-        projector of this model's tensor type where they lack it."""
+        """(N, [K,] 3, ..., 3) float64: each tensor (each of K outputs, which share the tensor
+        type's form) projected onto its crystal's invariant subspace and snapped (forced zeros
+        exactly 0.0, forced equalities exact). The graphs' records gain the projector of this
+        model's tensor type where they lack it."""
         self._attach(graphs, PointGroupNeeds(ttype=self.ttype))
-        return project_each([self.constraints(g) for g in graphs], tensors)
+        constraints = [self.constraints(g) for g in graphs]
+        if tensors.ndim == self.ttype.order + 1:
+            return project_each(constraints, tensors)
+        return np.stack([project_each(constraints, tensors[:, k]) for k in range(tensors.shape[1])], axis=1)
 
-    def predict(self, structures, batch_size: int = 64, orbits: bool = True, return_spread: bool = False):
+    def predict(self, structures, batch_size: int = 64, orbits: bool = True, return_spread: bool = False,
+                all_outputs: bool = False):
         """(N, 3, ..., 3) float64 tensors in label units, each in its structure's own Cartesian frame
-        (graphs are built one batch at a time; see ``predict_graphs`` for snapping and ``orbits``).
-        With ``return_spread``: (tensors, (N,) spread of an ensemble's members, zeros for a single
-        model)."""
+        (graphs are built one batch at a time; see ``predict_graph_outputs`` for snapping and
+        ``orbits``); with ``all_outputs`` (N, K, 3, ..., 3), every output of ``output_names``.
+        With ``return_spread``: (tensors, (N,) or with ``all_outputs`` (N, K) spread of an
+        ensemble's members, zeros for a single model)."""
         structures = [as_structure(s) for s in structures]
-        out = [self.predict_graphs_with_spread([self.graph(s) for s in structures[start:start + batch_size]],
-                                               batch_size, orbits=orbits)
+        out = [self.predict_graph_outputs_with_spread([self.graph(s) for s in structures[start:start + batch_size]],
+                                                      batch_size, orbits=orbits)
                for start in range(0, len(structures), batch_size)]
-        tensors = np.concatenate([t for t, _ in out]) if out else np.zeros((0, *self.ttype.shape))
-        spread = np.concatenate([s for _, s in out]) if out else np.zeros(0)
+        k = len(self.output_names)
+        tensors = np.concatenate([t for t, _ in out]) if out else np.zeros((0, k, *self.ttype.shape))
+        spread = np.concatenate([s for _, s in out]) if out else np.zeros((0, k))
+        if not all_outputs:
+            tensors, spread = tensors[:, 0], spread[:, 0]
         return (tensors, spread) if return_spread else tensors
 
     def compile_kernels(self) -> None:

@@ -54,6 +54,15 @@ class ModelConfig:
             without the setting.
         envelope_band, radius_width: the smooth graph's envelope band (relative) and soft-radius
             width (Angstrom), see ``gmtnet.graph.cutoff``.
+        parts: predict a tensor that is a sum of parts (``TensorType.parts``: the dielectric
+            tensor's electronic and ionic parts) part by part, each from its own head on the
+            shared crystal features and, with ``physical_bounds``, through its own bound
+            (electronic permittivity eigenvalues above 1, ionic ones above 0), the tensor being
+            their sum. The model's outputs are then the tensor and its parts
+            (``TensorModel.output_names``). On for new dielectric models (``preset``); off in
+            files saved without the setting.
+        part_scales: with ``parts``, each part's scale (label units; training sets it to the
+            RMS of the part's entries above its lower bound); None: 1 for every part.
         refine_structure: symmetrize the input structure first ("struct correction": the
             structure is moved within symprec onto its exactly symmetric form, same frame and
             atom order). On for new models (``preset``); off in files saved without the setting.
@@ -92,6 +101,8 @@ class ModelConfig:
     graph: str = "knn"
     envelope_band: float = ENVELOPE_BAND
     radius_width: float = RADIUS_WIDTH
+    parts: bool = False
+    part_scales: list[float] | None = None
     refine_structure: bool = False
     symprec: float = 1e-3
     output_scale: float = 1.0
@@ -108,7 +119,8 @@ class ModelConfig:
         if name not in PRESETS:
             raise ValueError(f"unknown model preset {name!r}: expected one of {', '.join(PRESETS)}")
 
-        new_model = {"physical_bounds": has_bound(get_tensor_type(task)), **NEW_MODEL_DEFAULTS}
+        ttype = get_tensor_type(task)
+        new_model = {"physical_bounds": has_bound(ttype), "parts": bool(ttype.parts), **NEW_MODEL_DEFAULTS}
         return cls(task=task, **{**new_model, **PRESETS[name], **overrides})
 
     @property

@@ -40,6 +40,9 @@ class EnsembleModel(TensorModel):
             for name in mine:
                 if mine[name] != theirs.get(name):
                     raise GmtnetError(f"ensemble members differ in {name}: {mine[name]!r} vs {theirs.get(name)!r}")
+            if m.output_names != first.output_names:
+                raise GmtnetError(f"ensemble members differ in their outputs: {', '.join(first.output_names)} vs "
+                                  f"{', '.join(m.output_names)}")
         self.members = nn.ModuleList(members)
         self.config = first.config
         self.ttype = first.ttype
@@ -48,6 +51,10 @@ class EnsembleModel(TensorModel):
         """(B, 3, ..., 3) mean of the members' outputs; ``batches`` holds one GraphBatch per member
         (see ``collate``), as members may need different point-group data."""
         return torch.stack([m(b) for m, b in zip(self.members, batches)]).mean(dim=0)
+
+    def forward_outputs(self, batches) -> torch.Tensor:
+        """(B, K, 3, ..., 3) mean of the members' outputs (``output_names``, shared by all)."""
+        return torch.stack([m.forward_outputs(b) for m, b in zip(self.members, batches)]).mean(dim=0)
 
     def collate(self, graphs: list[CrystalGraph], orbits: bool = False) -> list:
         return [m.collate(graphs, orbits=orbits) for m in self.members]
@@ -60,22 +67,23 @@ class EnsembleModel(TensorModel):
     def graph_settings(self) -> dict:
         return {"ensemble": [m.graph_settings() for m in self.members]}
 
-    def predict_graphs(self, graphs: list[CrystalGraph], batch_size: int = 64, snap: bool | None = None,
-                       orbits: bool = True) -> np.ndarray:
-        """(N, 3, ..., 3) float64: the mean of the members' unsnapped predictions (``orbits`` as for
+    def predict_graph_outputs(self, graphs: list[CrystalGraph], batch_size: int = 64, snap: bool | None = None,
+                              orbits: bool = True) -> np.ndarray:
+        """(N, K, 3, ..., 3) float64: the mean of the members' unsnapped outputs (``orbits`` as for
         a single model), then (with ``snap``, default ``config.snap_output``) projected and snapped
         in float64."""
-        return self.predict_graphs_with_spread(graphs, batch_size, snap, orbits)[0]
+        return self.predict_graph_outputs_with_spread(graphs, batch_size, snap, orbits)[0]
 
     @torch.no_grad()
-    def predict_graphs_with_spread(self, graphs: list[CrystalGraph], batch_size: int = 64, snap: bool | None = None,
-                                   orbits: bool = True) -> tuple[np.ndarray, np.ndarray]:
-        """(``predict_graphs(...)``, (N,) spread of the members' unsnapped predictions around their
-        mean, label units; ``gmtnet.model.error_bound.member_spread``)."""
+    def predict_graph_outputs_with_spread(self, graphs: list[CrystalGraph], batch_size: int = 64,
+                                          snap: bool | None = None, orbits: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """(``predict_graph_outputs(...)``, (N, K) spread of the members' unsnapped outputs around
+        their mean, label units, per output; ``gmtnet.model.error_bound.member_spread``)."""
         snap = self.config.snap_output if snap is None else snap
-        each = np.stack([m.predict_graphs(graphs, batch_size, snap=False, orbits=orbits) for m in self.members])
-        mean = each.mean(axis=0)
-        return (self.snap(graphs, mean) if snap else mean), member_spread(each)
+        each = np.stack([m.predict_graph_outputs(graphs, batch_size, snap=False, orbits=orbits) for m in self.members])
+        mean = each.mean(axis=0)  # [N, K, ...]
+        spread = np.stack([member_spread(each[:, :, k]) for k in range(each.shape[2])], axis=1)
+        return (self.snap(graphs, mean) if snap else mean), spread
 
     def compile_kernels(self) -> None:
         for m in self.members:

@@ -49,11 +49,13 @@ def build_model(task: str, architecture: str = "gmtnet", preset: str | None = No
     return cls(config_cls(task=task, **hyperparameters))
 
 
-def build_model_from_train_config(cfg, output_scale: float = 1.0):
-    """The untrained model a TrainConfig describes, with its output scale set."""
+def build_model_from_train_config(cfg, output_scale: float = 1.0, part_scales: list[float] | None = None):
+    """The untrained model a TrainConfig describes, with its output scale set; a GMTNet predicts
+    its tensor part by part (``ModelConfig.parts``) exactly when ``part_scales`` are given."""
     kw = dict(cfg.model_overrides)
     kw.setdefault("seed", cfg.seed)
     if cfg.model == "gmtnet":
+        kw.update(parts=part_scales is not None, part_scales=part_scales)
         return build_model(cfg.task, "gmtnet", preset=cfg.preset, output_scale=output_scale, **kw)
     return build_model(cfg.task, cfg.model, group_average=cfg.group_average, output_scale=output_scale, **kw)
 
@@ -203,11 +205,20 @@ def _load_weights(model, blob: dict, source: str) -> None:
     model.load_state_dict(state)
 
 
-def transfer_weights(model, path: str | Path) -> tuple[list[str], list[str]]:
-    """Initialise ``model`` from the saved single model at ``path`` (transfer learning): every
-    parameter and buffer whose name and shape match is copied, the rest (for another task: the
-    last equivariant layer and the output head) keeps its value. Returns (copied, kept) names."""
+def transfer_weights(model, path: str | Path, member: int | None = None) -> tuple[list[str], list[str]]:
+    """Initialise ``model`` from the saved single model at ``path`` (transfer learning), or from
+    member ``member`` (1 is the first) of a saved ensemble: every parameter and buffer whose name
+    and shape match is copied, the rest (for another task: the last equivariant layer and the
+    output heads) keeps its value. Returns (copied, kept) names."""
     blob = read_model_file(path)
+    if blob.get("architecture", "gmtnet") == ENSEMBLE:
+        members = blob.get("members") or []
+        if member is None or not 1 <= member <= len(members):
+            raise GmtnetError(f"{path} is an ensemble of {len(members)} models: choose one to start from "
+                              f"(--init-member 1 to {len(members)})")
+        blob = members[member - 1]
+    elif member is not None:
+        raise GmtnetError(f"{path} is a single model: --init-member is for ensemble files")
     if blob.get("architecture", "gmtnet") != architecture_of(model):
         raise GmtnetError(f"{path}: a {blob.get('architecture', 'gmtnet')} model cannot initialise a {architecture_of(model)}")
     source = blob["state_dict"]

@@ -17,7 +17,7 @@ from gmtnet.model.equivariant import EquivariantLayer, hidden_irreps
 from gmtnet.model.heads import TensorHead, head_irreps
 from gmtnet.model.invariant import InvariantLayer
 from gmtnet.model.symmetrize import symmetrize_features
-from gmtnet.tensors import get_tensor_type
+from gmtnet.tensors import get_tensor_type, part_types
 from gmtnet.tensors.bounds import bounded, has_bound
 from gmtnet.tensors.irreps import formula_irreps, float64_default
 
@@ -59,7 +59,17 @@ class GMTNet(TensorModel):
                                                edge_product=config.edge_product))
                 irreps_in = irreps_out
             self.equivariant_layers = nn.ModuleList(layers)
-            self.head = TensorHead(self.irreps_hidden, self.ttype)
+            if config.parts:
+                if not self.ttype.parts:
+                    raise ValueError(f"{self.ttype.name} tensors have no parts")
+                self.part_types = part_types(self.ttype)
+                scales = config.part_scales if config.part_scales is not None else [1.0] * len(self.part_types)
+                if len(scales) != len(self.part_types) or not all(float(x) > 0 for x in scales):
+                    raise ValueError(f"part_scales must hold {len(self.part_types)} positive numbers, got {scales!r}")
+                self.part_scales = [float(x) for x in scales]
+                self.part_heads = nn.ModuleList(TensorHead(self.irreps_hidden, t) for t in self.part_types)
+            else:
+                self.head = TensorHead(self.irreps_hidden, self.ttype)
             # irreps of the last layer whose l the tensor does not contain reach the head only to be
             # removed by its index symmetrization (e.g. 1e for the symmetric dielectric tensor):
             # prediction skips computing them
@@ -136,14 +146,36 @@ class GMTNet(TensorModel):
         distinct, edge_rows = torch.unique(lengths, return_inverse=True)
         return self.edge_embedding(distinct), edge_rows
 
-    def forward(self, batch: GraphBatch) -> torch.Tensor:
+    def forward(self, batch: GraphBatch, all_outputs: bool = False) -> torch.Tensor:
         """(B, 3, ..., 3) predicted tensors (with ``physical_bounds``: each obeying its type's
-        stability bound, see ``gmtnet.tensors.bounds``)."""
+        stability bound, see ``gmtnet.tensors.bounds``); with ``parts``, the sum of the parts.
+        ``all_outputs``: ``forward_outputs`` instead (through ``forward``, as data-parallel
+        training needs)."""
+        if all_outputs or self.config.parts:
+            outputs = self.forward_outputs(batch)
+            return outputs if all_outputs else outputs[:, 0]
         raw = self.head(self.crystal_features(batch))
-        if self.bounded_output:
-            t = bounded(raw, self.ttype, self.config.output_scale)
-        else:
-            t = raw * self.config.output_scale
+        return self._projected(batch, self._scaled(raw, self.ttype, self.config.output_scale))
+
+    def forward_outputs(self, batch: GraphBatch) -> torch.Tensor:
+        """(B, K, 3, ..., 3): the outputs ``output_names`` (the tensor, then its parts with
+        ``parts``; each part through its own stability bound, so their sum obeys the tensor's)."""
+        if not self.config.parts:
+            return self(batch)[:, None]
+        g = self.crystal_features(batch)
+        parts = [self._projected(batch, self._scaled(head(g), ptype, scale))
+                 for head, ptype, scale in zip(self.part_heads, self.part_types, self.part_scales)]
+        return torch.stack([sum(parts), *parts], dim=1)
+
+    def _scaled(self, raw: torch.Tensor, ttype, scale: float) -> torch.Tensor:
+        """A head's output in label units: through ``ttype``'s bound with ``physical_bounds``."""
+        if self.config.physical_bounds and has_bound(ttype):
+            return bounded(raw, ttype, scale)
+        return raw * scale
+
+    def _projected(self, batch: GraphBatch, t: torch.Tensor) -> torch.Tensor:
+        """(B, 3, ..., 3) tensors projected onto their crystals' invariant subspaces (with
+        ``project_output``; parts share the tensor's projector, ``TensorType.same_form``)."""
         if self.config.project_output and batch.output_projector is not None:
             t = (batch.output_projector @ t.reshape(t.shape[0], -1, 1)).reshape(t.shape)
         return t
@@ -165,6 +197,11 @@ class GMTNet(TensorModel):
                 layer.fused_tp.compile(dynamic=True)
             if layer.pruned is not None:
                 layer.pruned["fused_tp"].compile(dynamic=True)
+
+    @property
+    def heads(self) -> tuple[TensorHead, ...]:
+        """The tensor heads: one, or one per part with ``parts`` (in ``part_types`` order)."""
+        return tuple(self.part_heads) if self.config.parts else (self.head,)
 
     @property
     def orbit_lmax(self) -> int:

@@ -77,19 +77,20 @@ def operator_eigenvalues(tensor: np.ndarray, ttype: TensorType) -> np.ndarray:
 
 
 def within_bound(tensor: np.ndarray, ttype: TensorType) -> bool:
-    """Whether ``tensor`` (3, ..., 3) obeys its type's bound strictly: T - lower_bound I positive
-    definite as an operator (stiffness: Born stability; permittivity: every eigenvalue above 1),
-    decided by the exact inertia of the operator's matrix."""
+    """Whether ``tensor`` (3, ..., 3) obeys its type's bound: T - lower_bound I positive definite
+    as an operator (stiffness: Born stability; permittivity: every eigenvalue above 1), or
+    positive semidefinite for a type whose bound is not strict (ionic permittivity: no eigenvalue
+    below 0), decided by the exact inertia of the operator's matrix."""
     m = operator_matrix(np.asarray(tensor, dtype=np.float64), ttype)
-    return inertia(m - ttype.lower_bound * np.eye(len(m))).positive_definite
-
-
-BOUND_NAMES = {0.0: "not positive definite", 1.0: "eigenvalue <= 1"}
+    counts = inertia(m - ttype.lower_bound * np.eye(len(m)))
+    return counts.positive_definite if ttype.strict_bound else counts.negative == 0
 
 
 def violation_name(ttype: TensorType) -> str:
     """How a violation of the type's bound reads in a table."""
-    return BOUND_NAMES.get(ttype.lower_bound, f"eigenvalue <= {ttype.lower_bound:g}")
+    if ttype.strict_bound and ttype.lower_bound == 0.0:
+        return "not positive definite"
+    return f"eigenvalue {'<=' if ttype.strict_bound else '<'} {ttype.lower_bound:g}"
 
 
 def bounded(raw: torch.Tensor, ttype: TensorType, scale: float) -> torch.Tensor:

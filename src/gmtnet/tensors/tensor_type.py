@@ -35,6 +35,13 @@ class TensorType:
             stable crystal's tensor obeys as a symmetric operator on that field: T - lower_bound * I
             is positive definite (permittivity: 1; stiffness: 0). None: no such bound
             (``gmtnet.tensors.bounds``).
+        strict_bound: whether the bound is strict (T - lower_bound I positive definite) or not
+            (positive semidefinite: the ionic permittivity of a crystal without polar phonons is
+            exactly 0).
+        parts: names of the tensor types whose sum this tensor is, e.g. the dielectric tensor is
+            its electronic (high-frequency) part plus its ionic part. Each part has this type's
+            order, index symmetry, Voigt form and parity (so the same forced zeros and equalities)
+            and a bound of its own. Empty for a tensor not split into parts.
     """
 
     name: str
@@ -47,6 +54,8 @@ class TensorType:
     response: str | None = None
     perturbation: str | None = None
     lower_bound: float | None = None
+    strict_bound: bool = True
+    parts: tuple[str, ...] = ()
     description: str = field(default="", compare=False)
 
     def __reduce__(self):
@@ -74,6 +83,12 @@ class TensorType:
             used = [i for pair in self.voigt_pairs for i in pair]
             if len(set(used)) != len(used) or any(not 0 <= i < self.order for i in used):
                 raise ValueError(f"tensor type {self.name!r}: invalid voigt_pairs {self.voigt_pairs}")
+
+    def same_form(self, other: "TensorType") -> bool:
+        """Whether ``other`` has this type's order, index symmetry, Voigt form and parity: the
+        same forced zeros and equalities in every crystal (a part and its whole)."""
+        return (self.order, self.formula, self.voigt_pairs, self.axial) == \
+            (other.order, other.formula, other.voigt_pairs, other.axial)
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -116,7 +131,33 @@ DIELECTRIC = TensorType(
     response="i",
     perturbation="i",
     lower_bound=1.0,
+    parts=("dielectric_electronic", "dielectric_ionic"),
     description="relative dielectric permittivity eps_ij (electronic + ionic), unitless; D_i = eps_ij E_j",
+)
+DIELECTRIC_ELECTRONIC = TensorType(
+    name="dielectric_electronic",
+    order=2,
+    formula="ij=ji",
+    unit="",
+    voigt_pairs=((0, 1),),
+    symbol="eps",
+    response="i",
+    perturbation="i",
+    lower_bound=1.0,
+    description="electronic (high-frequency, clamped-ion) relative permittivity eps_inf_ij, unitless",
+)
+DIELECTRIC_IONIC = TensorType(
+    name="dielectric_ionic",
+    order=2,
+    formula="ij=ji",
+    unit="",
+    voigt_pairs=((0, 1),),
+    symbol="eps",
+    response="i",
+    perturbation="i",
+    lower_bound=0.0,
+    strict_bound=False,
+    description="ionic (lattice, polar-phonon) contribution to the static relative permittivity, unitless",
 )
 PIEZOELECTRIC = TensorType(
     name="piezoelectric",
@@ -142,19 +183,35 @@ ELASTIC = TensorType(
     description="elastic stiffness C_ijkl in GPa; stress_ij = C_ijkl strain_kl",
 )
 
+#: The three tensor properties gmtnet predicts (its tasks).
 TENSOR_TYPES: dict[str, TensorType] = {t.name: t for t in (DIELECTRIC, PIEZOELECTRIC, ELASTIC)}
+#: The parts some of them are sums of (``TensorType.parts``).
+PART_TYPES: dict[str, TensorType] = {t.name: t for t in (DIELECTRIC_ELECTRONIC, DIELECTRIC_IONIC)}
 
 _ALIASES = {"diele": "dielectric", "piezo": "piezoelectric", "elasticity": "elastic"}
 
 
 def get_tensor_type(task: str | TensorType) -> TensorType:
-    """The built-in tensor type named ``task`` (aliases: diele, piezo, elasticity)."""
+    """The built-in tensor type named ``task`` (aliases: diele, piezo, elasticity), a task's or a
+    part's (e.g. "dielectric_ionic")."""
     if isinstance(task, TensorType):
         return task
     key = _ALIASES.get(str(task).lower(), str(task).lower())
-    try:
-        return TENSOR_TYPES[key]
-    except KeyError:
-        raise ValueError(
-            f"unknown task {task!r}: expected one of {', '.join(TENSOR_TYPES)}"
-        ) from None
+    found = TENSOR_TYPES.get(key) or PART_TYPES.get(key)
+    if found is None:
+        raise ValueError(f"unknown task {task!r}: expected one of {', '.join(TENSOR_TYPES)}")
+    return found
+
+
+def parent_type(name: str | TensorType) -> TensorType:
+    """The task whose part ``name`` is (the type itself for a task)."""
+    ttype = get_tensor_type(name)
+    for task in TENSOR_TYPES.values():
+        if ttype.name in task.parts:
+            return task
+    return ttype
+
+
+def part_types(task: str | TensorType) -> tuple[TensorType, ...]:
+    """The part types of a task (empty when it is not split into parts)."""
+    return tuple(PART_TYPES[name] for name in get_tensor_type(task).parts)

@@ -59,6 +59,14 @@ class TrainConfig:
         init_from: a saved model (another run's best.pt, any task, same architecture and preset)
             whose parameters of matching name and shape initialise the network: transfer learning,
             e.g. dielectric -> piezoelectric. The rest (last layer, head) starts at random.
+        init_member: with an ensemble file as ``init_from``, which member (1 is the first) to
+            start from.
+        parts: for a task whose tensor is a sum of parts (dielectric: electronic + ionic),
+            predict it part by part (``ModelConfig.parts``) and supervise each part where its
+            label is known. None (default): whenever some training record has parts; False:
+            never; True: refused when no training record has them.
+        part_weight: weight of each part's loss against the tensor's (both in units of the
+            tensor's label scale).
         exclude: "TASK:SPLIT[+SPLIT...]": leave out of this run's train and validation crystals
             every material id of those splits of TASK's data, e.g. "piezoelectric:val+test" when
             pre-training on dielectric for a piezoelectric fine-tuning that is evaluated there.
@@ -100,6 +108,9 @@ class TrainConfig:
     compile: bool = False
     orbits: bool = True
     init_from: str | None = None
+    init_member: int | None = None
+    parts: bool | None = None
+    part_weight: float = 1.0
     exclude: str | None = None
     max_label_norm: float | None = None
     out: str = "runs/run"
@@ -117,16 +128,23 @@ class TrainConfig:
         _check_int("epochs", self.epochs, 1)
         _check_int("batch_size", self.batch_size, 2, "batch normalisation needs two crystals per batch")
         _check_int("threads", self.threads, 0)
-        for name in ("limit", "val_limit"):
+        for name in ("limit", "val_limit", "init_member"):
             if getattr(self, name) is not None:
                 _check_int(name, getattr(self, name), 1)
         for name, low, strict in (("lr", 0.0, True), ("weight_decay", 0.0, False), ("huber_delta", 0.0, True),
-                                  ("lr_end", 0.0, False), ("lr_power", 0.0, True), ("edge_noise", 0.0, False)):
+                                  ("lr_end", 0.0, False), ("lr_power", 0.0, True), ("edge_noise", 0.0, False),
+                                  ("part_weight", 0.0, False)):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and (value > low if strict else value >= low)):
                 raise ValueError(f"{name} must be a finite number {'>' if strict else '>='} {low:g}, got {value!r}")
         if not (self.device == "cpu" or self.device == "cuda" or self.device.startswith("cuda:")):
             raise ValueError(f"unknown device {self.device!r}: expected cpu, cuda or cuda:N")
+        if self.parts is not None and not isinstance(self.parts, bool):
+            raise ValueError(f"parts must be true, false or unset, got {self.parts!r}")
+        if self.parts and self.model != "gmtnet":
+            raise ValueError("parts is a GMTNet setting (the baselines predict the tensor only)")
+        if self.init_member is not None and not self.init_from:
+            raise ValueError("init_member chooses a member of the init_from ensemble: give init_from too")
         if self.edge_noise and self.model != "gmtnet":
             raise ValueError("edge_noise is a GMTNet setting (the baselines' batches are not perturbed)")
         graph = self.model_overrides.get("graph", "smooth") if isinstance(self.model_overrides, dict) else "smooth"

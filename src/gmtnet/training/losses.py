@@ -28,3 +28,23 @@ def shard_loss(pred: torch.Tensor, target: torch.Tensor, kind: str, n_global: in
         # the tiny offset keeps the gradient finite for an exact fit
         return torch.sqrt(squared + 1e-12).sum() / n_global
     raise ValueError(f"unknown loss {kind!r}: expected one of {', '.join(LOSSES)}")
+
+
+def outputs_loss(pred: torch.Tensor, target: torch.Tensor, known: torch.Tensor, kind: str, n_global: int,
+                 huber_delta: float = 1.0, part_weight: float = 1.0) -> torch.Tensor:
+    """The loss of a model with several outputs (the tensor, then its parts), restricted to this
+    shard: ``shard_loss`` of the tensor, plus ``part_weight`` times ``shard_loss`` of each part
+    over the crystals whose part label is known (each still divided by the global count, so a
+    crystal without parts adds nothing for them).
+
+    Args:
+        pred, target: (n_shard, K, 3, ..., 3) scaled outputs; output 0 is the tensor itself.
+        known: (n_shard, K) bool, which labels exist (output 0 always does).
+    Returns: a scalar; with K = 1 exactly ``shard_loss`` of the tensor.
+    """
+    loss = shard_loss(pred[:, 0], target[:, 0], kind, n_global, huber_delta)
+    for k in range(1, pred.shape[1]):
+        rows = known[:, k]
+        if bool(rows.any()):
+            loss = loss + part_weight * shard_loss(pred[rows, k], target[rows, k], kind, n_global, huber_delta)
+    return loss

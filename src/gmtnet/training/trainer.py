@@ -21,11 +21,11 @@ import torch
 from gmtnet.data import TensorDataset, load_dataset
 from gmtnet.errors import GmtnetError
 from gmtnet.model.io import build_model_from_train_config, load_data_only, save_model, transfer_weights
-from gmtnet.tensors import get_tensor_type
+from gmtnet.tensors import get_tensor_type, part_types
 from gmtnet.training.config import EXECUTION_SETTINGS, TrainConfig
 from gmtnet.training.distributed import DistributedContext, setup_distributed, use_global_batchnorm
 from gmtnet.training.graphs import prepare_graphs
-from gmtnet.training.losses import shard_loss
+from gmtnet.training.losses import outputs_loss
 from gmtnet.training.metrics import tensor_metrics
 from gmtnet.training.optim import make_optimizer, polynomial_schedule
 from gmtnet.utils.io import atomic_write_bytes, atomic_write_text
@@ -37,6 +37,36 @@ LOG_FIELDS = ("epoch", "train_loss", "val_fnorm", "val_ewt25", "val_ewt10", "val
 def label_scale(tensors: np.ndarray) -> float:
     """RMS of the label entries: the unit in which the network and the loss work."""
     return float(np.sqrt(np.mean(np.square(tensors)))) or 1.0
+
+
+def part_scales(cfg: TrainConfig, records) -> list[float] | None:
+    """The part scales of a run's model (``ModelConfig.part_scales``: the RMS of each part's
+    entries above its lower bound over the training records with parts), or None when the model
+    predicts the tensor whole: a baseline, a task without parts, ``cfg.parts`` False, or (with
+    ``cfg.parts`` None) no training record with parts."""
+    ttype = get_tensor_type(cfg.task)
+    if cfg.model != "gmtnet" or not ttype.parts or cfg.parts is False:
+        return None
+    with_parts = [r.parts for r in records if r.parts is not None]
+    if not with_parts:
+        if cfg.parts:
+            raise GmtnetError(f"parts: no training record of {cfg.task} ({cfg.source}) has "
+                              f"{' and '.join(ttype.parts)} labels")
+        return None
+    scales = []
+    for ptype in part_types(ttype):
+        shifted = np.stack([p[ptype.name] for p in with_parts]) - (ptype.lower_bound or 0.0) * np.eye(3)
+        scales.append(label_scale(shifted))
+    return scales
+
+
+def output_labels(records, names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """((N, K, 3, ..., 3) labels of the outputs ``names`` (the tensor, then its parts; zeros where
+    unknown), (N, K) bool: which are known)."""
+    labels = np.stack([[r.tensor if k == 0 else (r.parts[name] if r.parts is not None else np.zeros_like(r.tensor))
+                        for k, name in enumerate(names)] for r in records])
+    known = np.array([[k == 0 or r.parts is not None for k in range(len(names))] for r in records], dtype=bool)
+    return labels, known
 
 
 def excluded_ids(spec: str, source: str = "mp", root=None) -> set[str]:
@@ -75,6 +105,8 @@ def load_split_records(cfg: TrainConfig, progress: bool = False):
 
 
 CHECKPOINT_KEYS = {"train_config", "model", "optimizer", "epoch", "history", "best_val_fnorm", "output_scale"}
+#: Written since parts were added; a checkpoint without it holds a model without parts.
+PART_SCALES_KEY = "part_scales"
 
 
 def edge_noise(edge_vec: torch.Tensor, sigma: float, seed: tuple) -> torch.Tensor:
@@ -125,10 +157,11 @@ def _checkpoint_bytes(state: dict) -> bytes:
 def _write_logs(out: Path, history: list[dict]) -> None:
     atomic_write_text(out / "log.json", json.dumps(history, indent=1) + "\n")
     text = io.StringIO()
-    writer = csv.DictWriter(text, fieldnames=LOG_FIELDS)
+    extra = [k for k in dict.fromkeys(k for row in history for k in row) if k not in LOG_FIELDS]
+    writer = csv.DictWriter(text, fieldnames=[*LOG_FIELDS, *extra])
     writer.writeheader()
     for row in history:
-        writer.writerow({k: row.get(k) for k in LOG_FIELDS})
+        writer.writerow({k: row.get(k) for k in writer.fieldnames})
     atomic_write_text(out / "log.csv", text.getvalue())
 
 
@@ -188,19 +221,23 @@ def _train(cfg: TrainConfig, ctx: DistributedContext, resume: bool, progress: bo
     train_records, val_records = load_split_records(cfg, progress and ctx.is_main)
     targets = np.stack([r.tensor for r in train_records])
     scale = state["output_scale"] if state else label_scale(targets)
-    model = build_model_from_train_config(cfg, output_scale=scale)
+    scales_of_parts = state.get(PART_SCALES_KEY) if state else part_scales(cfg, train_records)
+    model = build_model_from_train_config(cfg, output_scale=scale, part_scales=scales_of_parts)
+    names = model.output_names
     if cfg.init_from and not state:
-        copied, kept = transfer_weights(model, cfg.init_from)
+        copied, kept = transfer_weights(model, cfg.init_from, cfg.init_member)
         if ctx.is_main and progress:
             print(f"initialised {len(copied)} tensors from {cfg.init_from}; {len(kept)} start fresh", flush=True)
     model = model.to(ctx.device)
     dtype = next(model.parameters()).dtype
     train_graphs = prepare_graphs(model, train_records, cfg.source, cache_dir, progress, desc="train")
     val_graphs = prepare_graphs(model, val_records, cfg.source, cache_dir, progress, desc="val")
-    val_labels = np.stack([r.tensor for r in val_records])
+    val_labels, val_known = output_labels(val_records, names)
     val_constraints = [model.constraints(g) for g in val_graphs]
     val_systems = [r.crystal_system for r in val_records]
-    y_all = torch.as_tensor(targets / scale, dtype=dtype)
+    train_labels, train_known = output_labels(train_records, names)
+    y_all = torch.as_tensor(train_labels / scale, dtype=dtype)  # [N, K, ...]
+    known_all = torch.as_tensor(train_known)
 
     steps_per_epoch = int(np.ceil(len(train_graphs) / cfg.batch_size))
     optimizer = make_optimizer(model, cfg.lr, cfg.weight_decay)
@@ -235,19 +272,25 @@ def _train(cfg: TrainConfig, ctx: DistributedContext, resume: bool, progress: bo
             batch = model.collate([train_graphs[i] for i in mine], orbits=cfg.orbits)
             if cfg.edge_noise:
                 batch.edge_vec = batch.edge_vec + edge_noise(batch.edge_vec, cfg.edge_noise, (cfg.seed, epoch, start, ctx.rank))
-            pred = network(batch) / scale
+            pred = (network(batch, all_outputs=True) if len(names) > 1 else network(batch)[:, None]) / scale
             # the global batch's loss restricted to this shard, times W (DDP averages the W gradients)
-            loss = shard_loss(pred, y_all[mine].to(pred.device), cfg.loss, len(idx), cfg.huber_delta) * ctx.world_size
+            loss = outputs_loss(pred, y_all[mine].to(pred.device), known_all[mine].to(pred.device), cfg.loss,
+                                len(idx), cfg.huber_delta, cfg.part_weight) * ctx.world_size
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             scheduler.step()
             losses.append(loss.detach())
-        val_preds = model.predict_graphs(val_graphs, snap=False, orbits=False)
-        val = tensor_metrics(val_preds, val_labels, val_constraints, val_systems, derived=False)["overall"]
+        val_preds = model.predict_graph_outputs(val_graphs, snap=False, orbits=False)
+        val = tensor_metrics(val_preds[:, 0], val_labels[:, 0], val_constraints, val_systems, derived=False)["overall"]
         row = {"epoch": epoch + 1, "train_loss": _epoch_mean_loss(losses, ctx), "val_fnorm": val.fnorm,
                "val_ewt25": val.ewt25, "val_ewt10": val.ewt10, "val_ewt5": val.ewt5,
                "lr": optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - t0}
+        for k, name in enumerate(names[1:], start=1):  # each part's validation Fnorm, where known
+            rows = val_known[:, k]
+            if rows.any():
+                row[f"val_fnorm_{name}"] = float(np.linalg.norm((val_preds[rows, k] - val_labels[rows, k])
+                                                                .reshape(int(rows.sum()), -1), axis=1).mean())
         history.append(row)
         improved = val.fnorm < best_fnorm
         best_fnorm = min(best_fnorm, val.fnorm)
@@ -257,7 +300,8 @@ def _train(cfg: TrainConfig, ctx: DistributedContext, resume: bool, progress: bo
             save_model(model, best_path, train_config=cfg.to_dict(), epoch=epoch + 1, val_fnorm=val.fnorm)
         atomic_write_bytes(last_path, _checkpoint_bytes({
             "train_config": cfg.to_dict(), "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-            "epoch": epoch + 1, "history": history, "best_val_fnorm": best_fnorm, "output_scale": scale}))
+            "epoch": epoch + 1, "history": history, "best_val_fnorm": best_fnorm, "output_scale": scale,
+            PART_SCALES_KEY: scales_of_parts}))
         _write_logs(out, history)
         bar.set_postfix(loss=f"{row['train_loss']:.4f}", val_fnorm=f"{val.fnorm:.3f}", best=f"{best_fnorm:.3f}")
     return {"best": best_path, "last": last_path, "history": history, "best_val_fnorm": best_fnorm}

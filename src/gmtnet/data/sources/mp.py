@@ -3,9 +3,14 @@
 ``fetch`` runs ``pip download matminer==0.3.9 --no-deps --no-binary :all:`` once and keeps the
 three CSVs under ``<data_dir>/mp/raw``; curation results are cached under ``<data_dir>/mp/processed``.
 
+Dielectric records also carry the electronic (e_electronic) and ionic (e_total - e_electronic)
+parts (``TensorRecord.parts``), curated by rule 7 of ``gmtnet.data.curation``; a record whose
+electronic tensor fails it keeps its total label (the benchmark is unchanged) without parts, with
+a warning in the report.
+
 | task          | CSV                      | label column              | structure                     |
 |---------------|--------------------------|---------------------------|-------------------------------|
-| dielectric    | dielectric_constant.csv  | e_total (3x3)             | POSCAR                        |
+| dielectric    | dielectric_constant.csv  | e_total (3x3); part: e_electronic | POSCAR                |
 | piezoelectric | piezoelectric_tensor.csv | piezoelectric_tensor (3x6)| conventional standard of POSCAR (IEEE frame) |
 | elastic       | elastic_tensor.csv       | elastic_tensor_original (6x6) | POSCAR                    |
 """
@@ -29,13 +34,15 @@ from gmtnet.tensors import get_tensor_type
 from gmtnet.utils.io import atomic_write_bytes, data_dir
 
 MATMINER_SPEC = "matminer==0.3.9"
-PROCESSED_VERSION = 1
+PROCESSED_VERSION = 2  # 2: dielectric parts
 
 CSV_FILES = {
     "dielectric": ("dielectric_constant.csv", "e_total"),
     "piezoelectric": ("piezoelectric_tensor.csv", "piezoelectric_tensor"),
     "elastic": ("elastic_tensor.csv", "elastic_tensor_original"),
 }
+#: Columns of the parts a CSV gives ({part type name: column}); the rest of the total is the last part.
+PART_COLUMNS = {"dielectric": {"dielectric_electronic": "e_electronic"}}
 #: The paper's screen, kept by the benchmark for dielectric only.
 MAX_ABS = {"dielectric": 100.0, "piezoelectric": None, "elastic": None}
 
@@ -80,7 +87,8 @@ def raw_records(task: str, csv_path: Path) -> list[RawRecord]:
 
     ttype = get_tensor_type(task)
     _, column = CSV_FILES[task]
-    frame = pd.read_csv(csv_path, comment="#", usecols=["material_id", "poscar", column])
+    part_columns = PART_COLUMNS.get(task, {})
+    frame = pd.read_csv(csv_path, comment="#", usecols=["material_id", "poscar", column, *part_columns.values()])
 
     def structure_loader(poscar: str):
         def load():
@@ -98,8 +106,15 @@ def raw_records(task: str, csv_path: Path) -> list[RawRecord]:
     def tensor_loader(text: str):
         return lambda: tensor_from_array(ast.literal_eval(text), ttype)
 
+    def parts_loader(row):
+        if not part_columns:
+            return None
+        texts = {name: str(getattr(row, col)) for name, col in part_columns.items()}
+        return lambda: {name: tensor_from_array(ast.literal_eval(text), ttype) for name, text in texts.items()}
+
     return [
-        RawRecord(str(row.material_id), structure_loader(str(row.poscar)), tensor_loader(str(getattr(row, column))))
+        RawRecord(str(row.material_id), structure_loader(str(row.poscar)), tensor_loader(str(getattr(row, column))),
+                  load_parts=parts_loader(row))
         for row in frame.itertuples(index=False)
     ]
 

@@ -28,35 +28,22 @@ datasets are cached under ``$GMTNET_DATA/mp2026/processed``, keyed by the archiv
 
 from __future__ import annotations
 
-import hashlib
-import io
-from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
+from gmtnet.data.archives import Archive, offsets, read_arrays, structure_at, verified_bytes
 from gmtnet.data.curation import (NOT_POSITIVE_DEFINITE, CurationConfig, CurationError, RawRecord, curate_all,
                                   stiffness_rule, tensor_from_array)
 from gmtnet.data.processed import read_processed, write_processed
 from gmtnet.data.records import TensorDataset
 from gmtnet.data.splits import mp2026_splits, split_lookup
-from gmtnet.errors import DataNotFoundError, GmtnetError
+from gmtnet.errors import GmtnetError
 from gmtnet.tensors import TensorType, get_tensor_type, rotate_tensor
 from gmtnet.utils.io import data_dir
 
 PROCESSED_VERSION = 1
-ARRAYS = ("ids", "n_atoms", "z", "positions", "cells")
-
-
-@dataclass(frozen=True)
-class Archive:
-    """One committed archive: its file name and the sha256 it must have."""
-
-    file: str
-    sha256: str
-
-
 ARCHIVES = {
     "elastic": Archive("mp_elastic_processed.npz", "f95e9231475a1ddd45e02826335b032e9a788f2783d8266a5606de6c8f19b00b"),
     "piezoelectric": Archive("mp_piezoelectric_processed.npz",
@@ -70,44 +57,15 @@ def _check_task(task: str) -> TensorType:
     ttype = get_tensor_type(task)
     if ttype.name not in ARCHIVES:
         raise GmtnetError(f"the mp2026 source has {' and '.join(ARCHIVES)} tensors, not {ttype.name}: "
-                          "use --source mp for the dielectric benchmark")
+                          "use --source mp or mp-dfpt for dielectric tensors")
     return ttype
-
-
-def _verified_bytes(task: str) -> bytes:
-    """The archive's bytes; DataNotFoundError when it cannot be read, GmtnetError when its sha256
-    is not the expected one."""
-    archive = ARCHIVES[task]
-    path = ARCHIVE_DIR / archive.file
-    try:
-        blob = path.read_bytes()
-    except OSError as exc:
-        raise DataNotFoundError(f"MP-2026 archive {path} cannot be read ({exc.strerror or exc})") from None
-    digest = hashlib.sha256(blob).hexdigest()
-    if digest != archive.sha256:
-        raise GmtnetError(f"MP-2026 archive {path} has sha256 {digest}, expected {archive.sha256}: "
-                          "the file was changed or damaged")
-    return blob
 
 
 def read_archive(task: str) -> dict[str, np.ndarray]:
     """The arrays of a task's archive after its sha256 was checked; DataNotFoundError when the
     file is missing, GmtnetError when its hash or layout is not the expected one."""
     ttype = _check_task(task)
-    path = ARCHIVE_DIR / ARCHIVES[ttype.name].file
-    blob = _verified_bytes(ttype.name)
-    try:
-        with np.load(io.BytesIO(blob), allow_pickle=False) as npz:
-            arrays = {name: npz[name] for name in (*ARRAYS, ttype.name)}
-    except (KeyError, ValueError, OSError) as exc:
-        raise GmtnetError(f"MP-2026 archive {path} is not in the expected layout ({exc})") from None
-    n = len(arrays["ids"])
-    n_labels = int(np.prod(ttype.voigt_shape))
-    if (arrays["n_atoms"].shape != (n,) or arrays["cells"].shape != (n, 3, 3)
-            or arrays[ttype.name].shape != (n, n_labels) or len(arrays["z"]) != int(arrays["n_atoms"].sum())
-            or arrays["positions"].shape != (len(arrays["z"]), 3)):
-        raise GmtnetError(f"MP-2026 archive {path} has inconsistent array shapes")
-    return arrays
+    return read_arrays(ARCHIVE_DIR, ARCHIVES[ttype.name], {ttype.name: int(np.prod(ttype.voigt_shape))}, "MP-2026")
 
 
 def ieee_rotation(structure) -> np.ndarray:
@@ -129,11 +87,7 @@ class _Row:
 
     def structure(self):
         if self._structure is None:
-            from pymatgen.core import Lattice, Structure
-
-            a = self.arrays
-            self._structure = Structure(Lattice(a["cells"][self.i]), a["z"][self.start:self.stop].tolist(),
-                                        a["positions"][self.start:self.stop], coords_are_cartesian=True)
+            self._structure = structure_at(self.arrays, self.i, self.start, self.stop)
         return self._structure
 
     def tensor(self) -> np.ndarray:
@@ -159,8 +113,8 @@ def raw_records(task: str, arrays: dict | None = None, warnings: dict[str, str] 
     arrays = read_archive(ttype.name) if arrays is None else arrays
     members = set(split_lookup(mp2026_splits()[ttype.name]))
     warnings = {} if warnings is None else warnings
-    offsets = np.concatenate([[0], np.cumsum(arrays["n_atoms"])])
-    rows = [_Row(arrays, i, int(offsets[i]), int(offsets[i + 1]), ttype, str(arrays["ids"][i]) in members, warnings)
+    starts = offsets(arrays)
+    rows = [_Row(arrays, i, int(starts[i]), int(starts[i + 1]), ttype, str(arrays["ids"][i]) in members, warnings)
             for i in range(len(arrays["ids"]))]
     return [RawRecord(row.record_id, row.structure, row.tensor) for row in rows]
 
@@ -194,7 +148,7 @@ def load(task: str, root: Path | None = None, symprec: float = 1e-3, progress: b
                             symprec=symprec, archive_sha256=ARCHIVES[ttype.name].sha256)
     if cached is None:
         return curate(ttype.name, root, symprec, progress)  # reads, so checks, the archive
-    _verified_bytes(ttype.name)
+    verified_bytes(ARCHIVE_DIR, ARCHIVES[ttype.name], "MP-2026")
     return cached
 
 
