@@ -33,10 +33,11 @@ def fetch(
 @app.command()
 def info(
     task: str = typer.Argument(..., help=TASK_HELP),
-    source: str = typer.Option("mp", help="mp (matminer benchmark), mp2026 (elastic and piezoelectric), jarvis or file."),
+    source: str = typer.Option("mp", help="mp (matminer benchmark), mp2026 (elastic and piezoelectric), mp-dfpt "
+                               "(dielectric with electronic and ionic parts), jarvis or file; several joined by +."),
     path: Optional[Path] = typer.Option(None, help="Data file for --source jarvis/file."),
     symprec: float = typer.Option(1e-3, help="spglib tolerance (Angstrom) of the curation."),
-    root: Optional[Path] = typer.Option(None, help="Data directory (cache) for --source mp and mp2026."),
+    root: Optional[Path] = typer.Option(None, help="Data directory (cache) for --source mp, mp2026 and mp-dfpt."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
     issues: bool = typer.Option(False, "--issues", help="Also list every removed record and why, and the records kept with a warning."),
     trust_pickle: bool = typer.Option(False, "--trust-pickle", help="Open a --source jarvis pickle "

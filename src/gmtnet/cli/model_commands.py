@@ -64,7 +64,8 @@ def ensemble(
 def calibrate(
     model_file: Path = typer.Argument(..., help="A trained model or ensemble file."),
     out: Path = typer.Option(..., help="The calibrated model file to write (may be MODEL_FILE itself)."),
-    source: str = typer.Option("mp", help="Data source of the calibration crystals: mp, mp2026, jarvis or file."),
+    source: str = typer.Option("mp", help="Data source of the calibration crystals: mp, mp2026, mp-dfpt, jarvis or "
+                               "file; several joined by + (e.g. mp+mp-dfpt)."),
     split: str = typer.Option("val", help="Split to calibrate on (one the model was not trained on)."),
     path: Path = typer.Option(None, help="Data file for source jarvis/file."),
     coverage: float = typer.Option(0.9, help="Fraction of crystals the bound should hold for, in (0, 1)."),
@@ -78,7 +79,7 @@ def calibrate(
     from gmtnet.data import load_dataset
     from gmtnet.errors import GmtnetError
     from gmtnet.model.io import load_model, read_model_file, save_model
-    from gmtnet.training.calibration import attach_error_bound, calibrate_model
+    from gmtnet.training.calibration import attach_error_bounds, calibrate_model
     from gmtnet.utils.io import check_output_file
 
     if not 0 < coverage < 1:
@@ -91,10 +92,12 @@ def calibrate(
             raise GmtnetError(f"--out {out}: exists and is not a gmtnet model file; not replaced") from None
     model = load_model(model_file)
     records = load_dataset(model.config.task, source=source, split=split, path=path, trust_pickle=trust_pickle)
-    bound = calibrate_model(model, records, coverage, calibration=f"{source} {split}")
-    attach_error_bound(model, bound)
+    bounds = calibrate_model(model, records, coverage, calibration=f"{source} {split}")
+    attach_error_bounds(model, bounds)
     save_model(model, out, **model.metadata)
-    unit = f" {model.ttype.unit}" if model.ttype.unit else ""
-    typer.echo(f"{out}: error bound = {bound.scale:.4g} x (spread + {bound.offset:.4g}{unit}), "
-               f"{100 * coverage:g}% target, {100 * bound.calibration_coverage:.1f}% of the "
-               f"{bound.n_calibration} {source} {split} crystals within it")
+    for name, bound in bounds.items():
+        unit = f" {model.ttype.unit}" if model.ttype.unit else ""
+        what = "error bound" if name == model.ttype.name else f"{name} error bound"
+        typer.echo(f"{out}: {what} = {bound.scale:.4g} x (spread + {bound.offset:.4g}{unit}), "
+                   f"{100 * coverage:g}% target, {100 * bound.calibration_coverage:.1f}% of the "
+                   f"{bound.n_calibration} {source} {split} crystals within it")

@@ -34,9 +34,12 @@ def _report_warnings(result) -> None:
 
 def _plot(result, folder: Path) -> None:
     from gmtnet.prediction.plots import plot_surface
+    from gmtnet.prediction.predictor import TASKS
 
     stem = Path(result.source).stem
     for t, tensor in result.tensors.items():
+        if t not in TASKS:
+            continue  # a part (e.g. the ionic dielectric tensor): the total's surface is drawn
         if t == "elastic" and not result.properties.get("elastic", {}).get("born_stable", True):
             typer.echo(f"{result.source}: elastic surface skipped (predicted stiffness not positive definite)", err=True)
             continue
@@ -147,7 +150,7 @@ def predict(
 def _stream(predictor, files, fmt, out, plot, workers, resume, chunk_size) -> None:
     from gmtnet.prediction.stream_output import ResultWriter
 
-    writer = ResultWriter(out, fmt, predictor.tasks, resume=resume)
+    writer = ResultWriter(out, fmt, predictor.output_names, resume=resume)
     todo = [f for f in files if str(f) not in writer.done]
     if resume:
         typer.echo(f"resuming {out}: {len(files) - len(todo)} of {len(files)} structures already done", err=True)

@@ -121,8 +121,9 @@ def train(
 
 def evaluate(
     checkpoint: Path = typer.Argument(..., help="A model file (e.g. runs/gmtnet-dielectric/best.pt)."),
-    split: str = typer.Option("test", help="train, val or test."),
-    source: str = typer.Option("mp", help="Data source: mp (matminer benchmark), mp2026 (elastic and piezoelectric), jarvis or file."),
+    split: str = typer.Option("test", help="train, val or test (mp-dfpt also: screened, its high-k crystals)."),
+    source: str = typer.Option("mp", help="Data source: mp (matminer benchmark), mp2026 (elastic and piezoelectric), "
+                               "mp-dfpt (dielectric, electronic and ionic parts), jarvis or file; several joined by +."),
     path: Path = typer.Option(None, help="Data file for source jarvis/file."),
     rotate: float = typer.Option(0.0, help="Rotate every crystal and label by this angle (degrees) first."),
     axis: str = typer.Option("z", help="Rotation axis for --rotate: x, y or z."),
@@ -137,12 +138,17 @@ def evaluate(
     """The four metrics (zero and equality success, Fnorm with a bootstrap 95% interval, EwT
     25/10/5) overall and per crystal system, and for elastic tensors the bulk and shear modulus
     MAE and the predictions that are not positive definite; optionally against another model or
-    a trivial predictor on the same crystals."""
+    a trivial predictor on the same crystals.
+
+    A dielectric model with parts is also scored on its electronic and ionic tensors (on the
+    crystals whose labels have them); on the mp-dfpt test split it is also asked where it ranks
+    the benchmark's screened high-k crystals."""
     from gmtnet.data import load_dataset
     from gmtnet.model import load_model
     from gmtnet.errors import GmtnetError
+    from gmtnet.tensors import get_tensor_type
     from gmtnet.training.evaluate import (axis_rotation, compare_with, error_bound_table, evaluate_model,
-                                         metrics_json, metrics_table)
+                                         high_k_screen, high_k_text, metrics_json, metrics_table)
     from gmtnet.utils.io import atomic_write_text, check_output_file
 
     if out is not None:  # found before the evaluation, not after
@@ -169,6 +175,19 @@ def evaluate(
     if "error_bound" in result:
         summary["error_bound"] = result["error_bound"]
         table += "\n" + error_bound_table(result["error_bound"], model.ttype.unit)
+    if result["parts"]:
+        summary["parts"] = {}
+    for name, part in result["parts"].items():
+        summary["parts"][name] = {"n": part["n"], **metrics_json(part)}
+        unit = get_tensor_type(name).unit
+        table += f"\n## {name} ({part['n']} of the {len(records)} crystals have this label)\n\n" + metrics_table(part, unit)
+        if "error_bound" in part:
+            summary["parts"][name]["error_bound"] = part["error_bound"]
+            table += "\n" + error_bound_table(part["error_bound"], unit)
+    if source == "mp-dfpt" and split == "test" and model.ttype.name == "dielectric" and rotation is None:
+        screened = load_dataset(model.config.task, source=source, split="screened")
+        summary["high_k_screen"] = high_k_screen(model, records, result["predictions"], screened)
+        table += "\n" + high_k_text(summary["high_k_screen"])
     if out is not None:
         atomic_write_text(out.with_suffix(".json"), json.dumps(summary, indent=1) + "\n")
         atomic_write_text(out.with_suffix(".md"), table)

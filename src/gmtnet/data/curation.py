@@ -24,9 +24,10 @@ the rule's name), e.g. ``not positive definite`` for the elastic tensors of the 
 The label is then the Reynolds projection of T onto the point group (and the type's index
 symmetry), snapped so that forced zeros are exactly 0.0 and forced equalities exact. It uses the
 exactly orthogonal rotations of ``CrystalSymmetry.rotations``. Parts are projected the same way
-and add up to the label exactly: when the source gives every part, the label is the sum of the
-projected parts; when it gives all but one, that one is the projected total minus the others
-(the matminer set gives the total and the electronic tensor; ionic = total - electronic).
+and add up to the label: when the source gives every part, the label is the sum of the projected
+parts (exactly); when it gives all but one, that one is the projected total minus the others (the
+matminer set gives the total and the electronic tensor; ionic = total - electronic), and their
+sum is the label to rounding. Each part keeps the label's forced zeros and equalities exactly.
 """
 
 from __future__ import annotations
@@ -150,7 +151,7 @@ def curate_record(structure, tensor: np.ndarray, ttype: TensorType,
 def curate_parts(label: np.ndarray, given: dict[str, np.ndarray], sym: CrystalSymmetry, ttype: TensorType,
                  config: CurationConfig = CurationConfig()) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Rule 7 for the parts of a curated record: (label, {part name: label}) with the parts adding
-    up to the label exactly (see module), or CurationError naming the rule and the part.
+    up to the label (see module), or CurationError naming the rule and the part.
 
     ``given``: {part name: full Cartesian tensor} of all of ``ttype.parts``, or of all but one."""
     missing = [name for name in ttype.parts if name not in given]
@@ -186,8 +187,9 @@ class RawRecord:
 
     ``load_structure`` returns a pymatgen Structure; ``load_tensor`` the full Cartesian array;
     ``load_parts`` (None for a source without parts) {part name: full Cartesian array} of all
-    parts of the tensor, or all but one (rule 7). Any of them may raise StructureError / TensorError (or any exception, reported as unreadable), or
-    CurationError to apply a rule of the source's own.
+    parts of the tensor, or all but one (rule 7). Any of them may raise StructureError /
+    TensorError (or any exception, reported as unreadable), or CurationError to apply a rule of
+    the source's own.
     """
 
     record_id: str

@@ -21,6 +21,12 @@ def summarize(dataset: TensorDataset) -> dict:
         for cs in CRYSTAL_SYSTEMS
     }
     elements = {el.symbol for r in dataset for el in r.structure.composition.elements}
+    part_names = list(dict.fromkeys(name for r in dataset if r.parts for name in r.parts))
+    parts = {}
+    for name in part_names:
+        part_norms = np.array([np.linalg.norm(r.parts[name]) for r in dataset if r.parts is not None])
+        parts[name] = {"n": len(part_norms), "fnorm_mean": float(part_norms.mean()),
+                       "fnorm_std": float(part_norms.std(ddof=1)) if part_norms.size > 1 else float("nan")}
     report = dataset.report
     return {
         "task": dataset.task,
@@ -32,6 +38,7 @@ def summarize(dataset: TensorDataset) -> dict:
         "fnorm_mean": float(norms.mean()) if norms.size else float("nan"),
         "fnorm_std": float(norms.std(ddof=1)) if norms.size > 1 else float("nan"),
         "n_elements": len(elements),
+        "parts": parts,
         "curation": None if report is None else {
             "n_input": report.n_input, "n_kept": report.n_kept, "removed": dict(report.removed),
             "kept_with_warning": len(report.warnings),
@@ -46,6 +53,8 @@ def format_summary(summary: dict, unit: str = "") -> str:
     lines.append("  splits: " + " / ".join(f"{k} {v}" for k, v in s["splits"].items()))
     u = f" {unit}" if unit else ""
     lines.append(f"  Fnorm of labels: mean {s['fnorm_mean']:.4g}{u}, std {s['fnorm_std']:.4g}{u}")
+    for name, p in s.get("parts", {}).items():
+        lines.append(f"  {name}: {p['n']:,} records have it; Fnorm mean {p['fnorm_mean']:.4g}{u}, std {p['fnorm_std']:.4g}{u}")
     lines.append(f"  elements: {s['n_elements']}")
     lines.append("  crystal system     total  train    val   test")
     for cs, total in s["crystal_systems"].items():

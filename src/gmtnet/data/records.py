@@ -160,3 +160,18 @@ class CurationReport:
         removed = ", ".join(f"{n} {rule}" for rule, n in sorted(self.removed.items())) or "none"
         warned = f"; {len(self.warnings)} kept with a warning" if self.warnings else ""
         return f"{self.n_kept} of {self.n_input} records kept; removed: {removed}{warned}"
+
+
+def output_labels(records, names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """((N, K, 3, ..., 3) labels of the outputs ``names`` (a task's tensor, then its parts: a
+    model's ``output_names``), zeros where unknown, and (N, K) bool: which are known (the tensor
+    always; a part where the record has parts))."""
+    def label(r: TensorRecord, k: int, name: str) -> np.ndarray:
+        if k == 0:
+            return r.tensor
+        return r.parts[name] if r.parts is not None else np.zeros_like(r.tensor)
+
+    labels = np.stack([[label(r, k, name) for k, name in enumerate(names)] for r in records])
+    known = np.array([[k == 0 or r.parts is not None for k in range(len(names))] for r in records], dtype=bool)
+    return labels, known
+

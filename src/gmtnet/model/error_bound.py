@@ -27,8 +27,10 @@ from scipy.stats import pearsonr, spearmanr
 
 from gmtnet.errors import GmtnetError
 
-#: The key under which a model file's metadata holds its calibrated bound.
+#: The key under which a model file's metadata holds its calibrated bound (of its task's tensor).
 METADATA_KEY = "error_bound"
+#: ... and the bounds of its parts, {part name: bound} (a model with parts, ``ModelConfig.parts``).
+PARTS_METADATA_KEY = "part_error_bounds"
 DEFAULT_COVERAGE = 0.9
 
 
@@ -107,6 +109,22 @@ def model_error_bound(model) -> ErrorBound | None:
     """The ErrorBound a loaded model carries (``model.metadata``), or None if it was not calibrated."""
     data = getattr(model, "metadata", {}).get(METADATA_KEY)
     return None if data is None else ErrorBound.from_dict(data)
+
+
+def model_error_bounds(model) -> dict[str, ErrorBound]:
+    """{output name: ErrorBound} of every output of a loaded model that carries a calibrated bound:
+    its task's tensor (``model_error_bound``) and, for a model with parts, each part."""
+    bounds = {}
+    total = model_error_bound(model)
+    if total is not None:
+        bounds[model.ttype.name] = total
+    parts = getattr(model, "metadata", {}).get(PARTS_METADATA_KEY) or {}
+    if not isinstance(parts, dict):
+        raise GmtnetError("model file: malformed part error bounds (not a table)")
+    for name in model.output_names[1:]:
+        if name in parts:
+            bounds[name] = ErrorBound.from_dict(parts[name])
+    return bounds
 
 
 def bound_agreement(errors, bounds) -> dict:

@@ -23,6 +23,10 @@ def _fmt(x) -> str:
     return f"{x:.4g}" if isinstance(x, float) else str(x)
 
 
+def _fmt_short(x) -> str:
+    return "n/a" if x is None else f"{x:.3f}"
+
+
 def as_table(results) -> str:
     """Human-readable report: per crystal, symmetry, each tensor in Voigt form, its independent
     components and the derived properties."""
@@ -47,8 +51,9 @@ def as_table(results) -> str:
                              f"(Frobenius norm of the error, for {100 * r.error_bound_coverage[task]:.0f}% "
                              "of crystals like the validation set)")
             props = {k: v for k, v in r.properties.get(task, {}).items() if not isinstance(v, list)}
-            if task == "dielectric":
-                props["eigenvalues"] = ", ".join(f"{x:.3f}" for x in r.properties[task]["eigenvalues"])
+            for k in ("eigenvalues", "refractive_indices"):  # lists of an order-2 tensor's properties
+                if k in r.properties.get(task, {}):
+                    props[k] = ", ".join(_fmt_short(x) for x in r.properties[task][k])
             if props:
                 lines.append("    " + "; ".join(f"{k} {_fmt(v)}" for k, v in props.items()))
         blocks.append("\n".join(lines))
@@ -60,9 +65,10 @@ def as_json(results) -> str:
 
 
 def csv_row(r) -> dict:
-    """One CSV row: symmetry, Voigt components (e.g. dielectric_eps11, elastic_C11), the error
-    bound of each tensor (e.g. elastic_error_bound; empty for a model without one), scalar
-    derived properties, and the error and warnings columns (warnings joined by "; ")."""
+    """One CSV row: symmetry, Voigt components (e.g. dielectric_eps11, dielectric_ionic_eps33,
+    elastic_C11), the error bound of each tensor (e.g. elastic_error_bound; empty for a model
+    without one), scalar derived properties (e.g. dielectric_electronic_refractive_index), and
+    the error and warnings columns (warnings joined by "; ")."""
     row = {"source": r.source, "error": r.error or "", "warnings": "; ".join(r.warnings), "formula": r.formula,
            "spacegroup": r.spacegroup_number or "", "crystal_system": r.crystal_system,
            "symprec": r.symprec if r.ok else "", "refined": r.refined if r.ok else ""}

@@ -20,12 +20,12 @@ from torch.utils.data import DataLoader
 
 from gmtnet.data.structures import as_structure, read_structure, vacuum_warning, validate_structure
 from gmtnet.errors import GmtnetError, StructureError
-from gmtnet.model.base import config_graph, graph_options
-from gmtnet.model.error_bound import model_error_bound
+from gmtnet.model.base import config_graph, graph_options, output_names
+from gmtnet.model.error_bound import model_error_bounds
 from gmtnet.prediction.pretrained import load_pretrained, pretrained_config
 from gmtnet.prediction.properties import derived_properties
 from gmtnet.symmetry import PREDICTION_BACKEND, check_backend, crystal_symmetry, refine_structure
-from gmtnet.tensors import get_tensor_type, to_pymatgen, to_voigt
+from gmtnet.tensors import get_tensor_type, parent_type, to_pymatgen, to_voigt
 from gmtnet.utils.progress import progress_bar
 
 TASKS = ("dielectric", "piezoelectric", "elastic")
@@ -47,13 +47,15 @@ class CrystalPrediction:
             Predictor's symmetry_backend (moyopy unless told otherwise) at ``symprec``.
         symprec: the symmetry tolerance used (the models', Angstrom; 1e-3 for the shipped ones).
         refined: whether the structure was symmetrized within symprec before its graph.
-        tensors: {task: Cartesian tensor (3,)*order}, float64, in the input frame.
-        independent: {task: names of the independent components (one per equality group)}.
-        properties: {task: derived quantities} (see gmtnet.prediction.properties).
-        error_bounds: {task: bound on the Frobenius norm of the tensor's error, label units} for
-            the tasks whose model carries a calibrated bound (``gmtnet.model.error_bound``; the
+        tensors: {name: Cartesian tensor (3,)*order}, float64, in the input frame: one per task,
+            and for a model that predicts parts (the shipped dielectric model) each part too,
+            e.g. "dielectric" (static total) = "dielectric_electronic" + "dielectric_ionic".
+        independent: {name: names of the independent components (one per equality group)}.
+        properties: {name: derived quantities} (see gmtnet.prediction.properties).
+        error_bounds: {name: bound on the Frobenius norm of the tensor's error, label units} for
+            the tensors whose model carries a calibrated bound (``gmtnet.model.error_bound``; the
             shipped models' hold for 90% of crystals like their validation crystals);
-            ``error_bound_coverage`` {task: that fraction}.
+            ``error_bound_coverage`` {name: that fraction}.
         error: one line when the structure was rejected; then everything else is empty.
         warnings: lines about a prediction made but not to be trusted as a bulk crystal's, e.g.
             vacuum in the cell (a slab or a molecule; ``gmtnet.data.structures.vacuum_warning``).
@@ -109,7 +111,8 @@ class CrystalPrediction:
 
 
 def _tasks(task: str) -> tuple[str, ...]:
-    return TASKS if task == "all" else (get_tensor_type(task).name,)
+    """The tasks (models) ``task`` needs: all three, or the one that predicts it (a part's)."""
+    return TASKS if task == "all" else (parent_type(task).name,)
 
 
 @dataclass
@@ -152,6 +155,8 @@ class Predictor:
         # what preparing a crystal needs (graph settings); the shipped networks are built when
         # first needed, so that worker processes can start on the structures meanwhile
         self.configs = {t: self._given[t].config if t in self._given else pretrained_config(t) for t in self.tasks}
+        #: Every tensor a prediction holds: each task's, then its parts where its model has them.
+        self.output_names = tuple(name for config in self.configs.values() for name in output_names(config))
         self.batch_size = batch_size
         try:  # refused here, before any structure, rather than as an error row per structure
             check_backend(symmetry_backend)
@@ -242,23 +247,27 @@ class Predictor:
 
     @property
     def error_bounds(self) -> dict:
-        """{task: ErrorBound or None}: the calibrated bound each model carries."""
+        """{output name: ErrorBound}: the calibrated bounds the models carry (``output_names``
+        without one are absent)."""
         if self._bounds is None:
-            self._bounds = {t: model_error_bound(m) for t, m in self.models.items()}
+            self._bounds = {name: b for m in self.models.values() for name, b in model_error_bounds(m).items()}
         return self._bounds
 
     def _run_models(self, chunk: list[PreparedCrystal]) -> None:
         for task, model in self.models.items():
-            tensors, spread = model.predict_graphs_with_spread([p.graphs[task] for p in chunk],
-                                                               batch_size=self.batch_size, orbits=self.orbits)
-            for p, t in zip(chunk, tensors):
-                p.prediction.tensors[task] = t
-                p.prediction.independent[task] = model.constraints(p.graphs[task]).independent_components
-            bound = self.error_bounds[task]
-            if bound is not None:
-                for p, b in zip(chunk, bound.bounds(spread)):
-                    p.prediction.error_bounds[task] = float(b)
-                    p.prediction.error_bound_coverage[task] = bound.coverage
+            tensors, spread = model.predict_graph_outputs_with_spread([p.graphs[task] for p in chunk],
+                                                                      batch_size=self.batch_size, orbits=self.orbits)
+            for p, outputs in zip(chunk, tensors):
+                independent = model.constraints(p.graphs[task]).independent_components
+                for name, t in zip(model.output_names, outputs):
+                    p.prediction.tensors[name] = t
+                    p.prediction.independent[name] = independent  # parts share the task's form
+            for k, name in enumerate(model.output_names):
+                bound = self.error_bounds.get(name)
+                if bound is not None:
+                    for p, b in zip(chunk, bound.bounds(spread[:, k])):
+                        p.prediction.error_bounds[name] = float(b)
+                        p.prediction.error_bound_coverage[name] = bound.coverage
 
     def predict_one(self, item, source: str) -> CrystalPrediction:
         """Prediction of one item, or a CrystalPrediction carrying the one-line reason it failed."""
@@ -380,14 +389,17 @@ def predict(structures, task: str = "all", as_pymatgen: bool = False, models: di
             symmetry_backend: str = PREDICTION_BACKEND, refine: bool = True, return_error_bound: bool = False):
     """Predict tensors for structures (pymatgen Structures, ASE Atoms or file paths).
 
-    ``symmetry_backend``: "moyopy" (default) or "spglib"; ``refine``: symmetrize within symprec
-    first (default) or use the structure as given; as for Predictor.
+    ``task``: "dielectric", "piezoelectric", "elastic", a part of one whose model predicts parts
+    ("dielectric_electronic", "dielectric_ionic"), or "all" (every tensor of the three models,
+    parts included). ``symmetry_backend``: "moyopy" (default) or "spglib"; ``refine``:
+    symmetrize within symprec first (default) or use the structure as given; as for Predictor.
 
     Returns:
         task != "all": (N, 3, ..., 3) float64 array in each input's frame (or a list of pymatgen
-            objects with ``as_pymatgen``). task == "all": {task: that array or list}.
-        With ``return_error_bound``: (that, bounds), bounds being for each task an (N,) array of
-            bounds on the Frobenius norm of each prediction's error in label units (NaN where
+            objects with ``as_pymatgen``). task == "all": {name: that array or list} for every
+            tensor the models predict (``Predictor.output_names``).
+        With ``return_error_bound``: (that, bounds), bounds being for each tensor an (N,) array
+            of bounds on the Frobenius norm of each prediction's error in label units (NaN where
             the model carries no calibrated bound; see CrystalPrediction.error_bounds), a dict
             of them for task == "all".
         Structures that cannot be read or are invalid raise StructureError naming the problem
@@ -396,19 +408,27 @@ def predict(structures, task: str = "all", as_pymatgen: bool = False, models: di
     """
     single = not isinstance(structures, (list, tuple))
     items = [structures] if single else list(structures)
-    results = Predictor(task, models, symmetry_backend=symmetry_backend, refine=refine).predict(items)
+    predictor = Predictor(task, models, symmetry_backend=symmetry_backend, refine=refine)
+    if task == "all":
+        names = predictor.output_names
+    else:
+        names = (get_tensor_type(task).name,)
+        if names[0] not in predictor.output_names:
+            raise GmtnetError(f"the {parent_type(task).name} model predicts {', '.join(predictor.output_names)}, "
+                              f"not {names[0]}")
+    results = predictor.predict(items)
     for r in results:
         if not r.ok:
             raise StructureError(f"{r.source}: {r.error}")
         for text in r.warnings:
             warnings.warn(f"{r.source}: {text}", PredictionWarning, stacklevel=2)
     out = {}
-    for t in _tasks(task):
+    for t in names:
         if as_pymatgen:
             out[t] = [r.pymatgen(t) for r in results]
         else:
             out[t] = np.stack([r.tensors[t] for r in results]) if results else np.zeros((0, *get_tensor_type(t).shape))
-    bounds = {t: np.array([r.error_bounds.get(t, np.nan) for r in results], dtype=np.float64) for t in _tasks(task)}
+    bounds = {t: np.array([r.error_bounds.get(t, np.nan) for r in results], dtype=np.float64) for t in names}
     if task != "all":
-        out, bounds = out[_tasks(task)[0]], bounds[_tasks(task)[0]]
+        out, bounds = out[names[0]], bounds[names[0]]
     return (out, bounds) if return_error_bound else out

@@ -20,6 +20,18 @@ def dielectric_properties(eps: np.ndarray) -> dict:
     return {"eigenvalues": eig.tolist(), "polycrystalline_average": float(np.trace(eps) / 3.0)}
 
 
+def electronic_dielectric_properties(eps_inf: np.ndarray) -> dict:
+    """``dielectric_properties`` of the electronic (high-frequency) permittivity, and the
+    refractive indices it gives at optical frequencies (no absorption): ``refractive_indices``,
+    the square roots of its eigenvalues (ascending; the principal indices, e.g. n_o, n_o, n_e of
+    a uniaxial crystal), and ``refractive_index``, the square root of its polycrystalline
+    average. An eigenvalue below 0 (only from a model without bounds) gives None."""
+    out = dielectric_properties(eps_inf)
+    roots = [float(np.sqrt(x)) if x >= 0 else None for x in out["eigenvalues"]]
+    average = out["polycrystalline_average"]
+    return out | {"refractive_indices": roots, "refractive_index": float(np.sqrt(average)) if average >= 0 else None}
+
+
 def born_stable(c_voigt: np.ndarray) -> bool:
     """Born mechanical stability: the 6x6 Voigt stiffness is positive definite (exact test)."""
     return is_positive_definite(c_voigt)
@@ -90,10 +102,15 @@ def piezoelectric_properties(e: np.ndarray, c: np.ndarray | None = None) -> dict
 
 
 def derived_properties(tensors: dict) -> dict:
-    """{task: properties} for the tasks present in ``tensors`` ({task: Cartesian tensor})."""
+    """{name: properties} for the tensors present in ``tensors`` ({name: Cartesian tensor}, the
+    tasks and parts of ``CrystalPrediction.tensors``)."""
     out = {}
     if "dielectric" in tensors:
         out["dielectric"] = dielectric_properties(tensors["dielectric"])
+    if "dielectric_electronic" in tensors:
+        out["dielectric_electronic"] = electronic_dielectric_properties(tensors["dielectric_electronic"])
+    if "dielectric_ionic" in tensors:
+        out["dielectric_ionic"] = dielectric_properties(tensors["dielectric_ionic"])
     if "elastic" in tensors:
         out["elastic"] = elastic_properties(tensors["elastic"])
     if "piezoelectric" in tensors:
@@ -101,5 +118,5 @@ def derived_properties(tensors: dict) -> dict:
     return out
 
 
-__all__ = ["derived_properties", "dielectric_properties", "elastic_properties", "piezoelectric_properties",
-           "born_stable", "voigt_moduli", "reuss_moduli"]
+__all__ = ["derived_properties", "dielectric_properties", "electronic_dielectric_properties", "elastic_properties",
+           "piezoelectric_properties", "born_stable", "voigt_moduli", "reuss_moduli"]

@@ -19,17 +19,18 @@ from gmtnet.errors import GmtnetError
 from gmtnet.prediction.formatting import as_jsonl, csv_row
 from gmtnet.prediction.predictor import CrystalPrediction
 from gmtnet.prediction.properties import derived_properties
-from gmtnet.tensors import ELASTIC, PIEZOELECTRIC, from_voigt
+from gmtnet.tensors import ELASTIC, PIEZOELECTRIC, from_voigt, parent_type
 
 STREAM_FORMATS = ("csv", "jsonl")
 
 
-def _reference_columns(tasks) -> list[str]:
-    """CSV columns for ``tasks``: those of a prediction with every field and property present."""
+def _reference_columns(names) -> list[str]:
+    """CSV columns for the tensors ``names`` (``Predictor.output_names``): those of a prediction
+    with every field and property present."""
     reference = {"dielectric": np.eye(3),
                  "piezoelectric": from_voigt(np.arange(1.0, 19.0).reshape(3, 6), PIEZOELECTRIC),
                  "elastic": from_voigt(np.eye(6) + np.diag([1.0] * 3 + [0.0] * 3), ELASTIC)}
-    tensors = {t: reference[t] for t in tasks}
+    tensors = {t: reference[parent_type(t).name] for t in names}
     pred = CrystalPrediction(source="", formula="x", spacegroup_number=1, crystal_system="triclinic",
                              tensors=tensors, properties=derived_properties(tensors))
     return list(csv_row(pred))
@@ -70,17 +71,18 @@ def _complete_lines(data: bytes) -> tuple[list[bytes], bool]:
 
 
 class ResultWriter:
-    """Appends CrystalPredictions to ``path`` as CSV or JSON Lines (``path`` None: standard
-    output). ``done`` holds the sources already written (filled on resume).
+    """Appends CrystalPredictions of the tensors ``names`` (``Predictor.output_names``) to
+    ``path`` as CSV or JSON Lines (``path`` None: standard output). ``done`` holds the sources
+    already written (filled on resume).
 
     Safety: the file is locked while it is written (a second writer is refused); on resume it is
     checked to be gmtnet's output of the same columns before anything in it is changed."""
 
-    def __init__(self, path: Path | None, fmt: str, tasks, resume: bool = False):
+    def __init__(self, path: Path | None, fmt: str, names, resume: bool = False):
         if fmt not in STREAM_FORMATS:
             raise GmtnetError(f"streaming output needs --format csv or jsonl, not {fmt!r}")
         self.path, self.fmt, self.done = (Path(path) if path else None), fmt, set()
-        self.columns = _reference_columns(tasks) if fmt == "csv" else None
+        self.columns = _reference_columns(names) if fmt == "csv" else None
         self.handle = None
         if self.path is None:
             if resume:

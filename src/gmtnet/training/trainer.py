@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from gmtnet.data import TensorDataset, load_dataset
+from gmtnet.data.records import output_labels
 from gmtnet.errors import GmtnetError
 from gmtnet.model.io import build_model_from_train_config, load_data_only, save_model, transfer_weights
 from gmtnet.tensors import get_tensor_type, part_types
@@ -58,15 +59,6 @@ def part_scales(cfg: TrainConfig, records) -> list[float] | None:
         shifted = np.stack([p[ptype.name] for p in with_parts]) - (ptype.lower_bound or 0.0) * np.eye(3)
         scales.append(label_scale(shifted))
     return scales
-
-
-def output_labels(records, names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
-    """((N, K, 3, ..., 3) labels of the outputs ``names`` (the tensor, then its parts; zeros where
-    unknown), (N, K) bool: which are known)."""
-    labels = np.stack([[r.tensor if k == 0 else (r.parts[name] if r.parts is not None else np.zeros_like(r.tensor))
-                        for k, name in enumerate(names)] for r in records])
-    known = np.array([[k == 0 or r.parts is not None for k in range(len(names))] for r in records], dtype=bool)
-    return labels, known
 
 
 def excluded_ids(spec: str, source: str = "mp", root=None) -> set[str]:
