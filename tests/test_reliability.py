@@ -113,6 +113,25 @@ def world(tmp_path_factory) -> Path:
     torch.save(broken, root / "missing_weight.pt")
     torch.save(dict(blob, architecture="transformer"), root / "unknown_architecture.pt")
     torch.save(dict(blob, config={**blob["config"], "warp_drive": 9}), root / "unknown_key.pt")
+    for name, change in (("k_zero", {"k": 0}), ("k_negative", {"k": -3}), ("huge_width", {"node_dim": 10 ** 12})):
+        torch.save(dict(blob, config={**blob["config"], **change}), root / f"{name}.pt")
+    torch.save(dict(blob, state_dict={k: (torch.full_like(v, float("nan")) if v.is_floating_point() else v)
+                                      for k, v in blob["state_dict"].items()}), root / "nan_weights.pt")
+    member = dict(blob, config={**blob["config"], "symprec": float("nan")})
+    torch.save(dict(blob, architecture="ensemble", members=[member, member]), root / "nan_symprec_ensemble.pt")
+    settings = {"task": "dielectric", "epochs": 1, "out": "run-x"}
+    (root / "overrides_5.toml").write_text('task = "dielectric"\nout = "run-x"\nmodel_overrides = 5\n')
+    (root / "overrides_unknown.toml").write_text('task = "dielectric"\nout = "run-x"\n[model_overrides]\nwarp = 9\n')
+    (root / "nested.json").write_text(json.dumps({**settings, "model_overrides": {}})[:-1]
+                                      + ', "extra": ' + "[" * 20000 + "]" * 20000 + "}")
+    (root / "nested.toml").write_text('task = "dielectric"\nseed = ' + "[" * 20000 + "]" * 20000 + "\n")
+    (root / "group_average_string.toml").write_text('task = "dielectric"\nout = "run-x"\ngroup_average = "false"\n')
+    (root / "seed_string.json").write_text(json.dumps({**settings, "seed": "x"}))
+    (root / "nan_coordinate.cif").write_text(CIF_TWO_ON_ONE_SITE.replace("K1 K 0.0 0.0 0.0 1\n", "")
+                                             .replace("Cl1 Cl 0.5 0.5", "Cl1 Cl nan 0.5"))
+    (root / "site_twice.cif").write_text(CIF_TWO_ON_ONE_SITE.replace("K1 K 0.0 0.0 0.0", "Na2 Na 0.0 0.0 0.0"))
+    (root / "poscar_named.cif").write_text(_poscar(5.64, "Na Cl", "1 1", ["0 0 0", "0.5 0.5 0.5"]))
+    (root / "existing.json").write_text("[]\n")
     (root / "a_file").write_text("not a folder\n")
     (root / "foreign.json").write_text('{"mine": true}')  # one line, no newline: not gmtnet's
     (root / "foreign.csv").write_text("name,value\nalpha,1\nbeta,2")
@@ -176,6 +195,33 @@ BATTERY = [
                             "--format", "csv", "--out", "foreign.csv", "--resume"], "left untouched"),
     ("jarvis-pickle-not-trusted", ["data", "info", "elastic", "--source", "jarvis", "--path", "evil.pkl"],
      "--trust-pickle"),
+    # settings of model files, checked by type and range when the file is loaded
+    ("model-k-zero", ["predict", "good.cif", "--model", "dielectric=k_zero.pt"], "k_zero.pt: invalid hyperparameters (k must"),
+    ("model-k-negative", ["predict", "good.cif", "--model", "dielectric=k_negative.pt"], "(k must be an integer within 1"),
+    ("model-huge-width", ["predict", "good.cif", "--model", "dielectric=huge_width.pt"], "(node_dim must be"),
+    ("model-nan-weights", ["predict", "good.cif", "--model", "dielectric=nan_weights.pt"],
+     "nan_weights.pt: weight atom_embedding.weight holds NaN"),
+    ("ensemble-nan-symprec", ["predict", "good.cif", "--model", "dielectric=nan_symprec_ensemble.pt"],
+     "(symprec must be a finite number, got nan)"),
+    # settings of --config files
+    ("config-overrides-not-a-table", ["train", "--config", "overrides_5.toml"], "model_overrides must be a table, got 5"),
+    ("config-unknown-override", ["train", "--config", "overrides_unknown.toml"], "unknown setting(s) warp"),
+    ("config-nested-json", ["train", "--config", "nested.json"], "nested"),
+    ("config-nested-toml", ["train", "--config", "nested.toml"], "nested"),
+    ("config-bool-as-string", ["train", "--config", "group_average_string.toml"],
+     "group_average_string.toml: group_average must be true or false, got 'false'"),
+    ("config-seed-not-a-number", ["train", "--config", "seed_string.json"], "seed_string.json: seed must be an integer"),
+    ("train-file-without-path", ["train", "--task", "dielectric", "--source", "file", "--out", "run-x"],
+     "source file needs the data file"),
+    # outputs are never replaced by surprise
+    ("predict-json-onto-existing", ["predict", "good.cif", "--model", "dielectric=dielectric.pt", "--task", "dielectric",
+                                    "--format", "json", "--out", "existing.json"], "add --overwrite"),
+    ("predict-table-onto-existing", ["predict", "good.cif", "--model", "dielectric=dielectric.pt", "--task",
+                                     "dielectric", "--out", "existing.json"], "add --overwrite"),
+    # structure files whose problem must be named
+    ("cif-nan-coordinate", ["symmetry", "nan_coordinate.cif"], "_atom_site_fract_x = nan is not a number"),
+    ("cif-site-twice", ["symmetry", "site_twice.cif"], "atom sites Na1 and Na2 are the same Na atom"),
+    ("cif-that-is-a-poscar", ["symmetry", "poscar_named.cif"], "not a CIF file: no data_ block (it reads as a POSCAR"),
 ]
 if not torch.cuda.is_available():
     BATTERY.append(("train-cuda-without-cuda", ["train", "--task", "dielectric", "--device", "cuda", "--out", "run-x"],

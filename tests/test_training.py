@@ -678,7 +678,7 @@ def test_train_takes_its_settings_from_a_config_file(tmp_path, mp_root, monkeypa
     with pytest.raises(SystemExit) as bad:
         main(["train", "--config", str(tmp_path / "bad.json"), "--out", str(tmp_path / "d")])
     err = capsys.readouterr().err
-    assert bad.value.code == 1 and "unknown training setting(s) warp" in err and not (tmp_path / "d").exists()
+    assert bad.value.code == 1 and "bad.json: unknown setting(s) warp" in err and not (tmp_path / "d").exists()
 
 
 # ---- experiments as configuration ------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from pathlib import Path
 
 import typer
@@ -61,6 +62,7 @@ def predict(
     workers: int = typer.Option(-1, help="DataLoader processes reading and preprocessing structures "
                                 "(-1: none for under 256 structures, else up to 4)."),
     resume: bool = typer.Option(False, "--resume", help="Streaming: continue --out, skipping structures already in it."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out (refused otherwise)."),
     chunk_size: int = typer.Option(256, help="Streaming: structures per chunk (memory is bounded by a few chunks)."),
     symmetry_backend: str = typer.Option(PREDICTION_BACKEND, help="moyopy (default; 2-5x faster symmetry analysis) or "
                                          "spglib (the benchmark's definition); they differ only for crystals at the "
@@ -87,7 +89,7 @@ def predict(
     from gmtnet.prediction.formatting import FORMATS
     from gmtnet.cli.batch import expand_structure_paths
     from gmtnet.prediction.predictor import Predictor, available_cores
-    from gmtnet.utils.io import atomic_write_text, check_output_file, check_output_folder
+    from gmtnet.utils.io import atomic_write_text, check_output_file, check_output_folder, claimed_output
 
     if fmt not in FORMATS:
         raise GmtnetError(f"unknown format {fmt!r}: expected table, json, csv or jsonl")
@@ -122,18 +124,19 @@ def predict(
         for m in predictor.models.values():
             m.compile_kernels()
     if streaming:
-        _stream(predictor, files, fmt, out, plot, workers, resume, chunk_size)
+        _stream(predictor, files, fmt, out, plot, workers, resume, overwrite, chunk_size)
         return
-    results = predictor.predict(files, progress=len(files) > 1, workers=workers)
-    text = FORMATS[fmt](results)
-    failed = [r for r in results if not r.ok]
-    if out is not None and len(failed) == len(results):
-        pass  # nothing predicted: leave an existing output file as it is
-    elif out is not None:
-        atomic_write_text(out, text)
-        typer.echo(f"wrote {out}", err=True)
-    else:
-        typer.echo(text, nl=False)
+    with claimed_output(out, overwrite) if out is not None else nullcontext():
+        results = predictor.predict(files, progress=len(files) > 1, workers=workers)
+        text = FORMATS[fmt](results)
+        failed = [r for r in results if not r.ok]
+        if out is not None and len(failed) == len(results):
+            pass  # nothing predicted: leave an existing output file as it is
+        elif out is not None:
+            atomic_write_text(out, text)
+            typer.echo(f"wrote {out}", err=True)
+        else:
+            typer.echo(text, nl=False)
     for r in results:
         _report_warnings(r)
     if plot is not None:
@@ -147,10 +150,10 @@ def predict(
             raise typer.Exit(1)
 
 
-def _stream(predictor, files, fmt, out, plot, workers, resume, chunk_size) -> None:
+def _stream(predictor, files, fmt, out, plot, workers, resume, overwrite, chunk_size) -> None:
     from gmtnet.prediction.stream_output import ResultWriter
 
-    writer = ResultWriter(out, fmt, predictor.output_names, resume=resume)
+    writer = ResultWriter(out, fmt, predictor.output_names, resume=resume, overwrite=overwrite)
     todo = [f for f in files if str(f) not in writer.done]
     if resume:
         typer.echo(f"resuming {out}: {len(files) - len(todo)} of {len(files)} structures already done", err=True)

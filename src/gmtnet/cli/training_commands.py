@@ -35,6 +35,7 @@ def train(
                                                    "piezoelectric), mp-dfpt (dielectric with electronic and ionic parts), "
                                                    "jarvis or file; several joined by + train on their union "
                                                    "(e.g. mp+mp-dfpt)."),
+    data_path: Optional[Path] = typer.Option(None, "--path", help="The data file (JSON or CSV) of --source file."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in OUT (its configuration; only --epochs, "
                                 "--device, --threads, --compile and --orbits/--all-atoms may change)."),
     compile_kernels: Optional[bool] = typer.Option(None, "--compile", is_flag=True,
@@ -89,6 +90,7 @@ def train(
         group_average=group_average, epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
         loss=loss, huber_delta=huber_delta, device=device, limit=limit,
         val_limit=max(1, limit // 8) if limit and limit > 0 else limit, seed=seed, threads=threads, source=source,
+        data_path=str(data_path) if data_path else None,
         compile=compile_kernels, orbits=orbits, init_from=str(init_from) if init_from else None,
         init_member=init_member, parts=parts, part_weight=part_weight, exclude=exclude,
         max_label_norm=max_label_norm, edge_noise=edge_noise,

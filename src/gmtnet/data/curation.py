@@ -2,6 +2,8 @@
 
 The rules (names used in reports), in the order they are applied:
 
+0. ``duplicate id``          a record with the id of an earlier one (the first is curated, the
+                             others removed: an id names one crystal in splits and reports);
 1. ``unreadable structure``  the structure text/file cannot be parsed;
 2. ``invalid structure``     disorder, partial occupancy, overlap, NaN, unknown element;
 3. ``invalid tensor``        wrong shape or non-finite entries;
@@ -214,8 +216,13 @@ def curate_all(raw_records, ttype: TensorType, config: CurationConfig, source: s
     """Curate every raw record; returns a TensorDataset whose ``report`` says what was removed."""
     raw_records = list(raw_records)
     report = CurationReport(task=ttype.name, source=source, n_input=len(raw_records))
-    kept = []
-    for raw in progress_bar(raw_records, enabled=progress, desc=f"curating {ttype.name}", unit="crystal"):
+    kept, seen = [], {}
+    for n, raw in enumerate(progress_bar(raw_records, enabled=progress, desc=f"curating {ttype.name}", unit="crystal")):
+        if raw.record_id in seen:
+            report.add_issue(raw.record_id, "duplicate id", f"record {n} has the id of record {seen[raw.record_id]}; "
+                                                            "ids must be unique (the first is kept)")
+            continue
+        seen[raw.record_id] = n
         try:
             try:
                 structure = raw.load_structure()

@@ -105,11 +105,60 @@ def _cif_number(text: str) -> float:
         return float("nan")
 
 
-def check_cif_cell(text: str, name: str = "CIF") -> None:
-    """Raise StructureError unless every data block's cell lengths are positive and its angles
-    within (0, 180) degrees (pymatgen would build a mirrored cell from a negative length)."""
+def _looks_like_poscar(text: str) -> bool:
+    """Whether ``text`` parses as a POSCAR (e.g. a POSCAR saved under a .cif name)."""
+    from pymatgen.io.vasp import Poscar
+
+    try:
+        Poscar.from_str(text)
+        return True
+    except Exception:  # noqa: BLE001 - anything pymatgen refuses is no POSCAR
+        return False
+
+
+#: Fractional distance below which two listed sites of a CIF are one position.
+SAME_SITE = 1e-4
+
+
+def check_cif_sites(block, name: str) -> None:
+    """Raise StructureError for a CIF data block whose atom sites pymatgen would misreport: a
+    coordinate that is not a number (NaN, a word), or one element listed twice at one position
+    (pymatgen would sum the occupancies and blame disorder)."""
+    axes = [f"_atom_site_fract_{a}" for a in "xyz"]
+    if not all(a in block.data for a in axes):
+        return
+    columns = [block.data[a] for a in axes]
+    columns = [c if isinstance(c, list) else [c] for c in columns]
+    labels = block.data.get("_atom_site_label") or block.data.get("_atom_site_type_symbol") or []
+    labels = labels if isinstance(labels, list) else [labels]
+    elements = block.data.get("_atom_site_type_symbol") or labels
+    elements = elements if isinstance(elements, list) else [elements]
+    positions = []
+    for i, values in enumerate(zip(*columns)):
+        label = labels[i] if i < len(labels) else f"site {i + 1}"
+        coords = [_cif_number(v) for v in values]
+        for axis, raw, value in zip(axes, values, coords):
+            if not np.isfinite(value):
+                raise StructureError(f"{name}: atom site {label}: {axis} = {raw} is not a number")
+        element = "".join(ch for ch in str(elements[i] if i < len(elements) else label) if ch.isalpha())
+        for other_label, other_element, other in positions:
+            delta = np.asarray(coords) - np.asarray(other)
+            if element == other_element and np.abs(delta - np.round(delta)).max() < SAME_SITE:
+                raise StructureError(f"{name}: atom sites {other_label} and {label} are the same {element} atom "
+                                     f"at ({', '.join(map(str, values))}): a site listed twice")
+        positions.append((label, element, coords))
+
+
+def check_cif_text(text: str, name: str = "CIF") -> None:
+    """Raise StructureError for CIF text pymatgen would refuse or misread with a misleading reason:
+    text that is no CIF (no data block; a POSCAR is named as one), cell lengths that are not
+    positive or angles outside (0, 180) degrees (pymatgen would build a mirrored cell from a
+    negative length), and the atom sites of ``check_cif_sites``."""
     from pymatgen.io.cif import CifFile
 
+    if "data_" not in text:
+        hint = " (it reads as a POSCAR: name it POSCAR or *.vasp)" if _looks_like_poscar(text) else ""
+        raise StructureError(f"{name}: not a CIF file: no data_ block{hint}")
     try:
         blocks = CifFile.from_str(text).data.values()
     except Exception:  # noqa: BLE001 - the structure parser reports unreadable text itself
@@ -123,6 +172,7 @@ def check_cif_cell(text: str, name: str = "CIF") -> None:
             value = block.data.get(f"_cell_angle_{angle}")
             if value is not None and not 0 < _cif_number(value) < 180:
                 raise StructureError(f"{name}: cell angle {angle} = {value} is not within (0, 180) degrees")
+        check_cif_sites(block, name)
 
 
 def _parse_cif(text: str, name: str):
@@ -131,7 +181,7 @@ def _parse_cif(text: str, name: str):
 
     from pymatgen.io.cif import CifParser
 
-    check_cif_cell(text, name)
+    check_cif_text(text, name)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -188,6 +238,10 @@ def from_ase(atoms):
         raise StructureError(
             f"not a 3D-periodic crystal (pbc={list(map(bool, atoms.pbc))}); a molecule or slab has no bulk tensor"
         )
+    cell = np.asarray(atoms.cell, dtype=float)
+    if not np.all(np.isfinite(cell)) or abs(np.linalg.det(cell)) < 1e-6 * max(1.0, np.abs(cell).max() ** 3):
+        raise StructureError("the ASE Atoms' cell has no volume (zero or linearly dependent lattice vectors): "
+                             "give it the crystal's cell")
     return AseAtomsAdaptor.get_structure(atoms)
 
 
@@ -205,6 +259,11 @@ def structure_from_text(text: str):
         raise StructureError(f"unreadable {fmt.upper()} text ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
 
 
+def is_structure_text(obj) -> bool:
+    """Whether ``obj`` is the text of a structure (CIF or POSCAR: several lines), not a path."""
+    return isinstance(obj, str) and "\n" in obj.strip()
+
+
 def as_structure(obj, base_dir: str | Path | None = None):
     """Coerce a Structure, ASE Atoms, pymatgen dict, CIF/POSCAR text or file path to a Structure."""
     from pymatgen.core import Structure
@@ -220,7 +279,7 @@ def as_structure(obj, base_dir: str | Path | None = None):
             return Structure.from_dict(obj)
         except Exception as exc:  # noqa: BLE001
             raise StructureError(f"invalid pymatgen structure dict ({exc})") from None
-    if isinstance(obj, Path) or (isinstance(obj, str) and "\n" not in obj.strip()):
+    if isinstance(obj, Path) or (isinstance(obj, str) and not is_structure_text(obj)):
         path = Path(obj)
         if base_dir is not None and not path.is_absolute():
             path = Path(base_dir) / path

@@ -24,8 +24,10 @@ from torch import nn
 from gmtnet.graph import ATOM_FEATURE_DIM
 from gmtnet.model.base import TensorModel
 from gmtnet.model.batch import GraphBatch, scatter_mean
+from gmtnet.model.config import MAX_WIDTH
 from gmtnet.model.embedding import RadialBasis
-from gmtnet.tensors import get_tensor_type
+from gmtnet.tensors import TENSOR_TYPES, get_tensor_type
+from gmtnet.utils.settings import at_least, check_settings, one_of, positive
 
 
 @dataclass
@@ -63,8 +65,21 @@ class BaselineConfig:
     dtype: str = "float32"
     extra: dict = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        """Refuse a value of the wrong type or outside ``BASELINE_RULES`` (SettingsError)."""
+        check_settings(BaselineConfig, self.to_dict(), rules=BASELINE_RULES)
+
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+BASELINE_RULES = {
+    "task": one_of(*TENSOR_TYPES), "hidden": at_least(1, MAX_WIDTH), "n_layers": at_least(1, 32),
+    "rbf_bins": at_least(1, MAX_WIDTH), "cutoff": positive(100.0), "n_angular": at_least(1, 32),
+    "n_triplet_radial": at_least(1, MAX_WIDTH), "triplet_dim": at_least(1, MAX_WIDTH), "k": at_least(1, 256),
+    "symprec": positive(1.0), "output_scale": positive(), "seed": at_least(0, 2 ** 63 - 1),
+    "dtype": one_of("float32", "float64"),
+}
 
 
 def _mlp(d_in: int, d_out: int, hidden: int, act=nn.SiLU) -> nn.Sequential:

@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from gmtnet.graph.cutoff import ENVELOPE_BAND, RADIUS_WIDTH
-from gmtnet.tensors import get_tensor_type
+from gmtnet.graph.neighbors import GRAPHS
+from gmtnet.tensors import TENSOR_TYPES, get_tensor_type
 from gmtnet.tensors.bounds import has_bound
+from gmtnet.utils.settings import SettingsError, at_least, check_settings, one_of, positive
 
 
 @dataclass
@@ -127,8 +129,31 @@ class ModelConfig:
     def resolved_lmax(self) -> int:
         return self.lmax if self.lmax is not None else (4 if get_tensor_type(self.task).order == 4 else 3)
 
+    def __post_init__(self) -> None:
+        """Refuse a value of the wrong type or outside ``MODEL_RULES`` (SettingsError naming it):
+        a model of it could not be built, or only by exhausting the machine."""
+        check_settings(ModelConfig, self.to_dict(), rules=MODEL_RULES)
+        if not self.rbf_min < self.rbf_max:
+            raise SettingsError(f"rbf_min must be below rbf_max, got {self.rbf_min} and {self.rbf_max}")
+
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+#: Widths, counts and orders up to these limits build networks of at most a few GB; beyond them a
+#: file's settings are refused before anything is allocated.
+MAX_WIDTH = 4096
+MODEL_RULES = {
+    "task": one_of(*TENSOR_TYPES),
+    "k": at_least(1, 256),
+    "node_dim": at_least(1, MAX_WIDTH), "edge_dim": at_least(1, MAX_WIDTH), "rbf_bins": at_least(1, MAX_WIDTH),
+    "rbf_c": positive(), "n_invariant": at_least(0, 32), "n_equivariant": at_least(1, 32),
+    "lmax": at_least(1, 8), "inner_lmax": at_least(0, 8), "message_mul": at_least(1, MAX_WIDTH),
+    "mul_scalars": at_least(1, MAX_WIDTH), "mul_vectors": at_least(1, MAX_WIDTH), "radial_hidden": at_least(1, MAX_WIDTH),
+    "graph": one_of(*GRAPHS), "envelope_band": positive(1.0), "radius_width": positive(1.0),
+    "symprec": positive(1.0), "output_scale": positive(), "part_scales": positive(),
+    "edge_product": one_of("fused", "e3nn"), "seed": at_least(0, 2 ** 63 - 1), "dtype": one_of("float32", "float64"),
+}
 
 
 # settings every new model gets whatever its preset; a file saved without them keeps the dataclass

@@ -202,6 +202,9 @@ def _load_weights(model, blob: dict, source: str) -> None:
     wrong = [k for k in own if not isinstance(state[k], torch.Tensor) or state[k].shape != own[k].shape]
     if wrong:
         raise GmtnetError(f"{source}: weight {wrong[0]} has the wrong shape or type")
+    broken = [k for k in own if state[k].is_floating_point() and not bool(torch.isfinite(state[k]).all())]
+    if broken:
+        raise GmtnetError(f"{source}: weight {broken[0]} holds NaN or infinite values")
     model.load_state_dict(state)
 
 

@@ -18,7 +18,7 @@ import torch
 from threadpoolctl import threadpool_limits
 from torch.utils.data import DataLoader
 
-from gmtnet.data.structures import as_structure, read_structure, vacuum_warning, validate_structure
+from gmtnet.data.structures import as_structure, is_structure_text, vacuum_warning, validate_structure
 from gmtnet.errors import GmtnetError, StructureError
 from gmtnet.model.base import config_graph, graph_options, output_names
 from gmtnet.model.error_bound import model_error_bounds
@@ -174,7 +174,7 @@ class Predictor:
         return self._models
 
     def _load(self, item):
-        structure = read_structure(item) if isinstance(item, (str, Path)) else as_structure(item)
+        structure = as_structure(item)
         validate_structure(structure)
         if len(structure) > MAX_ATOMS:
             raise StructureError(f"{len(structure)} atoms in the cell; the limit is {MAX_ATOMS} "
@@ -279,7 +279,8 @@ class Predictor:
         over one model batch (``batch_size`` crystals) at a time, so that the networks start on
         the first batch, not the first chunk."""
         items = list(items)
-        sources = sources or [str(i) if isinstance(i, (str, Path)) else f"structure {n}" for n, i in enumerate(items)]
+        sources = sources or [str(i) if isinstance(i, (str, Path)) and not is_structure_text(i) else f"structure {n}"
+                              for n, i in enumerate(items)]
         loader = DataLoader(_PrepareDataset(self, items, sources), batch_size=min(chunk_size, self.batch_size),
                             shuffle=False, num_workers=workers, collate_fn=list, worker_init_fn=_single_thread_worker,
                             prefetch_factor=max(2, -(-chunk_size // self.batch_size)) if workers else None)
@@ -385,9 +386,19 @@ def threads_beside_workers(workers: int):
         torch.set_num_threads(previous)
 
 
+def is_one_structure(obj) -> bool:
+    """Whether ``obj`` is one structure (a Structure, ASE Atoms, pymatgen dict, path or text)
+    rather than an iterable of them (a list, tuple, generator, numpy object array, ...)."""
+    from ase import Atoms
+    from pymatgen.core import Structure
+
+    return isinstance(obj, (Structure, Atoms, dict, str, Path)) or not hasattr(obj, "__iter__")
+
+
 def predict(structures, task: str = "all", as_pymatgen: bool = False, models: dict | None = None,
             symmetry_backend: str = PREDICTION_BACKEND, refine: bool = True, return_error_bound: bool = False):
-    """Predict tensors for structures (pymatgen Structures, ASE Atoms or file paths).
+    """Predict tensors for structures: one (a pymatgen Structure, ASE Atoms, file path, CIF or
+    POSCAR text, pymatgen dict) or any iterable of them (list, generator, numpy array, ...).
 
     ``task``: "dielectric", "piezoelectric", "elastic", a part of one whose model predicts parts
     ("dielectric_electronic", "dielectric_ionic"), or "all" (every tensor of the three models,
@@ -406,8 +417,7 @@ def predict(structures, task: str = "all", as_pymatgen: bool = False, models: di
         (use Predictor.predict for per-item error records instead); a prediction with a warning
         (vacuum in the cell) issues a PredictionWarning.
     """
-    single = not isinstance(structures, (list, tuple))
-    items = [structures] if single else list(structures)
+    items = [structures] if is_one_structure(structures) else list(structures)
     predictor = Predictor(task, models, symmetry_backend=symmetry_backend, refine=refine)
     if task == "all":
         names = predictor.output_names

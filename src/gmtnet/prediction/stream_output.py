@@ -20,6 +20,7 @@ from gmtnet.prediction.formatting import as_jsonl, csv_row
 from gmtnet.prediction.predictor import CrystalPrediction
 from gmtnet.prediction.properties import derived_properties
 from gmtnet.tensors import ELASTIC, PIEZOELECTRIC, from_voigt, parent_type
+from gmtnet.utils.io import lock_exclusive
 
 STREAM_FORMATS = ("csv", "jsonl")
 
@@ -51,19 +52,6 @@ def _cut_partial_line(path: Path) -> None:
         handle.truncate(size - len(tail) + cut + 1 if cut >= 0 else 0)
 
 
-def _lock(handle, path: Path) -> None:
-    """Hold an exclusive advisory lock on the open ``handle`` until it is closed (or the process
-    ends); GmtnetError when another process holds it."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - not on POSIX: no locking
-        return
-    try:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        raise GmtnetError(f"{path} is being written by another gmtnet process; wait for it or choose another --out") from None
-
-
 def _complete_lines(data: bytes) -> tuple[list[bytes], bool]:
     """(the complete lines of ``data``, whether a last line without its newline follows)."""
     lines = data.split(b"\n")
@@ -75,10 +63,11 @@ class ResultWriter:
     ``path`` as CSV or JSON Lines (``path`` None: standard output). ``done`` holds the sources
     already written (filled on resume).
 
-    Safety: the file is locked while it is written (a second writer is refused); on resume it is
-    checked to be gmtnet's output of the same columns before anything in it is changed."""
+    Safety: the file is locked while it is written (a second writer is refused); an existing
+    file is refused unless ``resume`` (it is then checked to be gmtnet's output of the same
+    columns before anything in it is changed) or ``overwrite`` (it is emptied, once locked)."""
 
-    def __init__(self, path: Path | None, fmt: str, names, resume: bool = False):
+    def __init__(self, path: Path | None, fmt: str, names, resume: bool = False, overwrite: bool = False):
         if fmt not in STREAM_FORMATS:
             raise GmtnetError(f"streaming output needs --format csv or jsonl, not {fmt!r}")
         self.path, self.fmt, self.done = (Path(path) if path else None), fmt, set()
@@ -88,14 +77,20 @@ class ResultWriter:
             if resume:
                 raise GmtnetError("--resume needs --out (the file to continue)")
             return
+        if resume and overwrite:
+            raise GmtnetError("--resume continues --out and --overwrite replaces it: give one of them")
         exists = self.path.exists() and self.path.stat().st_size > 0
-        if exists and not resume:
-            raise GmtnetError(f"{self.path} exists: add --resume to continue it, or choose another --out")
+        if exists and not (resume or overwrite):
+            raise GmtnetError(f"{self.path} exists: add --resume to continue it or --overwrite to replace it, "
+                              "or choose another --out")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         handle = open(self.path, "a", newline="", encoding="utf-8")
         try:
-            _lock(handle, self.path)
-            if exists:
+            lock_exclusive(handle, self.path)
+            if exists and overwrite:
+                handle.truncate(0)
+                exists = False
+            elif exists:
                 self.done = self._check_and_read_sources()  # refuses a foreign file untouched
                 _cut_partial_line(self.path)
         except BaseException:

@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 import json
-import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from gmtnet.graph import GRAPHS
 from gmtnet.training.losses import LOSSES
 from gmtnet.utils.io import parse_toml
+from gmtnet.utils.settings import SettingsError, at_least, check_settings, one_of, positive
 
 MODELS = ("gmtnet", "megnet", "etgnn")
 #: Settings of how a run executes, not of what it computes: a resumed run may change them.
 EXECUTION_SETTINGS = ("device", "threads", "compile", "orbits")
 
-
-def _check_int(name: str, value, minimum: int, why: str = "") -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}{f' ({why})' if why else ''}, got {value!r}")
 
 
 @dataclass
@@ -42,6 +38,7 @@ class TrainConfig:
         huber_delta: Huber loss threshold, on labels divided by the label scale (RMS of the
             training labels' entries), so one setting fits all three tasks.
         source, data_root: where the curated data come from (see gmtnet.data.load_dataset).
+        data_path: the data file of source "file" (a JSON or CSV of your own).
         limit: use only the first N training crystals (quick checks, learning curves).
         val_limit: use only the first N validation crystals (quick checks).
         seed: seeds weights, batch order and everything random; CPU runs are reproducible.
@@ -100,6 +97,7 @@ class TrainConfig:
     huber_delta: float = 1.0
     source: str = "mp"
     data_root: str | None = None
+    data_path: str | None = None
     limit: int | None = None
     val_limit: int | None = None
     seed: int = 0
@@ -118,62 +116,81 @@ class TrainConfig:
     edge_noise: float = 0.0
 
     def __post_init__(self) -> None:
-        """Refuse values no run can use, each with a line naming the setting (ValueError)."""
+        """Refuse values no run can use, each with a line naming the setting (SettingsError, a
+        ValueError): a wrong type (a bool that is a string, a seed that is not a number), a value
+        outside ``TRAIN_RULES``, a ``model_overrides`` key the model does not have or a value of
+        it the model refuses."""
+        check_settings(TrainConfig, self.to_dict(), rules=TRAIN_RULES)
         if self.loss not in LOSSES:
-            raise ValueError(f"unknown loss {self.loss!r}: expected one of {', '.join(LOSSES)}")
+            raise SettingsError(f"unknown loss {self.loss!r}: expected one of {', '.join(LOSSES)}")
         if self.model not in MODELS:
-            raise ValueError(f"unknown model {self.model!r}: expected one of {', '.join(MODELS)}")
-        if self.max_label_norm is not None and not self.max_label_norm > 0:
-            raise ValueError(f"max_label_norm must be positive, got {self.max_label_norm}")
-        _check_int("epochs", self.epochs, 1)
-        _check_int("batch_size", self.batch_size, 2, "batch normalisation needs two crystals per batch")
-        _check_int("threads", self.threads, 0)
-        for name in ("limit", "val_limit", "init_member"):
-            if getattr(self, name) is not None:
-                _check_int(name, getattr(self, name), 1)
-        for name, low, strict in (("lr", 0.0, True), ("weight_decay", 0.0, False), ("huber_delta", 0.0, True),
-                                  ("lr_end", 0.0, False), ("lr_power", 0.0, True), ("edge_noise", 0.0, False),
-                                  ("part_weight", 0.0, False)):
-            value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and (value > low if strict else value >= low)):
-                raise ValueError(f"{name} must be a finite number {'>' if strict else '>='} {low:g}, got {value!r}")
+            raise SettingsError(f"unknown model {self.model!r}: expected one of {', '.join(MODELS)}")
         if not (self.device == "cpu" or self.device == "cuda" or self.device.startswith("cuda:")):
-            raise ValueError(f"unknown device {self.device!r}: expected cpu, cuda or cuda:N")
-        if self.parts is not None and not isinstance(self.parts, bool):
-            raise ValueError(f"parts must be true, false or unset, got {self.parts!r}")
+            raise SettingsError(f"unknown device {self.device!r}: expected cpu, cuda or cuda:N")
+        if "file" in self.source.split("+") and not self.data_path:
+            raise SettingsError("source file needs the data file: give its path (--path, data_path)")
         if self.parts and self.model != "gmtnet":
-            raise ValueError("parts is a GMTNet setting (the baselines predict the tensor only)")
+            raise SettingsError("parts is a GMTNet setting (the baselines predict the tensor only)")
         if self.init_member is not None and not self.init_from:
-            raise ValueError("init_member chooses a member of the init_from ensemble: give init_from too")
+            raise SettingsError("init_member chooses a member of the init_from ensemble: give init_from too")
         if self.edge_noise and self.model != "gmtnet":
-            raise ValueError("edge_noise is a GMTNet setting (the baselines' batches are not perturbed)")
-        graph = self.model_overrides.get("graph", "smooth") if isinstance(self.model_overrides, dict) else "smooth"
+            raise SettingsError("edge_noise is a GMTNet setting (the baselines' batches are not perturbed)")
+        graph = self.model_overrides.get("graph", "smooth")
         if graph not in GRAPHS:
-            raise ValueError(f"unknown graph {graph!r}: expected one of {', '.join(GRAPHS)}")
+            raise SettingsError(f"unknown graph {graph!r}: expected one of {', '.join(GRAPHS)}")
+        self._check_model_overrides()
+
+    def _check_model_overrides(self) -> None:
+        """The overrides must be settings of the model's configuration with values it accepts."""
+        from gmtnet.model.baselines import BASELINE_RULES, BaselineConfig
+        from gmtnet.model.config import MODEL_RULES, ModelConfig
+
+        config_cls, rules = (ModelConfig, MODEL_RULES) if self.model == "gmtnet" else (BaselineConfig, BASELINE_RULES)
+        check_settings(config_cls, self.model_overrides, "model_overrides", rules)
+        fixed = sorted(set(self.model_overrides) & set(OWN_SETTINGS))
+        if fixed:
+            raise SettingsError(f"model_overrides: {', '.join(fixed)} {'is' if len(fixed) == 1 else 'are'} set by the "
+                                "run itself, not by overrides")
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
+#: Settings of the model that the run sets itself (from its data, or from its own options).
+OWN_SETTINGS = ("task", "output_scale", "parts", "part_scales")
+TRAIN_RULES = {
+    "preset": one_of("fast", "paper"), "epochs": at_least(1, 1_000_000),
+    "batch_size": at_least(2, 1_000_000, why="batch normalisation needs two crystals per batch"),
+    "lr": positive(), "weight_decay": at_least(0.0), "lr_power": positive(), "lr_end": at_least(0.0),
+    "huber_delta": positive(), "limit": at_least(1), "val_limit": at_least(1), "seed": at_least(0, 2 ** 63 - 1),
+    "threads": at_least(0, 4096), "init_member": at_least(1), "part_weight": at_least(0.0),
+    "max_label_norm": positive(), "edge_noise": at_least(0.0, 10.0),
+}
+#: Largest configuration file read (bytes): settings are a few hundred bytes.
+MAX_CONFIG_BYTES = 1_000_000
+
+
 def read_config_file(path: str | Path) -> dict:
-    """The TrainConfig settings in a JSON or TOML file (a run's config.json works as it is).
-    ValueError naming the file for anything that is not a table of known settings."""
+    """The TrainConfig settings in a JSON or TOML file (a run's config.json works as it is),
+    each checked against its type and range (``TrainConfig``'s, and for ``model_overrides`` the
+    model's). SettingsError (a ValueError) naming the file and the setting for anything else."""
     path = Path(path)
+    kind = "TOML" if path.suffix.lower() == ".toml" else "JSON"
     try:
+        if path.stat().st_size > MAX_CONFIG_BYTES:
+            raise SettingsError(f"{path}: {path.stat().st_size:,} bytes is no configuration (limit {MAX_CONFIG_BYTES:,})")
         text = path.read_text()
     except OSError as exc:
-        raise ValueError(f"{path}: cannot read the configuration ({exc.strerror or exc})") from None
+        raise SettingsError(f"{path}: cannot read the configuration ({exc.strerror or exc})") from None
     try:
-        if path.suffix.lower() == ".toml":
-            settings = parse_toml(text)
-        else:
-            settings = json.loads(text)
+        settings = parse_toml(text) if kind == "TOML" else json.loads(text)
+    except RecursionError:
+        raise SettingsError(f"{path}: not a configuration (lists or tables nested too deeply)") from None
     except ValueError as exc:
-        raise ValueError(f"{path}: not valid {'TOML' if path.suffix.lower() == '.toml' else 'JSON'} ({exc})") from None
-    if not isinstance(settings, dict):
-        raise ValueError(f"{path}: expected a table of training settings")
-    known = {f.name for f in fields(TrainConfig)}
-    unknown = sorted(set(settings) - known)
-    if unknown:
-        raise ValueError(f"{path}: unknown training setting(s) {', '.join(unknown)}")
+        raise SettingsError(f"{path}: not valid {kind} ({str(exc).splitlines()[0] if str(exc) else exc})") from None
+    check_settings(TrainConfig, settings, str(path), TRAIN_RULES)
+    try:
+        TrainConfig(**{"task": "dielectric", **settings})  # ranges and the model overrides, named for this file
+    except SettingsError as exc:
+        raise SettingsError(f"{path}: {exc}") from None
     return settings

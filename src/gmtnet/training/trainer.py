@@ -74,7 +74,7 @@ def excluded_ids(spec: str, source: str = "mp", root=None) -> set[str]:
 def load_split_records(cfg: TrainConfig, progress: bool = False):
     """(train, val) TensorDatasets of the run: ``exclude`` and ``max_label_norm`` screens, then
     ``limit`` and ``val_limit`` applied. ``progress``: a bar while a source is curated."""
-    data = load_dataset(cfg.task, source=cfg.source, root=cfg.data_root, progress=progress)
+    data = load_dataset(cfg.task, source=cfg.source, root=cfg.data_root, path=cfg.data_path, progress=progress)
     train_records, val_records = data.split("train"), data.split("val")
     if not len(train_records) or not len(val_records):
         raise GmtnetError(f"{cfg.task} ({cfg.source}): the data has no train/val split")
@@ -203,9 +203,6 @@ def _train(cfg: TrainConfig, ctx: DistributedContext, resume: bool, progress: bo
         cfg = merge_resumed_config(TrainConfig(**state["train_config"]), cfg, state["epoch"])
     elif last_path.exists():
         raise GmtnetError(f"{out} holds a run already: add --resume to continue it, or choose another --out")
-    if ctx.is_main:
-        out.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(out / "config.json", json.dumps(cfg.to_dict(), indent=1) + "\n")
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
@@ -221,6 +218,9 @@ def _train(cfg: TrainConfig, ctx: DistributedContext, resume: bool, progress: bo
         if ctx.is_main and progress:
             print(f"initialised {len(copied)} tensors from {cfg.init_from}; {len(kept)} start fresh", flush=True)
     model = model.to(ctx.device)
+    if ctx.is_main:  # the run's folder is written once its data and model exist
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(out / "config.json", json.dumps(cfg.to_dict(), indent=1) + "\n")
     dtype = next(model.parameters()).dtype
     train_graphs = prepare_graphs(model, train_records, cfg.source, cache_dir, progress, desc="train")
     val_graphs = prepare_graphs(model, val_records, cfg.source, cache_dir, progress, desc="val")

@@ -5,8 +5,10 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import stat
 import sys
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 from gmtnet.errors import GmtnetError
@@ -34,14 +36,18 @@ def _umask() -> int:
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
-    """Write ``data`` to a temporary file beside ``path`` and rename it into place. The file gets
-    the permissions of any new file (0666 less the umask), not the temporary file's 0600, so a
-    cache shared by several users stays readable to them."""
+    """Write ``data`` to a temporary file beside ``path`` and rename it into place. A file it
+    replaces keeps its permissions; a new file gets those of any new file (0666 less the umask),
+    not the temporary file's 0600, so a cache shared by several users stays readable to them."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        mode = 0o666 & ~_umask()
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        os.fchmod(fd, 0o666 & ~_umask())
+        os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
@@ -96,3 +102,45 @@ def check_output_folder(path: str | Path, what: str = "output folder") -> None:
     if path.exists() and not path.is_dir():
         raise GmtnetError(f"{what} {path}: is a file, not a folder")
     _check_writable_folder(path, what)
+
+
+def lock_exclusive(handle, path: Path) -> None:
+    """Hold an exclusive advisory lock on the open ``handle`` until it is closed (or the process
+    ends); GmtnetError when another process holds it."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not on POSIX: no locking
+        return
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        raise GmtnetError(f"{path} is being written by another gmtnet process; wait for it or choose another --out") from None
+
+
+@contextmanager
+def claimed_output(path: str | Path, overwrite: bool = False, option: str = "--out"):
+    """Hold the output file ``path`` while a command computes what it will write there (then
+    written with ``atomic_write_text``): an existing file is refused unless ``overwrite``, and
+    the file is locked, so that a second command writing it at the same time is refused instead
+    of silently losing one result. A file created here and never written is removed on exit."""
+    path = Path(path)
+    existed = path.exists()
+    if existed and not overwrite:
+        raise GmtnetError(f"{option} {path} exists: add --overwrite to replace it, or choose another {option}")
+    handle = open(path, "a")  # noqa: SIM115 - held open for the lock, closed below
+    try:
+        lock_exclusive(handle, path)
+    except BaseException:
+        handle.close()
+        raise
+    try:
+        yield path
+    finally:
+        try:
+            unwritten = not existed and os.fstat(handle.fileno()).st_ino == path.stat().st_ino \
+                and path.stat().st_size == 0
+        except OSError:
+            unwritten = False
+        if unwritten:
+            path.unlink(missing_ok=True)
+        handle.close()
