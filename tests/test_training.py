@@ -363,19 +363,28 @@ def test_reproduce_rejects_unknown_tables(capsys):
     assert "unknown table 'table99'" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("kind", ["huber", "fnorm"])
+@pytest.mark.parametrize("kind", ["huber", "fnorm", "relative", "hybrid"])
 def test_shard_losses_add_up_to_the_global_batch_loss(kind, rng):
     from gmtnet.training.losses import shard_loss
 
     pred, target = (torch.as_tensor(rng.normal(size=(6, 3, 3, 3)) * 2) for _ in range(2))
-    whole = shard_loss(pred, target, kind, 6, huber_delta=0.5)
-    parts = shard_loss(pred[:2], target[:2], kind, 6, huber_delta=0.5) + shard_loss(pred[2:], target[2:], kind, 6, huber_delta=0.5)
+    target[0] = 0.0  # a zero label weighs as one of the floor's size
+    kw = dict(huber_delta=0.5, floor=0.3)
+    whole = shard_loss(pred, target, kind, 6, **kw)
+    parts = shard_loss(pred[:2], target[:2], kind, 6, **kw) + shard_loss(pred[2:], target[2:], kind, 6, **kw)
     torch.testing.assert_close(parts, whole, rtol=1e-12, atol=0)
-    if kind == "huber":
-        expected = torch.nn.functional.huber_loss(pred, target, delta=0.5)
-    else:  # the Fnorm metric: mean over crystals of the Frobenius norm of the error
-        expected = torch.stack([torch.linalg.norm((p - t).flatten()) for p, t in zip(pred, target)]).mean()
+    errors = torch.stack([torch.linalg.norm((p - t).flatten()) for p, t in zip(pred, target)])
+    relative = errors / (torch.stack([torch.linalg.norm(t.flatten()) for t in target]) + 0.3)
+    expected = {"huber": torch.nn.functional.huber_loss(pred, target, delta=0.5),
+                "fnorm": errors.mean(),  # the Fnorm metric: mean over crystals of the Frobenius norm of the error
+                "relative": relative.mean(), "hybrid": errors.mean() + relative.mean()}[kind]
     torch.testing.assert_close(whole, expected, rtol=1e-9, atol=0)
+    if kind == "relative":  # every crystal weighs alike: scaling one label and its prediction changes nothing
+        big_pred, big_target = pred.clone(), target.clone()
+        big_pred[1] *= 1e3
+        big_target[1] *= 1e3
+        torch.testing.assert_close(shard_loss(big_pred, big_target, kind, 6, floor=1e-9),
+                                   shard_loss(pred, target, kind, 6, floor=1e-9), rtol=1e-6, atol=0)
 
 
 def test_fnorm_loss_has_a_finite_gradient_at_an_exact_fit():

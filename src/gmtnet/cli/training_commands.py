@@ -23,8 +23,11 @@ def train(
     weight_decay: Optional[float] = typer.Option(None, "--weight-decay",
                                                 help="AdamW weight decay (default 1e-5, the paper's; none on biases and norms)."),
     lr: Optional[float] = typer.Option(None, help="Initial learning rate (default 1e-3; polynomial decay to 1e-5)."),
-    loss: Optional[str] = typer.Option(None, help="huber (default, the paper's, per entry) or fnorm "
-                                                                   "(per-crystal Frobenius norm of the error)."),
+    loss: Optional[str] = typer.Option(None, help="huber (default, the paper's, per entry), fnorm (per-crystal "
+                                       "Frobenius norm of the error), relative (that over the label's norm plus "
+                                       "--loss-floor) or hybrid (fnorm + relative)."),
+    loss_floor: Optional[float] = typer.Option(None, "--loss-floor", help="Floor of the relative loss, label units "
+                                               "(default 0.05)."),
     huber_delta: Optional[float] = typer.Option(None, help="Huber threshold in units of the label scale (default 1)."),
     device: Optional[str] = typer.Option(None, help="cpu (default) or cuda."),
     out: Optional[Path] = typer.Option(None, help="Run folder (default runs/<model>-<task>)."),
@@ -88,7 +91,7 @@ def train(
     given = {name: value for name, value in dict(
         task=get_tensor_type(task).name if task is not None else None, model=model, preset=preset,
         group_average=group_average, epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
-        loss=loss, huber_delta=huber_delta, device=device, limit=limit,
+        loss=loss, huber_delta=huber_delta, loss_floor=loss_floor, device=device, limit=limit,
         val_limit=max(1, limit // 8) if limit and limit > 0 else limit, seed=seed, threads=threads, source=source,
         data_path=str(data_path) if data_path else None,
         compile=compile_kernels, orbits=orbits, init_from=str(init_from) if init_from else None,
@@ -142,15 +145,21 @@ def evaluate(
     MAE and the predictions that are not positive definite; optionally against another model or
     a trivial predictor on the same crystals.
 
-    A dielectric model with parts is also scored on its electronic and ionic tensors (on the
+    A piezoelectric model also gets screening metrics (gmtnet.training.screening: ROC AUC and
+    average precision for max|e_ij| > 0.5 C/m^2, Spearman, size and direction errors, bulk and
+    tail against zero, and on mp2026 the false flags on the elastic split's centrosymmetric
+    crystals). A dielectric model with parts is also scored on its electronic and ionic tensors (on the
     crystals whose labels have them); on the mp-dfpt test split it is also asked where it ranks
     the benchmark's screened high-k crystals."""
     from gmtnet.data import load_dataset
     from gmtnet.model import load_model
     from gmtnet.errors import GmtnetError
-    from gmtnet.tensors import get_tensor_type
+    import numpy as np
+
+    from gmtnet.tensors import get_tensor_type, rotate_tensor
     from gmtnet.training.evaluate import (axis_rotation, compare_with, error_bound_table, evaluate_model,
                                          high_k_screen, high_k_text, metrics_json, metrics_table)
+    from gmtnet.training.screening import false_flags, screening_report, screening_table
     from gmtnet.utils.io import atomic_write_text, check_output_file
 
     if out is not None:  # found before the evaluation, not after
@@ -186,6 +195,16 @@ def evaluate(
         if "error_bound" in part:
             summary["parts"][name]["error_bound"] = part["error_bound"]
             table += "\n" + error_bound_table(part["error_bound"], unit)
+    if model.ttype.name == "piezoelectric":
+        labels = np.stack([r.tensor if rotation is None else rotate_tensor(r.tensor, rotation) for r in records])
+        summary["screening"] = screening_report(result["predictions"], labels, [r.crystal_system for r in records])
+        table += "\n" + screening_table(summary["screening"])
+        if source == "mp2026" and rotation is None:  # centrosymmetric crystals of the elastic set, same split
+            others = load_dataset("elastic", source="mp2026", split=split)
+            summary["false_flags"] = false_flags(model, [r.structure for r in others])
+            f = summary["false_flags"]
+            table += (f"\nFalse flags: {f['false_flags']} of the {f['n_centrosymmetric']} centrosymmetric crystals of "
+                      f"the mp2026 elastic {split} split predicted with max|e_ij| > {f['threshold']:g} C/m^2.\n")
     if source == "mp-dfpt" and split == "test" and model.ttype.name == "dielectric" and rotation is None:
         screened = load_dataset(model.config.task, source=source, split="screened")
         summary["high_k_screen"] = high_k_screen(model, records, result["predictions"], screened)

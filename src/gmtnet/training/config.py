@@ -34,7 +34,13 @@ class TrainConfig:
         loss: "huber" (the paper's: Huber on every tensor entry, averaged) or "fnorm" (the mean
             over crystals of the Frobenius norm of the error: the evaluation's Fnorm metric
             itself, an L1-type loss per crystal that is not pulled by the few crystals with huge
-            labels). Both work on labels divided by the label scale.
+            labels), "relative" (each crystal's Frobenius error over its label's norm plus
+            ``loss_floor``: every crystal weighs alike whatever its size) or "hybrid" (fnorm plus
+            relative); see ``gmtnet.training.losses``. All work on labels divided by the label
+            scale.
+        loss_floor: the floor of the "relative" and "hybrid" losses, in label units (default
+            0.05: C/m^2 for piezoelectric tensors, the size below which a label's direction is
+            noise); labels smaller than it weigh as if they had this norm.
         huber_delta: Huber loss threshold, on labels divided by the label scale (RMS of the
             training labels' entries), so one setting fits all three tasks.
         source, data_root: where the curated data come from (see gmtnet.data.load_dataset).
@@ -95,6 +101,7 @@ class TrainConfig:
     lr_end: float = 1e-5
     loss: str = "huber"
     huber_delta: float = 1.0
+    loss_floor: float = 0.05
     source: str = "mp"
     data_root: str | None = None
     data_path: str | None = None
@@ -162,7 +169,7 @@ TRAIN_RULES = {
     "preset": one_of("fast", "paper"), "epochs": at_least(1, 1_000_000),
     "batch_size": at_least(2, 1_000_000, why="batch normalisation needs two crystals per batch"),
     "lr": positive(), "weight_decay": at_least(0.0), "lr_power": positive(), "lr_end": at_least(0.0),
-    "huber_delta": positive(), "limit": at_least(1), "val_limit": at_least(1), "seed": at_least(0, 2 ** 63 - 1),
+    "huber_delta": positive(), "loss_floor": positive(), "limit": at_least(1), "val_limit": at_least(1), "seed": at_least(0, 2 ** 63 - 1),
     "threads": at_least(0, 4096), "init_member": at_least(1), "part_weight": at_least(0.0),
     "max_label_norm": positive(), "edge_noise": at_least(0.0, 10.0),
 }

@@ -267,7 +267,7 @@ def _train(cfg: TrainConfig, ctx: DistributedContext, resume: bool, progress: bo
             pred = (network(batch, all_outputs=True) if len(names) > 1 else network(batch)[:, None]) / scale
             # the global batch's loss restricted to this shard, times W (DDP averages the W gradients)
             loss = outputs_loss(pred, y_all[mine].to(pred.device), known_all[mine].to(pred.device), cfg.loss,
-                                len(idx), cfg.huber_delta, cfg.part_weight) * ctx.world_size
+                                len(idx), cfg.huber_delta, cfg.part_weight, cfg.loss_floor / scale) * ctx.world_size
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
