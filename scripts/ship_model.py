@@ -58,6 +58,13 @@ def run_summary(run: Path) -> dict:
             "init_from": config.get("init_from")}
 
 
+def init_text(run: dict) -> str:
+    """Where a run started: member K of a model file, or another run (its folder's name)."""
+    member = run.get("train_config", {}).get("init_member")
+    path = Path(run["init_from"])
+    return f"member {member} of `{path.name}`" if member else f"`{path.parent.name}`"
+
+
 def shipped_members(target: Path) -> list:
     """The networks of a shipped model file: its members, or the model itself."""
     from gmtnet.model.ensemble import EnsembleModel
@@ -166,7 +173,7 @@ def main(task: str, run_dirs: list[Path], hardware: str | None = None, keep_ship
         f"  - `{x['run']}`: {x['architecture']} preset `{x['preset']}`, loss `{x['loss']}`, seed {x['seed']}, "
         f"best epoch {x['best_epoch']} of {x['epochs']}, validation Fnorm {x['val_fnorm']:.3f}, "
         f"{x['training_wall_s'] / 60:.0f} min"
-        + (f", initialised from `{Path(x['init_from']).parent.name}` (its training not counted)" if x.get("init_from") else "")
+        + (f", initialised from {init_text(x)} (its training not counted)" if x.get("init_from") else "")
         for x in runs)
     md = (f"# Model card: {task}\n\n"
           f"- model: {kind}, {card['parameters']:,} parameters, {card['file_bytes'] / 1e6:.1f} MB\n"

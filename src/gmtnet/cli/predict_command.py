@@ -28,6 +28,12 @@ def read_list_file(path: Path) -> list[Path]:
     return out
 
 
+def _report_error(result) -> None:
+    """One ``error:`` line naming the structure (once, also when the reason starts with it)."""
+    prefix = f"{result.source}: "
+    typer.echo(f"error: {result.error if result.error.startswith(prefix) else prefix + result.error}", err=True)
+
+
 def _report_warnings(result) -> None:
     for text in result.warnings:
         typer.echo(f"warning: {result.source}: {text}", err=True)
@@ -145,7 +151,7 @@ def predict(
                 _plot(r, plot)
     if failed:
         for r in failed:
-            typer.echo(f"error: {r.source}: {r.error}", err=True)
+            _report_error(r)
         if len(files) == 1 or len(failed) == len(results):
             raise typer.Exit(1)
 
@@ -170,7 +176,7 @@ def _stream(predictor, files, fmt, out, plot, workers, resume, overwrite, chunk_
                         _plot(result, plot)
                 else:
                     n_failed += 1
-                    typer.echo(f"error: {result.source}: {result.error}", err=True)
+                    _report_error(result)
     finally:
         writer.close()
     if out is not None:

@@ -125,9 +125,13 @@ def claimed_output(path: str | Path, overwrite: bool = False, option: str = "--o
     of silently losing one result. A file created here and never written is removed on exit."""
     path = Path(path)
     existed = path.exists()
+    refusal = f"{option} {path} exists: add --overwrite to replace it, or choose another {option}"
     if existed and not overwrite:
-        raise GmtnetError(f"{option} {path} exists: add --overwrite to replace it, or choose another {option}")
-    handle = open(path, "a")  # noqa: SIM115 - held open for the lock, closed below
+        raise GmtnetError(refusal)
+    try:  # without overwrite the file is created here or not at all (O_EXCL: no race with another run)
+        handle = open(path, "a") if overwrite else os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), "a")
+    except FileExistsError:
+        raise GmtnetError(refusal) from None
     try:
         lock_exclusive(handle, path)
     except BaseException:
